@@ -1,0 +1,177 @@
+"""Reading the Algonauts 2021 release exactly as it is laid out on disk.
+
+```
+ROOT/AlgonautsVideos268_All_30fpsmax/0001_....mp4 ...  (sorted by name)
+ROOT/participants_data_v2021/mini_track/subNN/{V1,...,PPA}.pkl  {"train": (n_train, n_reps, n_voxels)}
+ROOT/participants_data_v2021/full_track/subNN/WB.pkl  {"train": ..., "voxel_mask": bool (78, 93, 71)}
+```
+The first ``n_train`` videos (the first dimension of the ``train`` arrays) have
+fMRI; the rest are the test set. Every check here runs before any training and
+names the file and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from datamodules.safe_pickle import load_pickle
+from datamodules.targets import FULL_TRACK_ROIS, MINI_TRACK_ROIS, VoxelCounts
+
+VIDEO_DIR = "AlgonautsVideos268_All_30fpsmax"
+FMRI_DIR = "participants_data_v2021"
+TRACKS = {"mini": ("mini_track", MINI_TRACK_ROIS), "full": ("full_track", FULL_TRACK_ROIS)}
+_SUBJECT_RE = re.compile(r"^sub\d+$")
+
+
+class DataLayoutError(ValueError):
+    """The data on disk does not look like the Algonauts release."""
+
+
+@dataclass
+class Recording:
+    """One subject's responses in one region.
+
+    Attributes
+    ----------
+    train : array of shape (n_train, n_repetitions, n_voxels), float32
+    voxel_mask : bool array of shape (X, Y, Z) or None
+        Whole-brain only: where each voxel sits in the volume.
+    path : Path
+    """
+
+    train: np.ndarray
+    path: Path
+    voxel_mask: np.ndarray | None = None
+
+
+@dataclass
+class Release:
+    """The videos and the selected fMRI of one track.
+
+    Attributes
+    ----------
+    video_paths : list of Path, all videos sorted by name, train first then test
+    recordings : ``{subject: {roi: Recording}}``
+    n_train : number of videos with fMRI
+    """
+
+    root: Path
+    track: str
+    video_paths: list[Path]
+    recordings: dict[str, dict[str, Recording]] = field(default_factory=dict)
+
+    @property
+    def n_train(self) -> int:
+        return next(iter(next(iter(self.recordings.values())).values())).train.shape[0]
+
+    @property
+    def n_test(self) -> int:
+        return len(self.video_paths) - self.n_train
+
+    @property
+    def voxel_counts(self) -> VoxelCounts:
+        return {s: {r: rec.train.shape[2] for r, rec in rois.items()} for s, rois in self.recordings.items()}
+
+    def stacked_train(self) -> np.ndarray:
+        """All selected responses side by side, ``(n_train, n_repetitions, n_voxels_total)`` float32,
+        in the flat order of :class:`datamodules.targets.TargetLayout`."""
+        arrays = [rec.train for rois in self.recordings.values() for rec in rois.values()]
+        return np.concatenate(arrays, axis=2)
+
+
+def list_videos(root: Path) -> list[Path]:
+    video_dir = Path(root) / VIDEO_DIR
+    if not video_dir.is_dir():
+        raise DataLayoutError(f"{video_dir}: video folder not found (expected the release's {VIDEO_DIR}/ of mp4 clips)")
+    videos = sorted(video_dir.glob("*.mp4"))
+    if not videos:
+        raise DataLayoutError(f"{video_dir}: no .mp4 files found")
+    return videos
+
+
+def available_subjects(root: Path, track: str = "mini") -> list[str]:
+    track_dir = Path(root) / FMRI_DIR / TRACKS[track][0]
+    if not track_dir.is_dir():
+        raise DataLayoutError(f"{track_dir}: fMRI folder not found (expected {FMRI_DIR}/{TRACKS[track][0]}/subNN/)")
+    subjects = sorted(p.name for p in track_dir.iterdir() if p.is_dir() and _SUBJECT_RE.match(p.name))
+    if not subjects:
+        raise DataLayoutError(f"{track_dir}: no subject folders (sub01, sub02, ...) found")
+    return subjects
+
+
+def load_recording(path: Path, whole_brain: bool = False) -> Recording:
+    """Read and check one ``subNN/ROI.pkl``."""
+    data = load_pickle(path)
+    if not isinstance(data, dict) or "train" not in data:
+        raise DataLayoutError(f"{path}: expected a dict with key 'train', got {type(data).__name__}"
+                              + (f" with keys {sorted(data)}" if isinstance(data, dict) else ""))
+    train = np.asarray(data["train"])
+    if train.ndim != 3 or not np.issubdtype(train.dtype, np.number):
+        raise DataLayoutError(f"{path}: 'train' must be a numeric array (videos, repetitions, voxels), "
+                              f"got {train.dtype} of shape {train.shape}")
+    if min(train.shape) < 1:
+        raise DataLayoutError(f"{path}: 'train' has an empty dimension, shape {train.shape}")
+    mask = None
+    if whole_brain:
+        if "voxel_mask" not in data:
+            raise DataLayoutError(f"{path}: a whole-brain pickle needs 'voxel_mask' beside 'train'")
+        mask = np.asarray(data["voxel_mask"]).astype(bool)
+        if mask.ndim != 3 or int(mask.sum()) != train.shape[2]:
+            raise DataLayoutError(f"{path}: voxel_mask {mask.shape} has {int(mask.sum())} voxels, "
+                                  f"but 'train' has {train.shape[2]} (they must agree)")
+    return Recording(train=train.astype(np.float32, copy=False), path=path, voxel_mask=mask)
+
+
+def load_release(root: str | Path, track: str = "mini", subjects: list[str] | None = None,
+                 rois: list[str] | None = None) -> Release:
+    """Find the videos and read the selected subjects' and regions' fMRI.
+
+    Parameters
+    ----------
+    track : "mini" (nine regions) or "full" (whole brain, ``WB``)
+    subjects : e.g. ``["sub01", "sub04"]``; default every ``subNN`` folder found
+    rois : regions to read; default all of the track's
+
+    Raises
+    ------
+    DataLayoutError
+        Missing folders or files, arrays of the wrong shape, subjects that disagree
+        on the number of videos, fewer videos than fMRI rows.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataLayoutError(f"{root}: data folder not found")
+    if track not in TRACKS:
+        raise DataLayoutError(f"track must be one of {sorted(TRACKS)}, got {track!r}")
+    track_name, track_rois = TRACKS[track]
+    videos = list_videos(root)
+    found = available_subjects(root, track)
+    subjects = found if subjects is None else list(subjects)
+    if missing := [s for s in subjects if s not in found]:
+        raise DataLayoutError(f"{root / FMRI_DIR / track_name}: subjects {missing} not found; available: {found}")
+    rois = list(track_rois) if rois is None else list(rois)
+    if unknown := [r for r in rois if r not in track_rois]:
+        raise DataLayoutError(f"regions {unknown} are not part of the {track} track; choose from {list(track_rois)}")
+
+    release = Release(root=root, track=track, video_paths=videos)
+    for subject in subjects:
+        release.recordings[subject] = {
+            roi: load_recording(root / FMRI_DIR / track_name / subject / f"{roi}.pkl", whole_brain=track == "full")
+            for roi in rois
+        }
+    n_rows = {rec.path: rec.train.shape[0] for rois_ in release.recordings.values() for rec in rois_.values()}
+    if len(set(n_rows.values())) > 1:
+        raise DataLayoutError("the fMRI files disagree on the number of train videos: "
+                              + ", ".join(f"{p} has {n}" for p, n in n_rows.items()))
+    n_reps = {rec.path: rec.train.shape[1] for rois_ in release.recordings.values() for rec in rois_.values()}
+    if len(set(n_reps.values())) > 1:
+        raise DataLayoutError("the fMRI files disagree on the number of repetitions: "
+                              + ", ".join(f"{p} has {n}" for p, n in n_reps.items()))
+    if len(videos) < release.n_train:
+        raise DataLayoutError(f"{root / VIDEO_DIR}: found {len(videos)} videos, but the fMRI has "
+                              f"{release.n_train} train rows (expected at least that many videos)")
+    return release
