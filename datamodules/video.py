@@ -1,0 +1,150 @@
+"""Decode a few frames of an mp4 clip into a fixed-size uint8 array.
+
+Two backends, ``"decord"`` and ``"pyav"``, decode full-resolution RGB frames at the same
+indices (:func:`sample_frame_indices`) and share one resize (:func:`resize_frames`), so
+they return the same array for the same file. On FFmpeg's default YUV->RGB conversion the
+two agree bit for bit (``tests/test_video.py`` checks exact equality).
+
+Readers are opened per call and closed before returning: nothing is opened at import and
+nothing that holds a decoder is pickled, so this is safe in DataLoader worker processes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+BACKENDS = ("decord", "pyav")
+
+
+class VideoDecodeError(ValueError):
+    """A clip could not be decoded: missing, empty, unreadable or truncated file."""
+
+
+def sample_frame_indices(n_frames_in_clip: int, num_frames: int) -> np.ndarray:
+    """Indices of ``num_frames`` frames spread uniformly over the whole clip.
+
+    The Algonauts dev-kit convention: ``np.linspace(0, n - 1, num_frames).astype(int)``
+    (truncation, not rounding). Indices repeat when the clip is shorter than ``num_frames``.
+
+    Returns
+    -------
+    indices : int64 array of shape (num_frames,), non-decreasing, in ``[0, n_frames_in_clip)``.
+    """
+    if n_frames_in_clip < 1:
+        raise ValueError(f"n_frames_in_clip must be >= 1, got {n_frames_in_clip}")
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    return np.linspace(0, n_frames_in_clip - 1, num_frames).astype(np.int64)
+
+
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """Resize RGB frames to ``size x size`` (bilinear with antialiasing, on float32).
+
+    The aspect ratio is not kept (Algonauts clips are square). Frames already at
+    ``size x size`` come back unchanged.
+
+    Parameters
+    ----------
+    frames : uint8 array of shape (n_frames, height, width, 3), channel-last RGB.
+
+    Returns
+    -------
+    uint8 array of shape (n_frames, 3, size, size), channel-first RGB, C-contiguous.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True,
+                          align_corners=False)
+        x = x.round_().clamp_(0, 255).to(torch.uint8)
+    return np.ascontiguousarray(x.numpy())
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise VideoDecodeError(f"{path}: video file not found")
+    if path.stat().st_size == 0:
+        raise VideoDecodeError(f"{path}: video file is empty (0 bytes), expected an mp4")
+
+
+def _decode_decord(path: Path, num_frames: int) -> np.ndarray:
+    """Frames at the sampled indices, uint8 (num_frames, H, W, 3); frame count = len(reader)."""
+    try:
+        decord = importlib.import_module("decord")
+    except ImportError as e:
+        raise ImportError(
+            "the 'decord' video backend needs the decord package (pip install decord); "
+            "or set `video_backend: pyav` to decode with PyAV instead"
+        ) from e
+    try:
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+        n = len(reader)
+        if n < 1:
+            raise VideoDecodeError(f"{path}: no video frames (expected an mp4 with >= 1 frame)")
+        frames = reader.get_batch(sample_frame_indices(n, num_frames).tolist()).asnumpy()
+        del reader
+    except VideoDecodeError:
+        raise
+    except Exception as e:  # decord raises RuntimeError / DECORDError on bad input
+        raise VideoDecodeError(
+            f"{path}: decord could not decode {num_frames} frames from this mp4 "
+            f"(unreadable or truncated?): {str(e).strip().splitlines()[0][:300]}"
+        ) from e
+    return frames
+
+
+def _decode_pyav(path: Path, num_frames: int) -> np.ndarray:
+    """Frames at the sampled indices, uint8 (num_frames, H, W, 3).
+
+    Every frame is decoded and counted (container frame counts can be wrong); only the
+    sampled ones are converted to RGB.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoDecodeError(f"{path}: no video stream (expected an mp4 with video)")
+            decoded = list(container.decode(container.streams.video[0]))
+            if not decoded:
+                raise VideoDecodeError(f"{path}: no video frames (expected >= 1 frame)")
+            idx = sample_frame_indices(len(decoded), num_frames)
+            return np.stack([decoded[i].to_ndarray(format="rgb24") for i in idx])
+    except VideoDecodeError:
+        raise
+    except Exception as e:  # av.error.FFmpegError and friends
+        raise VideoDecodeError(
+            f"{path}: PyAV could not decode this mp4 (unreadable or truncated?): {e}"
+        ) from e
+
+
+def read_clip(path: str | Path, num_frames: int, size: int, backend: str = "decord") -> np.ndarray:
+    """Decode ``num_frames`` frames spread over the clip at ``path``, resized to ``size``.
+
+    Parameters
+    ----------
+    path : an mp4 file.
+    num_frames : frames to sample, at :func:`sample_frame_indices` of the clip's frame count.
+    size : output height and width in pixels.
+    backend : ``"decord"`` or ``"pyav"``.
+
+    Returns
+    -------
+    frames : uint8 array of shape (num_frames, 3, size, size), channel-first RGB.
+
+    Raises
+    ------
+    VideoDecodeError : the file is missing, empty, not a video, or truncated.
+    ValueError : unknown ``backend``.
+    ImportError : ``backend="decord"`` but decord is not installed.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown video backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    path = Path(path)
+    _check_file(path)
+    decode = _decode_decord if backend == "decord" else _decode_pyav
+    return resize_frames(decode(path, num_frames), size)
