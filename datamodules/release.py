@@ -83,10 +83,11 @@ class Release:
         return np.concatenate(arrays, axis=2)
 
 
-def list_videos(root: Path) -> list[Path]:
-    video_dir = Path(root) / VIDEO_DIR
+def list_videos(root: Path, subdir: str | None = VIDEO_DIR) -> list[Path]:
+    """The ``.mp4`` files of ``root/subdir`` (or of ``root`` itself), sorted by name."""
+    video_dir = Path(root) / subdir if subdir else Path(root)
     if not video_dir.is_dir():
-        raise DataLayoutError(f"{video_dir}: video folder not found (expected the release's {VIDEO_DIR}/ of mp4 clips)")
+        raise DataLayoutError(f"{video_dir}: video folder not found (expected a folder of mp4 clips)")
     videos = sorted(video_dir.glob("*.mp4"))
     if not videos:
         raise DataLayoutError(f"{video_dir}: no .mp4 files found")

@@ -1,0 +1,198 @@
+"""The LightningDataModule: the release (or the simulator's copy of it) as batches.
+
+A batch is a dict: ``video`` uint8 (batch, num_frames, 3, size, size), ``index``
+int64 (batch,), and for videos with fMRI ``targets`` float32 (batch,
+n_voxels_total) holding every selected subject's and region's voxels in the
+order of :class:`datamodules.targets.TargetLayout`. Normalisation happens on the
+device, in the model, after the uint8 transfer.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from filelock import FileLock
+from torch.utils.data import DataLoader
+
+from datamodules.clip_cache import ClipCache
+from datamodules.dataset import ClipDataset
+from datamodules.noise_ceiling import noise_ceiling
+from datamodules.release import Release, list_videos, load_release
+from datamodules.splits import holdout_split, kfold_split
+from datamodules.targets import TargetLayout, VoxelCounts
+
+log = logging.getLogger(__name__)
+
+
+class AlgonautsDataModule(pl.LightningDataModule):
+    """Algonauts 2021 videos and fMRI, split by video, with a decoded-clip cache.
+
+    Parameters
+    ----------
+    root : folder holding ``AlgonautsVideos268_All_30fpsmax/`` and ``participants_data_v2021/``.
+    track : "mini" (nine regions) or "full" (whole brain).
+    subjects : subjects to train on, e.g. ``[sub01, sub02]``; default all found.
+    rois : regions to train on; default all of the track's.
+    synthetic : if ``root`` does not exist, generate the simulator's dataset there first,
+        with this preset ("demo" or "tiny"); None (the default) means real data must be there.
+    num_frames : frames sampled uniformly over each clip.
+    image_size : frames are resized to ``image_size`` x ``image_size`` pixels.
+    video_backend : "decord" (fast) or "pyav" (wherever FFmpeg's Python bindings install).
+    cache_dir : where the decoded-clip cache lives; default ``<root>/.clip_cache``.
+    split : "kfold" (``n_folds`` shuffled folds, validate on ``fold``) or "holdout" (the last
+        ``n_val`` videos with fMRI, the challenge's validation convention).
+    repetitions : training target: "mean" over repetitions, or "random_subset" (augmentation).
+    on_bad_video : "raise" (default) or "skip": an undecodable clip becomes blank frames, logged.
+    predict_videos : a folder of mp4s to predict instead of the release's test videos.
+    """
+
+    def __init__(
+        self,
+        root: str = "data/synthetic_demo",
+        track: Literal["mini", "full"] = "mini",
+        subjects: list[str] | None = None,
+        rois: list[str] | None = None,
+        synthetic: Literal["demo", "tiny"] | None = None,
+        num_frames: int = 16,
+        image_size: int = 224,
+        video_backend: Literal["decord", "pyav"] = "decord",
+        cache_dir: str | None = None,
+        split: Literal["kfold", "holdout"] = "kfold",
+        n_folds: int = 10,
+        fold: int = 0,
+        n_val: int = 100,
+        seed: int = 0,
+        repetitions: Literal["mean", "random_subset"] = "mean",
+        batch_size: int = 8,
+        num_workers: int = 2,
+        on_bad_video: Literal["raise", "skip"] = "raise",
+        predict_videos: str | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self._release: Release | None = None
+        self._clips: ClipCache | None = None
+        self._predict_clips: ClipCache | None = None
+        self.train_indices = self.val_indices = None
+
+    # ----------------------------------------------------------------- the data on disk
+    @property
+    def root(self) -> Path:
+        return Path(self.hparams.root)
+
+    def ensure_data(self) -> None:
+        """Generate the synthetic dataset at ``root`` if asked to and it is missing."""
+        if self.hparams.synthetic is None or (self.root / "participants_data_v2021").is_dir():
+            return
+        from datamodules.synthetic import DEMO_CONFIG, TINY_CONFIG, generate_dataset
+
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        # Several DDP ranks may start at once: one generates, the others wait for it.
+        with FileLock(str(self.root) + ".lock"):
+            if not (self.root / "participants_data_v2021").is_dir():
+                config = {"demo": DEMO_CONFIG, "tiny": TINY_CONFIG}[self.hparams.synthetic]
+                log.info("generating the synthetic %s dataset in %s", self.hparams.synthetic, self.root)
+                generate_dataset(self.root, config)
+
+    @property
+    def release(self) -> Release:
+        if self._release is None:
+            self.ensure_data()
+            self._release = load_release(self.root, self.hparams.track, self.hparams.subjects, self.hparams.rois)
+        return self._release
+
+    @property
+    def voxel_counts(self) -> VoxelCounts:
+        """``{subject: {roi: n_voxels}}`` of the selection; the model's heads are built from it."""
+        return self.release.voxel_counts
+
+    @property
+    def target_layout(self) -> TargetLayout:
+        return TargetLayout(self.voxel_counts)
+
+    def _cache(self, videos: list[Path]) -> ClipCache:
+        cache_dir = self.hparams.cache_dir or str(self.root / ".clip_cache")
+        return ClipCache(cache_dir, videos, num_frames=self.hparams.num_frames, size=self.hparams.image_size,
+                         backend=self.hparams.video_backend, on_error=self.hparams.on_bad_video)
+
+    @property
+    def clips(self) -> ClipCache:
+        if self._clips is None:
+            self._clips = self._cache(self.release.video_paths)
+        return self._clips
+
+    # ----------------------------------------------------------------- Lightning hooks
+    def prepare_data(self) -> None:
+        """Runs once per node: generate synthetic data if asked, decode every clip once."""
+        self.release  # noqa: B018 - fails early, naming the file, if the layout is wrong
+        if not self.clips.is_built:
+            self.clips.build(progress=True, num_workers=self.hparams.num_workers)
+        if self.hparams.predict_videos:
+            cache = self.predict_clips
+            if not cache.is_built:
+                cache.build(progress=True, num_workers=self.hparams.num_workers)
+
+    def setup(self, stage: str | None = None) -> None:
+        n_train = self.release.n_train
+        if self.hparams.split == "kfold":
+            self.train_indices, self.val_indices = kfold_split(n_train, self.hparams.n_folds, self.hparams.fold,
+                                                               self.hparams.seed)
+        else:
+            self.train_indices, self.val_indices = holdout_split(n_train, self.hparams.n_val)
+        if not self.clips.is_built:  # prepare_data ran in another process (multi-node without shared disk)
+            self.clips.build(progress=True)
+
+    @property
+    def responses(self) -> np.ndarray:
+        """``(n_train, n_repetitions, n_voxels_total)`` float32, cached."""
+        if getattr(self, "_responses", None) is None:
+            self._responses = self.release.stacked_train()
+        return self._responses
+
+    def noise_ceiling(self, split: Literal["train", "val", "all"] = "val") -> torch.Tensor:
+        """Per-voxel noise ceiling of the repetition mean over a split's videos, ``(n_voxels_total,)``."""
+        rows = {"train": self.train_indices, "val": self.val_indices, "all": slice(None)}[split]
+        if rows is None:
+            raise RuntimeError("call setup() before asking for a split's noise ceiling")
+        return torch.from_numpy(noise_ceiling(self.responses[rows]).astype(np.float32))
+
+    def _loader(self, dataset: ClipDataset, shuffle: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle,
+                          num_workers=self.hparams.num_workers, pin_memory=torch.cuda.is_available(),
+                          persistent_workers=self.hparams.num_workers > 0, drop_last=False)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(ClipDataset(self.clips, self.train_indices, self.responses, self.hparams.repetitions),
+                            shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(ClipDataset(self.clips, self.val_indices, self.responses), shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.val_dataloader()
+
+    # ----------------------------------------------------------------- prediction
+    @property
+    def predict_video_paths(self) -> list[Path]:
+        """The videos ``predict`` serves, in row order: a given folder, or the release's test set."""
+        if self.hparams.predict_videos:
+            return list_videos(Path(self.hparams.predict_videos), subdir=None)
+        return self.release.video_paths[self.release.n_train:]
+
+    @property
+    def predict_clips(self) -> ClipCache:
+        if self._predict_clips is None:
+            self._predict_clips = self._cache(self.predict_video_paths) if self.hparams.predict_videos else self.clips
+        return self._predict_clips
+
+    def predict_dataloader(self) -> DataLoader:
+        if self.hparams.predict_videos:
+            indices = np.arange(len(self.predict_video_paths))
+        else:
+            indices = np.arange(self.release.n_train, len(self.release.video_paths))
+        return self._loader(ClipDataset(self.predict_clips, indices), shuffle=False)

@@ -1,0 +1,181 @@
+"""The LightningModule: trains a :class:`VideoEncoder` on fMRI with a correlation loss.
+
+Steps, losses, metrics and optimisers live here; the networks are plain
+nn.Modules in this package (``backbones``, ``temporal``, ``heads``, ``encoder``).
+Every ``__init__`` argument is a config key (``model.<name>`` in YAML).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import pytorch_lightning as pl
+import torch
+
+from datamodules.targets import TargetLayout, VoxelCounts
+from lightning_modules.backbones import build_backbone
+from lightning_modules.encoder import VideoEncoder
+from lightning_modules.loss import correlation_loss
+from lightning_modules.metrics import VoxelCorrelation, score_summary
+from lightning_modules.schedule import backbone_should_train, warmup_cosine
+
+log = logging.getLogger(__name__)
+
+
+class EncodingModel(pl.LightningModule):
+    """Video -> voxel responses of every selected subject and region.
+
+    Parameters
+    ----------
+    voxel_counts : ``{subject: {roi: n_voxels}}``; linked from the data by ``train.py``.
+    backbone : a timm model name (``resnet50``, ``vit_base_patch16_224``, ...) or
+        ``torchvision/alexnet``, ``torchvision/vgg16``.
+    pretrained : use timm's (or torchvision's) download of pretrained weights (needs network).
+    checkpoint_path : a local weights file for the backbone instead (offline, converted weights).
+    layers : indices of the backbone's feature levels read out (default: the last).
+    pool_grid : spatial pooling of each level to a ``pool_grid`` x ``pool_grid`` grid.
+    vone_frontend : put a fixed VOneNet Gabor front end ahead of a ResNet backbone.
+    temporal : pooling over frames: "mean", "weighted" (learned), or "lstm".
+    num_frames : frames per clip; linked from the data.
+    lstm_hidden, bidirectional : the LSTM's size and direction.
+    frame_diff : add frame-to-frame feature differences as input (motion-driven regions).
+    lr : learning rate of the heads and temporal stage; the backbone's is ``lr * backbone_lr_scale``.
+    weight_decay : AdamW weight decay.
+    warmup_epochs : linear warm-up length, then cosine decay to ``min_lr_ratio * lr``.
+    freeze_backbone_epochs : the backbone is frozen for this many epochs (-1: always).
+    unfreeze_at_score : if set, the backbone stays frozen until ``val/score`` reaches it.
+    mse_weight : weight of an MSE term added to the correlation loss (anchors the output scale).
+    head_init_std : standard deviation of the heads' initial weights.
+    """
+
+    def __init__(
+        self,
+        voxel_counts: VoxelCounts | None = None,
+        backbone: str = "resnet18",
+        pretrained: bool = False,
+        checkpoint_path: str | None = None,
+        layers: list[int] | None = None,
+        pool_grid: int = 1,
+        vone_frontend: bool = False,
+        temporal: Literal["mean", "weighted", "lstm"] = "mean",
+        num_frames: int = 16,
+        lstm_hidden: int = 512,
+        bidirectional: bool = False,
+        frame_diff: bool = False,
+        lr: float = 1e-3,
+        backbone_lr_scale: float = 0.1,
+        weight_decay: float = 1e-4,
+        warmup_epochs: float = 1.0,
+        min_lr_ratio: float = 0.01,
+        freeze_backbone_epochs: int = 1,
+        unfreeze_at_score: float | None = None,
+        mse_weight: float = 0.0,
+        head_init_std: float = 0.01,
+    ):
+        super().__init__()
+        if voxel_counts is None:
+            raise ValueError("voxel_counts is not set: train.py links it from the data "
+                             "({subject: {roi: n_voxels}}); pass it when building the model by hand")
+        self.save_hyperparameters()
+        self.layout = TargetLayout(voxel_counts)
+        frame_net = build_backbone(backbone, pretrained=pretrained, checkpoint_path=checkpoint_path,
+                                   layers=layers, pool_grid=pool_grid, vone_frontend=vone_frontend)
+        self.model = VideoEncoder(frame_net, temporal_kind=temporal, num_frames=num_frames, layout=self.layout,
+                                  hidden_dim=lstm_hidden, bidirectional=bidirectional, frame_diff=frame_diff,
+                                  head_init_std=head_init_std)
+        self.val_r = VoxelCorrelation(self.layout.n_voxels)
+        self.test_r = VoxelCorrelation(self.layout.n_voxels)
+        self.val_ceiling: torch.Tensor | None = None
+        self.best_score: float | None = None
+        self.last_val_r: torch.Tensor | None = None
+        self.last_val_summary: dict[str, float] = {}
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        """``video`` uint8 (batch, num_frames, 3, H, W) -> predictions (batch, n_voxels_total)."""
+        return self.model(video)
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None and hasattr(datamodule, "target_layout"):
+            if datamodule.target_layout != self.layout:
+                raise ValueError(f"the data's voxels {datamodule.target_layout} do not match the model's "
+                                 f"{self.layout}: check subjects, regions and track")
+            if stage in ("fit", "validate", "test") and datamodule.val_indices is not None:
+                self.val_ceiling = datamodule.noise_ceiling("val")
+
+    @property
+    def backbone_frozen(self) -> bool:
+        return not any(p.requires_grad for p in self.model.backbone_parameters())
+
+    def on_train_epoch_start(self) -> None:
+        train_backbone = backbone_should_train(self.current_epoch, self.hparams.freeze_backbone_epochs,
+                                               self.hparams.unfreeze_at_score, self.best_score)
+        if train_backbone and self.backbone_frozen:
+            log.info("epoch %d: unfreezing the backbone", self.current_epoch)
+            self.model.unfreeze_backbone()
+        elif not train_backbone and not self.backbone_frozen:
+            self.model.freeze_backbone()
+        self.log("train/backbone_trainable", float(train_backbone), on_epoch=True, on_step=False)
+
+    # ------------------------------------------------------------------ steps
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        preds = self(batch["video"])
+        loss = correlation_loss(preds.float(), batch["targets"], mse_weight=self.hparams.mse_weight)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(preds))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        preds = self(batch["video"]).float()
+        loss = correlation_loss(preds, batch["targets"], mse_weight=self.hparams.mse_weight)
+        self.log("val/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(preds))
+        self.val_r.update(preds, batch["targets"])
+
+    def on_validation_epoch_end(self) -> None:
+        r = self.val_r.compute()
+        self.val_r.reset()
+        summary = score_summary(r, self.val_ceiling, self.layout)
+        self.last_val_r, self.last_val_summary = r, summary
+        # Every rank holds the same synced values, so no further reduction is needed.
+        if "score" not in summary:
+            log.warning("no noise ceiling for the validation videos: val/score is the raw r")
+            summary["score"] = summary["r"]
+        main = summary.pop("score")
+        self.log_dict({f"val/{k}": v for k, v in summary.items()})
+        self.log("val/score", main, prog_bar=True)
+        summary["score"] = main
+        if not self.trainer.sanity_checking:
+            self.best_score = main if self.best_score is None else max(self.best_score, main)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self.test_r.update(self(batch["video"]).float(), batch["targets"])
+
+    def on_test_epoch_end(self) -> None:
+        summary = score_summary(self.test_r.compute(), self.val_ceiling, self.layout)
+        self.test_r.reset()
+        self.log_dict({f"test/{k}": v for k, v in summary.items()})
+
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
+        return {"index": batch["index"], "preds": self(batch["video"]).float()}
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self):
+        groups = [
+            {"params": list(self.model.head_parameters()), "lr": self.hparams.lr, "name": "heads"},
+            {"params": list(self.model.backbone_parameters()),
+             "lr": self.hparams.lr * self.hparams.backbone_lr_scale, "name": "backbone"},
+        ]
+        optimizer = torch.optim.AdamW(groups, weight_decay=self.hparams.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
+        warmup = int(self.hparams.warmup_epochs * per_epoch)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, warmup, total, self.hparams.min_lr_ratio))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["best_val_score"] = self.best_score
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.best_score = checkpoint.get("best_val_score")

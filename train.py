@@ -1,0 +1,53 @@
+"""Train, validate or test an encoding model from the command line.
+
+    python train.py fit --config configs/demo.yaml
+    python train.py fit --config configs/resnet50_lstm.yaml --data.root /data/algonauts --trainer.devices 4
+    python train.py fit --config configs/demo.yaml --print_config
+
+Every ``model.*`` and ``data.*`` key is an ``__init__`` argument of
+``lightning_modules.system.EncodingModel`` and ``datamodules.algonauts.AlgonautsDataModule``;
+``--config`` files compose left to right, and the resolved config is saved in the run folder.
+"""
+
+from __future__ import annotations
+
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+
+from datamodules.algonauts import AlgonautsDataModule
+from lightning_modules.callbacks import RunSummary, ValidationFigures
+from lightning_modules.system import EncodingModel
+
+
+class EncodingCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({
+            "checkpoint.monitor": "val/score",
+            "checkpoint.mode": "max",
+            "checkpoint.save_last": True,
+            "checkpoint.filename": "best-epoch{epoch:03d}",
+            "checkpoint.auto_insert_metric_name": False,
+        })
+        parser.link_arguments("data.num_frames", "model.num_frames")
+        # The heads' sizes come from the fMRI files, read once the data module exists.
+        parser.link_arguments("data.voxel_counts", "model.voxel_counts", apply_on="instantiate")
+
+
+def main(args=None, run: bool = True) -> EncodingCLI:
+    return EncodingCLI(
+        EncodingModel,
+        AlgonautsDataModule,
+        trainer_defaults={
+            "logger": {"class_path": "pytorch_lightning.loggers.TensorBoardLogger",
+                       "init_args": {"save_dir": "runs", "name": "encoding", "default_hp_metric": False}},
+            "callbacks": [LearningRateMonitor(logging_interval="step"), RunSummary(), ValidationFigures()],
+        },
+        save_config_kwargs={"overwrite": True},
+        args=args,
+        run=run,
+    )
+
+
+if __name__ == "__main__":
+    main()
