@@ -1,0 +1,54 @@
+"""Rebuild a trained model from its checkpoint alone, and average several of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from lightning_modules.system import EncodingModel
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load a Lightning checkpoint with ``weights_only=True``: tensors and plain containers only."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        from pytorch_lightning.utilities.parsing import AttributeDict
+
+        with torch.serialization.safe_globals([AttributeDict]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"{path}: not a loadable checkpoint ({type(err).__name__}: {err})") from err
+
+
+def load_encoding_model(path: str | Path) -> tuple[EncodingModel, dict]:
+    """The trained model (eval mode) and the data settings it was trained with.
+
+    The backbone is rebuilt without downloading anything (``pretrained=False``,
+    ``checkpoint_path=None``): the checkpoint's own weights replace it.
+    """
+    checkpoint = read_checkpoint(path)
+    if "hyper_parameters" not in checkpoint or "state_dict" not in checkpoint:
+        raise ValueError(f"{path}: not an EncodingModel checkpoint (no hyper_parameters/state_dict)")
+    hparams = dict(checkpoint["hyper_parameters"])
+    hparams.update(pretrained=False, checkpoint_path=None)
+    model = EncodingModel(**hparams)
+    model.load_state_dict(checkpoint["state_dict"])
+    model.eval()
+    return model, dict(checkpoint.get("datamodule_hyper_parameters", {}))
+
+
+class EnsemblePredictor(pl.LightningModule):
+    """Averages the predictions of models with the same voxel layout, in one pass over the videos."""
+
+    def __init__(self, models: list[EncodingModel]):
+        super().__init__()
+        self.models = nn.ModuleList(models)
+
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
+        preds = torch.stack([m(batch["video"]).float() for m in self.models]).mean(0)
+        return {"index": batch["index"], "preds": preds}

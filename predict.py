@@ -1,0 +1,152 @@
+"""Predict voxel responses for the test videos (or any folder of mp4s) and export them.
+
+    python predict.py --ckpt_path runs/demo/version_0/checkpoints/last.ckpt --output_dir out/
+    python predict.py --ckpt_path a.ckpt b.ckpt --data.root /data/algonauts2021 --output_dir out/ --devices 2
+    python predict.py --ckpt_path a.ckpt --videos my_clips/ --output_dir out/
+
+Writes ``OUT/mini_track.zip`` (or ``full_track.zip``) in the challenge's format, checked by
+the validator before the command finishes, ``OUT/predictions/<subject>/<ROI>.npy`` of shape
+(n_videos, n_voxels), and ``OUT/manifest.json`` (videos in row order, checkpoints, shapes).
+Several checkpoints are averaged (an ensemble). With ``--videos`` only the ``.npy`` files and
+the manifest are written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+from pytorch_lightning.utilities import rank_zero_only
+from torch.utils.data import DataLoader
+
+from datamodules.clip_cache import ClipCache
+from datamodules.dataset import ClipDataset
+from datamodules.release import list_videos, load_release
+from datamodules.targets import TargetLayout
+from export.checkpoint import EnsemblePredictor, load_encoding_model
+from export.prediction_writer import ShardedPredictionWriter, merge_shards
+from export.submission import TRACK_NAMES, build_submission, track_of, validate_submission, write_submission_zip
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ckpt_path", nargs="+", required=True, help="checkpoint(s); several are averaged")
+    parser.add_argument("--output_dir", required=True, help="folder for the zip, .npy files and manifest")
+    parser.add_argument("--data.root", dest="data_root", default=None,
+                        help="the release folder (default: the one the first checkpoint was trained on)")
+    parser.add_argument("--videos", default=None, help="predict this folder of mp4s instead of the test set")
+    parser.add_argument("--overwrite", action="store_true", help="replace predictions already in output_dir")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--num_workers", type=int, default=2)
+    parser.add_argument("--video_backend", choices=["decord", "pyav"], default=None)
+    parser.add_argument("--cache_dir", default=None, help="clip cache folder (default: beside the videos)")
+    parser.add_argument("--accelerator", default="auto")
+    parser.add_argument("--devices", default="1", help="number of devices, or 'auto'")
+    parser.add_argument("--strategy", default="auto", help="e.g. ddp for several devices")
+    parser.add_argument("--precision", default="32-true")
+    return parser.parse_args(argv)
+
+
+def _check_output_dir(out: Path, overwrite: bool) -> None:
+    existing = [p for p in (*out.glob("*_track.zip"), out / "manifest.json", out / "predictions") if p.exists()]
+    if existing and not overwrite:
+        raise SystemExit(f"error: {out} already holds predictions ({', '.join(p.name for p in existing)}); "
+                         "pass --overwrite to replace them")
+
+
+def predict(args: argparse.Namespace) -> Path:
+    out = Path(args.output_dir)
+    _check_output_dir(out, args.overwrite)
+    models = [load_encoding_model(path) for path in args.ckpt_path]
+    layout: TargetLayout = models[0][0].layout
+    for (model, _), path in zip(models[1:], args.ckpt_path[1:]):
+        if model.layout != layout:
+            raise SystemExit(f"error: {path} predicts {model.layout}, but {args.ckpt_path[0]} predicts {layout}: "
+                             "an ensemble needs the same subjects, regions and voxels")
+    data_hparams = models[0][1]
+    root = Path(args.data_root or data_hparams.get("root", ""))
+
+    if args.videos:
+        all_videos = list_videos(Path(args.videos), subdir=None)
+        first = 0
+        cache_dir = args.cache_dir or str(Path(args.videos) / ".clip_cache")
+    else:
+        release = load_release(root, data_hparams.get("track", "mini"), layout.subjects, layout.rois)
+        if TargetLayout(release.voxel_counts) != layout:
+            raise SystemExit(f"error: the checkpoint's voxels {layout.voxel_counts} do not match the data in "
+                             f"{root}: {release.voxel_counts}")
+        if release.n_test == 0:
+            raise SystemExit(f"error: {root} has no test videos (all {release.n_train} videos have fMRI)")
+        # The same clip cache as training (all videos), read at the test rows.
+        all_videos, first = release.video_paths, release.n_train
+        cache_dir = args.cache_dir or data_hparams.get("cache_dir") or str(root / ".clip_cache")
+    videos = all_videos[first:]
+    clips = ClipCache(cache_dir, all_videos, num_frames=data_hparams.get("num_frames", 16),
+                      size=data_hparams.get("image_size", 224),
+                      backend=args.video_backend or data_hparams.get("video_backend", "decord"),
+                      on_error=data_hparams.get("on_bad_video", "raise"))
+    loader = DataLoader(ClipDataset(clips, np.arange(first, len(all_videos))), batch_size=args.batch_size,
+                        num_workers=args.num_workers)
+
+    # One shared folder for every rank's shards; only the first process clears it.
+    shard_dir = out / ".prediction_shards"
+    if rank_zero_only.rank == 0:
+        shutil.rmtree(shard_dir, ignore_errors=True)
+    trainer = pl.Trainer(accelerator=args.accelerator, devices=_devices(args.devices), strategy=args.strategy,
+                         precision=args.precision, logger=False, enable_checkpointing=False,
+                         callbacks=[ShardedPredictionWriter(shard_dir)], enable_model_summary=False)
+    if trainer.is_global_zero and not clips.is_built:
+        clips.build(progress=True)
+    ensemble = EnsemblePredictor([model for model, _ in models])
+    trainer.predict(ensemble, loader, return_predictions=False)
+    trainer.strategy.barrier()
+    if not trainer.is_global_zero:
+        sys.exit(0)
+    preds = merge_shards(shard_dir, len(videos), layout.n_voxels, row_offset=first)
+    shutil.rmtree(shard_dir, ignore_errors=True)
+    return export(preds, layout, videos, args, out)
+
+
+def export(preds: np.ndarray, layout: TargetLayout, videos: list[Path], args, out: Path) -> Path:
+    """Write ``.npy`` files, the manifest and (for the test set) the validated submission zip."""
+    out.mkdir(parents=True, exist_ok=True)
+    by_group = layout.split(preds.astype(np.float32))
+    npy_dir = out / "predictions"
+    if npy_dir.exists():
+        shutil.rmtree(npy_dir)
+    for subject, rois in by_group.items():
+        (npy_dir / subject).mkdir(parents=True, exist_ok=True)
+        for roi, array in rois.items():
+            np.save(npy_dir / subject / f"{roi}.npy", array)
+    manifest = {
+        "videos": [Path(v).name for v in videos],
+        "checkpoints": [str(Path(p).resolve()) for p in args.ckpt_path],
+        "shapes": {f"{s}/{r}": list(a.shape) for s, rois in by_group.items() for r, a in rois.items()},
+        "ensemble_size": len(args.ckpt_path),
+    }
+    if not args.videos:
+        track = track_of(layout.voxel_counts)
+        zip_path = write_submission_zip(build_submission(by_group), track, out)
+        try:
+            validate_submission(zip_path, layout.voxel_counts, len(videos))
+        except Exception:
+            zip_path.unlink(missing_ok=True)
+            raise
+        manifest["submission"] = zip_path.name
+        print(f"submission: {zip_path} ({TRACK_NAMES[track]}, {len(videos)} videos, checked)")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    print(f"predictions: {npy_dir}/<subject>/<ROI>.npy; manifest: {out / 'manifest.json'}")
+    return out
+
+
+def _devices(value: str):
+    return value if value == "auto" else int(value)
+
+
+if __name__ == "__main__":
+    predict(parse_args())
