@@ -1,0 +1,120 @@
+"""Temporal stages: pool per-frame features of a clip into one vector.
+
+Every stage maps ``(batch, num_frames, in_dim)`` to ``(batch, out_dim)`` and
+exposes ``out_dim``. ``build_temporal`` picks one by name.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+TEMPORAL_KINDS = ("mean", "weighted", "lstm")
+
+
+class MeanPool(nn.Module):
+    """Average over frames: ``out = mean_t x[:, t]``; ``out_dim = in_dim``."""
+
+    def __init__(self, in_dim: int):
+        super().__init__()
+        self.out_dim = in_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=1)
+
+
+class WeightedPool(nn.Module):
+    """Learned convex combination of frames: ``out = sum_t softmax(a)_t x[:, t]``.
+
+    The logits ``a`` (num_frames,) start at zero, so the stage starts as ``MeanPool``.
+    """
+
+    def __init__(self, in_dim: int, num_frames: int):
+        super().__init__()
+        self.out_dim = in_dim
+        self.num_frames = num_frames
+        self.logits = nn.Parameter(torch.zeros(num_frames))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] != self.num_frames:
+            raise ValueError(f"built for {self.num_frames} frames, got {x.shape[1]}")
+        w = torch.softmax(self.logits, dim=0).to(x.dtype)
+        return torch.einsum("btd,t->bd", x, w)
+
+
+class LSTMPool(nn.Module):
+    """One-layer LSTM over frames; the output is its final hidden state.
+
+    Unidirectional: ``h_T`` after reading all frames, ``out_dim = hidden_dim``.
+    Bidirectional: ``[h_T(forward), h_1(backward)]``, each direction's state after
+    reading the whole clip, ``out_dim = 2 * hidden_dim``. The final state (rather
+    than the mean of outputs) lets the network decide what to keep over the clip.
+    """
+
+    def __init__(self, in_dim: int, hidden_dim: int = 512, bidirectional: bool = False):
+        super().__init__()
+        self.lstm = nn.LSTM(in_dim, hidden_dim, batch_first=True, bidirectional=bidirectional)
+        self.out_dim = hidden_dim * (2 if bidirectional else 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, (h_n, _) = self.lstm(x)  # h_n: (num_directions, batch, hidden_dim)
+        return h_n.transpose(0, 1).reshape(x.shape[0], self.out_dim)
+
+
+class FrameDiffPool(nn.Module):
+    """Concatenate pooled frames with pooled frame-to-frame differences.
+
+    ``out = [frames(x), diffs(x[:, 1:] - x[:, :-1])]``, two stages of the same kind
+    with their own parameters; ``out_dim = frames.out_dim + diffs.out_dim``.
+    Note that the mean of signed differences telescopes to
+    ``(x[:, -1] - x[:, 0]) / (num_frames - 1)``; the learned kinds can do more.
+    """
+
+    def __init__(self, frames: nn.Module, diffs: nn.Module):
+        super().__init__()
+        self.frames, self.diffs = frames, diffs
+        self.out_dim = frames.out_dim + diffs.out_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.frames(x), self.diffs(x[:, 1:] - x[:, :-1])], dim=1)
+
+
+def _build(kind, in_dim, num_frames, hidden_dim, bidirectional) -> nn.Module:
+    if kind == "mean":
+        return MeanPool(in_dim)
+    if kind == "weighted":
+        return WeightedPool(in_dim, num_frames)
+    if kind == "lstm":
+        return LSTMPool(in_dim, hidden_dim, bidirectional)
+    raise ValueError(f"unknown temporal kind {kind!r}; choose one of {', '.join(TEMPORAL_KINDS)}")
+
+
+def build_temporal(
+    kind: str,
+    in_dim: int,
+    num_frames: int,
+    hidden_dim: int = 512,
+    bidirectional: bool = False,
+    frame_diff: bool = False,
+) -> nn.Module:
+    """Temporal stage ``(batch, num_frames, in_dim) -> (batch, out_dim)``.
+
+    Parameters
+    ----------
+    kind : {"mean", "weighted", "lstm"}
+    in_dim : int
+        Per-frame feature size.
+    num_frames : int
+        Frames per clip (fixed for "weighted"; >= 2 with ``frame_diff``).
+    hidden_dim, bidirectional
+        LSTM size and direction ("lstm" only).
+    frame_diff : bool
+        Also pool ``x[:, 1:] - x[:, :-1]`` (same kind, own parameters) and
+        concatenate it; ``out_dim`` doubles.
+    """
+    frames = _build(kind, in_dim, num_frames, hidden_dim, bidirectional)
+    if not frame_diff:
+        return frames
+    if num_frames < 2:
+        raise ValueError("frame_diff needs num_frames >= 2")
+    return FrameDiffPool(frames, _build(kind, in_dim, num_frames - 1, hidden_dim, bidirectional))
