@@ -17,6 +17,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from filelock import FileLock
+from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
 from datamodules.clip_cache import ClipCache
@@ -161,9 +162,17 @@ class AlgonautsDataModule(pl.LightningDataModule):
             raise RuntimeError("call setup() before asking for a split's noise ceiling")
         return torch.from_numpy(noise_ceiling(self.responses[rows]).astype(np.float32))
 
-    def _loader(self, dataset: ClipDataset, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle,
-                          num_workers=self.hparams.num_workers, pin_memory=torch.cuda.is_available(),
+    def _loader(self, dataset: ClipDataset, shuffle: bool, evaluation: bool = False) -> DataLoader:
+        sampler = None
+        trainer = self.trainer
+        if evaluation and trainer is not None and trainer.world_size > 1:
+            # Lightning's default distributed sampler pads with repeated videos, which would
+            # count them twice in the correlation; this one splits the videos without repeats.
+            sampler = UnrepeatedDistributedSampler(dataset, num_replicas=trainer.world_size,
+                                                   rank=trainer.global_rank, shuffle=False)
+        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle and sampler is None,
+                          sampler=sampler, num_workers=self.hparams.num_workers,
+                          pin_memory=torch.cuda.is_available(),
                           persistent_workers=self.hparams.num_workers > 0, drop_last=False)
 
     def train_dataloader(self) -> DataLoader:
@@ -171,7 +180,8 @@ class AlgonautsDataModule(pl.LightningDataModule):
                             shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(ClipDataset(self.clips, self.val_indices, self.responses), shuffle=False)
+        return self._loader(ClipDataset(self.clips, self.val_indices, self.responses), shuffle=False,
+                            evaluation=True)
 
     def test_dataloader(self) -> DataLoader:
         return self.val_dataloader()
