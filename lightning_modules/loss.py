@@ -23,7 +23,9 @@ def pearson_r(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> to
     r : tensor of shape ``(n_voxels,)``, float32 or wider; 0 for constant columns.
     """
     if pred.shape != target.shape or pred.ndim != 2:
-        raise ValueError(f"expected two (batch, n_voxels) tensors, got {pred.shape}, {target.shape}")
+        raise ValueError(
+            f"expected two (batch, n_voxels) tensors, got {tuple(pred.shape)}, {tuple(target.shape)}"
+        )
     dtype = torch.promote_types(torch.promote_types(pred.dtype, target.dtype), torch.float32)
     p = pred.to(dtype)
     t = target.to(dtype)

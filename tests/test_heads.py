@@ -58,6 +58,7 @@ def test_load_linear_reproduces_linear_map():
 
 def test_whole_brain_size():
     n = 161_326
-    layout = TargetLayout({f"sub{s:02d}": {"WB": n // 10 + (s == 1) * (n % 10)} for s in range(1, 11)})
+    counts = {f"sub{s:02d}": {"WB": n // 10 + (s == 1) * (n % 10)} for s in range(1, 11)}
+    layout = TargetLayout(counts)
     heads = VoxelHeads([8, 8], layout)
     assert heads([torch.randn(2, 8), torch.randn(2, 8)]).shape == (2, n)

@@ -1,0 +1,112 @@
+"""The video encoding model: frames -> backbone -> temporal stage -> voxel heads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from datamodules.targets import TargetLayout
+from lightning_modules.backbones import FrameFeatureExtractor
+from lightning_modules.heads import VoxelHeads
+from lightning_modules.temporal import build_temporal
+
+
+class VideoEncoder(nn.Module):
+    """Predict every subject's and region's voxels from a clip's frames.
+
+    All ``batch * num_frames`` frames go through the backbone as one batch; each
+    read-out layer gets its own temporal stage; ``VoxelHeads`` maps the pooled
+    layers to the flat ``(batch, n_voxels)`` target vector of ``layout``.
+
+    Parameters
+    ----------
+    backbone : FrameFeatureExtractor
+    temporal_kind : {"mean", "weighted", "lstm"}
+    num_frames : int
+    layout : TargetLayout
+    hidden_dim, bidirectional, frame_diff
+        Passed to ``build_temporal``.
+    head_init_std : float
+        Initial weight s.d. of the voxel heads.
+
+    Freezing: ``freeze_backbone()`` turns off the backbone's gradients and holds it
+    in eval mode; ``train()`` is overridden to re-apply that eval mode after
+    switching the rest, so BatchNorm running statistics (and dropout) of a frozen
+    backbone stay fixed even when a Lightning loop calls ``model.train()``.
+    """
+
+    def __init__(
+        self,
+        backbone: FrameFeatureExtractor,
+        temporal_kind: str,
+        num_frames: int,
+        layout: TargetLayout,
+        hidden_dim: int = 512,
+        bidirectional: bool = False,
+        frame_diff: bool = False,
+        head_init_std: float = 0.01,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.num_frames = num_frames
+        self.layout = layout
+        self.temporal = nn.ModuleList(
+            build_temporal(temporal_kind, d, num_frames, hidden_dim, bidirectional, frame_diff)
+            for d in backbone.feature_dims
+        )
+        self.heads = VoxelHeads([t.out_dim for t in self.temporal], layout, head_init_std)
+        self.register_buffer("mean", torch.tensor(backbone.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(backbone.std).view(1, 3, 1, 1), persistent=False)
+        self._backbone_frozen = False
+
+    @property
+    def backbone_frozen(self) -> bool:
+        return self._backbone_frozen
+
+    def _normalise(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 in [0, 255] or float in [0, 1] -> backbone-normalised float."""
+        if frames.dtype == torch.uint8:
+            frames = frames.float() / 255.0
+        elif not frames.is_floating_point():
+            raise TypeError(f"video must be uint8 or floating point, got {frames.dtype}")
+        return (frames - self.mean.to(frames.dtype)) / self.std.to(frames.dtype)
+
+    def frame_features(self, video: torch.Tensor) -> list[torch.Tensor]:
+        """``(batch, num_frames, 3, H, W)`` -> list of ``(batch, num_frames, feature_dims[l])``."""
+        if video.ndim != 5:
+            raise ValueError(f"expected (batch, frames, 3, H, W), got {tuple(video.shape)}")
+        b = video.shape[0]
+        frames = self._normalise(rearrange(video, "b t c h w -> (b t) c h w"))
+        return [rearrange(f, "(b t) d -> b t d", b=b) for f in self.backbone(frames)]
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        """``(batch, num_frames, 3, H, W)`` uint8 or float -> ``(batch, n_voxels)``."""
+        feats = self.frame_features(video)
+        return self.heads([t(f) for t, f in zip(self.temporal, feats, strict=True)])
+
+    def freeze_backbone(self) -> None:
+        self.backbone.requires_grad_(False)
+        self.backbone.eval()
+        self._backbone_frozen = True
+
+    def unfreeze_backbone(self) -> None:
+        self.backbone.requires_grad_(True)
+        self._backbone_frozen = False
+        self.backbone.train(self.training)
+
+    def train(self, mode: bool = True) -> VideoEncoder:
+        super().train(mode)
+        if self._backbone_frozen:
+            self.backbone.eval()
+        return self
+
+    def backbone_parameters(self) -> Iterator[nn.Parameter]:
+        return self.backbone.parameters()
+
+    def head_parameters(self) -> Iterator[nn.Parameter]:
+        """Everything but the backbone: temporal stages and voxel heads."""
+        backbone = {id(p) for p in self.backbone.parameters()}
+        return (p for p in self.parameters() if id(p) not in backbone)
