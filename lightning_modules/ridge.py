@@ -1,0 +1,293 @@
+"""Closed-form ridge regression with a per-target alpha chosen by K-fold CV.
+
+The baseline encoding model: frozen features of the videos to every voxel at
+once. It solves, for each target (voxel) ``t`` separately::
+
+    coef_t = argmin_b ||Xc b - Yc_t||^2 + alpha_t ||b||^2
+           = (Xc^T Xc + alpha_t I)^-1 Xc^T Yc_t
+
+where ``Xc`` and ``Yc`` are centred (the intercept) and ``alpha_t`` is the
+alpha of the grid with the best mean validation Pearson r over ``n_folds``
+K-fold splits. Each fold costs one eigendecomposition of a Gram matrix
+(the kernel ``Xc Xc^T`` when videos are fewer than features, else the
+covariance ``Xc^T Xc``), shared by every alpha and every target; the refit on
+all videos costs one more, and each target's own alpha is applied as a
+diagonal scaling in the eigenbasis, so no grouping by alpha is needed. The
+maths is in :mod:`ridge_ops`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lightning_modules.ridge_ops import (
+    FoldPredictor,
+    correlation_scores,
+    kfold_splits,
+    r2_scores,
+    ridge_weights,
+    spectral_decomposition,
+)
+
+DEFAULT_ALPHAS = tuple(np.logspace(-2, 7, 20).tolist())
+
+
+def _as_tensor(name: str, A, ndim: int, device, dtype) -> Tensor:
+    A = torch.as_tensor(A) if not isinstance(A, Tensor) else A
+    if A.ndim != ndim:
+        shape = "(n_videos, n_features)" if name == "X" else "(n_videos, n_targets)"
+        raise ValueError(f"{name} must have shape {shape}; got shape {tuple(A.shape)}")
+    if not (A.is_floating_point() or A.dtype in (torch.int32, torch.int64, torch.bool)):
+        raise TypeError(f"{name} must hold real numbers; got dtype {A.dtype}")
+    return A.to(device=device, dtype=dtype)
+
+
+def _check_finite(name: str, A: Tensor) -> None:
+    bad = ~torch.isfinite(A)
+    if bad.any():
+        rows, cols = torch.nonzero(bad, as_tuple=True)
+        raise ValueError(
+            f"{name} has {int(bad.sum())} NaN/inf values (first at row {int(rows[0])}, "
+            f"column {int(cols[0])}); drop or impute them before fitting"
+        )
+
+
+class RidgeCV:
+    """Ridge regression, one alpha per target chosen by K-fold cross-validation.
+
+    Parameters
+    ----------
+    alphas : sequence of float, shape (n_alphas,)
+        Grid of L2 penalties (all > 0). The default spans 1e-2..1e7; the
+        useful range scales with the feature variance times n_features.
+    n_folds : int
+        Number of K-fold splits of the videos (2 <= n_folds <= n_videos).
+    fit_intercept : bool
+        Centre X and Y (with the training part's means in each fold) and fit
+        ``intercept_``. If False, the model has no intercept.
+    standardize : bool
+        Also divide each feature by its standard deviation over the training
+        part (population std; constant features are left unscaled).
+    scoring : {"correlation", "r2"}
+        CV score per (alpha, target): Pearson r between the validation
+        predictions and targets (the field's score, default) or R^2.
+    shuffle : bool
+        False: contiguous folds (scikit-learn ``KFold(n_folds)``). True: folds
+        of a permutation drawn from ``seed``. Deterministic either way.
+    target_batch_size : int
+        Targets processed together; memory scales as
+        ``n_alphas * n_videos / n_folds * target_batch_size`` numbers.
+    device : str, torch.device or None
+        Where to compute; None: X's device if a tensor, else CPU.
+    dtype : torch.dtype
+        Dtype of the work on Y and of the fitted attributes. Gram matrices and
+        their eigendecompositions are always float64.
+    seed : int
+        Seed of the shuffled folds.
+
+    Attributes
+    ----------
+    coef_ : tensor of shape (n_features, n_targets)
+    intercept_ : tensor of shape (n_targets,)
+    best_alphas_ : tensor of shape (n_targets,)
+        Alpha with the best mean CV score per target; ties go to the largest
+        alpha (so constant targets get the largest).
+    cv_scores_ : tensor of shape (n_alphas, n_targets)
+        Mean over folds of the validation score, rows in the order of ``alphas``.
+    alphas_ : tensor of shape (n_alphas,), float64
+    splits_ : list of (train, val) int64 tensors, the folds used
+    """
+
+    def __init__(
+        self,
+        alphas: Sequence[float] = DEFAULT_ALPHAS,
+        n_folds: int = 10,
+        fit_intercept: bool = True,
+        standardize: bool = False,
+        scoring: str = "correlation",
+        shuffle: bool = False,
+        target_batch_size: int = 20000,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype = torch.float32,
+        seed: int = 0,
+    ):
+        self.alphas = alphas
+        self.n_folds = n_folds
+        self.fit_intercept = fit_intercept
+        self.standardize = standardize
+        self.scoring = scoring
+        self.shuffle = shuffle
+        self.target_batch_size = target_batch_size
+        self.device = device
+        self.dtype = dtype
+        self.seed = seed
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self, n_videos: int) -> Tensor:
+        alphas = torch.as_tensor(self.alphas, dtype=torch.float64).reshape(-1)
+        if len(alphas) == 0 or not bool((alphas > 0).all() & torch.isfinite(alphas).all()):
+            raise ValueError(f"alphas must be finite and > 0; got {self.alphas}")
+        if self.scoring not in ("correlation", "r2"):
+            raise ValueError(f"scoring must be 'correlation' or 'r2'; got {self.scoring!r}")
+        if not 2 <= self.n_folds <= n_videos:
+            raise ValueError(
+                f"n_folds must be between 2 and n_videos={n_videos}; got {self.n_folds}"
+            )
+        if self.scoring == "correlation" and n_videos // self.n_folds < 2:
+            raise ValueError(
+                f"Pearson r needs >= 2 validation videos per fold: n_folds={self.n_folds} "
+                f"is too many for n_videos={n_videos}"
+            )
+        if self.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64; got {self.dtype}")
+        return alphas
+
+    def _centre(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean (n_features,) and scale (n_features,) of X's rows per the options."""
+        mean = X.mean(0) if self.fit_intercept else torch.zeros_like(X[0])
+        scale = torch.ones_like(mean)
+        if self.standardize:
+            scale = (X - mean).square().mean(0).sqrt()
+            scale = torch.where(scale > 0, scale, 1.0)
+        return mean, scale
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, Y) -> RidgeCV:
+        """Fit on every target; choose each target's alpha by K-fold CV.
+
+        Parameters
+        ----------
+        X : array or tensor of shape (n_videos, n_features)
+        Y : array or tensor of shape (n_videos, n_targets), or (n_videos,)
+            Stays where it is (numpy or CPU is fine with a GPU ``device``);
+            each batch of targets is moved to ``device`` in turn.
+
+        Returns
+        -------
+        self
+        """
+        device = self.device or (X.device if isinstance(X, Tensor) else "cpu")
+        device = torch.device(device)
+        X64 = _as_tensor("X", X, 2, device, torch.float64)
+        if isinstance(Y, np.ndarray | Tensor) and Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
+        Y = torch.as_tensor(Y) if not isinstance(Y, Tensor) else Y
+        if Y.ndim != 2 or Y.shape[0] != X64.shape[0]:
+            raise ValueError(
+                f"Y must have shape (n_videos, n_targets) with n_videos={X64.shape[0]} "
+                f"(the rows of X of shape {tuple(X64.shape)}); got shape {tuple(Y.shape)}"
+            )
+        _check_finite("X", X64)
+        _check_finite("Y", Y)
+        n_videos, n_features = X64.shape
+        n_targets = Y.shape[1]
+        alphas = self._check_params(n_videos).to(device)
+        self.splits_ = kfold_splits(n_videos, self.n_folds, self.shuffle, self.seed)
+
+        folds = []
+        for train, val in self.splits_:
+            mean, scale = self._centre(X64[train])
+            folds.append(
+                FoldPredictor(
+                    (X64[train] - mean) / scale, (X64[val] - mean) / scale, alphas,
+                    train.to(device), val.to(device),
+                    center_val=self.scoring == "correlation", dtype=self.dtype,
+                )
+            )
+        x_mean, x_scale = self._centre(X64)
+        full = spectral_decomposition((X64 - x_mean) / x_scale)
+        weights = ridge_weights(full.lam, alphas).to(self.dtype)  # (n_alphas, r)
+        P, Qt = full.P.to(self.dtype), full.Q.T.to(self.dtype).contiguous()
+        x_mean, x_scale = x_mean.to(self.dtype), x_scale.to(self.dtype)
+
+        kw = dict(device=device, dtype=self.dtype)
+        self.coef_ = torch.empty(n_features, n_targets, **kw)
+        self.intercept_ = torch.zeros(n_targets, **kw)
+        self.best_alphas_ = torch.empty(n_targets, dtype=torch.float64, device=device)
+        self.cv_scores_ = torch.empty(len(alphas), n_targets, dtype=torch.float64, device=device)
+        for start in range(0, n_targets, self.target_batch_size):
+            batch = slice(start, min(start + self.target_batch_size, n_targets))
+            Yb = Y[:, batch].to(**kw)
+            y_mean, Yc, tiny_ss = self._centre_targets(Yb)
+            scores = self._cv_scores(folds, Yc, tiny_ss)
+            best = self._select(scores, alphas)
+            self.cv_scores_[:, batch] = scores
+            self.best_alphas_[batch] = alphas[best]
+            # refit: coef = P diag(1 / (lam + alpha_t)) Q^T Yc, column by column
+            coef = P @ (weights[best].T * (Qt @ Yc)) / x_scale[:, None]
+            self.coef_[:, batch] = coef
+            self.intercept_[batch] = y_mean - x_mean @ coef
+        self.alphas_ = alphas
+        self.n_features_in_ = n_features
+        return self
+
+    def _centre_targets(self, Yb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Centre a batch of targets (n_videos, b); zero out constant columns.
+
+        Returns the means (b,), the centred batch (n_videos, b) and the
+        sum-of-squares floor (b,) below which a validation fold counts as
+        constant: ``n_val * (64 eps max|Yc|)^2``, a few rounding errors.
+        """
+        y_mean = Yb.mean(0) if self.fit_intercept else torch.zeros_like(Yb[0])
+        Yc = Yb - y_mean
+        eps = torch.finfo(Yb.dtype).eps
+        if self.fit_intercept:  # constant up to rounding: exactly zero, coef_ = 0
+            constant = Yc.abs().amax(0) <= 64 * eps * Yb.abs().amax(0)
+            Yc[:, constant] = 0
+        n_val = -(-Yb.shape[0] // self.n_folds)
+        tiny_ss = n_val * (64 * eps * Yc.abs().amax(0)).square()
+        return y_mean, Yc, tiny_ss
+
+    def _cv_scores(self, folds: list[FoldPredictor], Yc: Tensor, tiny_ss: Tensor) -> Tensor:
+        """Mean over folds of the validation score, shape (n_alphas, b), float64."""
+        total = torch.zeros(folds[0].n_alphas, Yc.shape[1], dtype=torch.float64, device=Yc.device)
+        for fold in folds:
+            pred, y_val = fold.predict(Yc), Yc.index_select(0, fold.val)
+            if self.scoring == "correlation":
+                total += correlation_scores(pred, y_val, tiny_ss)
+            else:
+                if self.fit_intercept:  # prediction's intercept: the training mean of Yc
+                    n_train = len(fold.train)
+                    pred += ((Yc.sum(0) - y_val.sum(0)) / n_train)[None, None]
+                total += r2_scores(pred, y_val, tiny_ss)
+        return total / len(folds)
+
+    @staticmethod
+    def _select(scores: Tensor, alphas: Tensor) -> Tensor:
+        """Index (b,) of the best alpha per target; exact ties go to the largest alpha."""
+        is_best = scores >= scores.amax(0, keepdim=True)
+        return torch.where(is_best, alphas[:, None], -torch.inf).argmax(0)
+
+    # ----------------------------------------------------------------- predict
+    def _check_fitted_X(self, X) -> Tensor:
+        if not hasattr(self, "coef_"):
+            raise RuntimeError("RidgeCV is not fitted yet: call fit(X, Y) first")
+        X = _as_tensor("X", X, 2, self.coef_.device, self.dtype)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X must have shape (n_videos, {self.n_features_in_}) (n_features seen in "
+                f"fit); got shape {tuple(X.shape)}"
+            )
+        _check_finite("X", X)
+        return X
+
+    def predict(self, X) -> Tensor:
+        """X : array or tensor of shape (n_videos, n_features) -> tensor (n_videos, n_targets)."""
+        X = self._check_fitted_X(X)
+        return torch.addmm(self.intercept_[None], X, self.coef_)
+
+    def score(self, X, Y) -> Tensor:
+        """Pearson r per target of ``predict(X)`` with Y (n_videos, n_targets) -> (n_targets,)."""
+        pred = self.predict(X)
+        Y = torch.as_tensor(Y).to(pred)
+        if Y.ndim == 1:
+            Y = Y[:, None]
+        if Y.shape != pred.shape:
+            raise ValueError(f"Y must have shape {tuple(pred.shape)}; got {tuple(Y.shape)}")
+        pc, yc = pred - pred.mean(0), Y - Y.mean(0)
+        tiny = torch.zeros(Y.shape[1], dtype=Y.dtype, device=Y.device)
+        return correlation_scores(pc[None], yc, tiny)[0]

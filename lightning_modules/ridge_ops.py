@@ -1,0 +1,180 @@
+"""Linear-algebra kernels of the cross-validated ridge in :mod:`ridge`.
+
+Notation
+--------
+``Xc`` are the centred (optionally standardised) features, shape (n, p). The
+ridge solution for one regularisation ``a`` is::
+
+    coef_a = (Xc^T Xc + a I)^-1 Xc^T Y
+
+Every alpha and every target share one eigendecomposition of the smaller Gram
+matrix, written as ``coef_a = P diag(1 / (lam + a)) Q^T Y``:
+
+- primal (n >= p): ``Xc^T Xc = V diag(lam) V^T``, ``P = V``, ``Q = Xc V``  (r = p)
+- dual   (n <  p): ``Xc Xc^T = U diag(lam) U^T``, ``P = Xc^T U``, ``Q = U`` (r = n)
+
+Both follow from ``(Xc^T Xc + aI)^-1 Xc^T = Xc^T (Xc Xc^T + aI)^-1``. The Gram
+matrix and its eigendecomposition are computed in float64 (they are small:
+r x r), so small alphas stay accurate even when ``Y`` is float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+def kfold_splits(
+    n_samples: int, n_folds: int, shuffle: bool = False, seed: int = 0
+) -> list[tuple[Tensor, Tensor]]:
+    """K-fold (train, validation) index pairs, as scikit-learn's ``KFold``.
+
+    The first ``n_samples % n_folds`` folds hold ``n_samples // n_folds + 1``
+    samples, the others ``n_samples // n_folds``. Without shuffling the folds
+    are contiguous blocks in the given order (identical to
+    ``KFold(n_folds)``); with shuffling the order is
+    ``torch.randperm(n_samples)`` drawn from a generator seeded with ``seed``,
+    so the folds are deterministic. Indices are sorted within each part.
+
+    Returns
+    -------
+    splits : list of n_folds tuples (train, val) of int64 tensors
+        ``train`` of shape (n_samples - n_val,), ``val`` of shape (n_val,).
+    """
+    if shuffle:
+        gen = torch.Generator().manual_seed(int(seed))
+        order = torch.randperm(n_samples, generator=gen)
+    else:
+        order = torch.arange(n_samples)
+    sizes = [n_samples // n_folds + (1 if i < n_samples % n_folds else 0) for i in range(n_folds)]
+    splits, start = [], 0
+    for size in sizes:
+        val = order[start : start + size].sort().values
+        train = torch.cat([order[:start], order[start + size :]]).sort().values
+        splits.append((train, val))
+        start += size
+    return splits
+
+
+@dataclass
+class Spectral:
+    """``coef_a = P diag(1 / (lam + a)) Q^T Y`` for every alpha ``a``.
+
+    P : tensor of shape (n_features, r)
+    Q : tensor of shape (n_samples, r)
+    lam : tensor of shape (r,), eigenvalues of the Gram matrix, clamped >= 0
+    """
+
+    P: Tensor
+    Q: Tensor
+    lam: Tensor
+
+
+def spectral_decomposition(Xc: Tensor) -> Spectral:
+    """One ``eigh`` of the smaller Gram matrix of ``Xc`` (n, p); see module doc.
+
+    The dual form (kernel ``Xc Xc^T``) is used when n < p, the primal form
+    (covariance ``Xc^T Xc``) otherwise. Computed in ``Xc``'s dtype (float64 here).
+    """
+    n, p = Xc.shape
+    if n < p:
+        lam, U = torch.linalg.eigh(Xc @ Xc.T)
+        return Spectral(P=Xc.T @ U, Q=U, lam=lam.clamp_min(0))
+    lam, V = torch.linalg.eigh(Xc.T @ Xc)
+    return Spectral(P=V, Q=Xc @ V, lam=lam.clamp_min(0))
+
+
+def ridge_weights(lam: Tensor, alphas: Tensor) -> Tensor:
+    """``W[a, j] = 1 / (lam_j + alphas_a)``, shape (n_alphas, r)."""
+    return 1.0 / (lam[None, :] + alphas[:, None])
+
+
+class FoldPredictor:
+    """Validation predictions of one fold, for every alpha at once.
+
+    For alpha ``a``: ``pred_a = C Xv P diag(W[a]) Q^T Ytr`` with (P, Q, lam)
+    the spectral decomposition of the fold's training features and ``C`` the
+    centring over validation rows (when ``center_val``, for correlation
+    scoring, whose value is shift-invariant). Stacking the alphas gives the
+    left matrix ``L`` of shape (n_alphas * n_val, r), evaluated in the cheaper
+    of two exact orders:
+
+    - ``'project'``  : ``L @ (Q^T Ytr)``, cost per target r * (n_train + n_alphas * n_val)
+    - ``'smoother'`` : ``(L Q^T) @ Ytr``, cost per target n_alphas * n_val * n_train
+
+    The dual form (r = n_train) always uses the smoother, the primal form with
+    few features (PCA-100, say) the projection.
+
+    Parameters
+    ----------
+    Xc_train : tensor of shape (n_train, n_features), float64, centred
+    Xc_val : tensor of shape (n_val, n_features), float64, centred with the training mean
+    alphas : tensor of shape (n_alphas,), float64
+    train, val : int64 tensors of shape (n_train,) and (n_val,), row indices
+    center_val : bool
+    dtype : dtype of the matrices applied to Y
+    """
+
+    def __init__(self, Xc_train, Xc_val, alphas, train, val, center_val, dtype):
+        spec = spectral_decomposition(Xc_train)
+        n_alphas, (n_val, r), n_train = len(alphas), (len(val), spec.P.shape[1]), len(train)
+        left = ridge_weights(spec.lam, alphas)[:, None, :] * (Xc_val @ spec.P)[None]
+        if center_val:
+            left = left - left.mean(1, keepdim=True)
+        left = left.reshape(n_alphas * n_val, r)
+        self.route = (
+            "smoother" if n_alphas * n_val * n_train <= r * (n_train + n_alphas * n_val)
+            else "project"
+        )
+        if self.route == "smoother":
+            self.left, self.right = (left @ spec.Q.T).to(dtype), None
+        else:
+            self.left, self.right = left.to(dtype), spec.Q.T.to(dtype).contiguous()
+        self.train, self.val, self.n_alphas = train, val, n_alphas
+
+    def predict(self, Yc: Tensor) -> Tensor:
+        """Yc : tensor of shape (n_samples, n_targets) -> (n_alphas, n_val, n_targets)."""
+        Ytr = Yc.index_select(0, self.train)
+        if self.right is not None:
+            Ytr = self.right @ Ytr
+        return (self.left @ Ytr).view(self.n_alphas, len(self.val), -1)
+
+
+def correlation_scores(pred: Tensor, y_val: Tensor, tiny_ss: Tensor) -> Tensor:
+    """Pearson r of each alpha's prediction with the validation targets.
+
+    Parameters
+    ----------
+    pred : tensor of shape (n_alphas, n_val, n_targets), centred over n_val
+    y_val : tensor of shape (n_val, n_targets)
+    tiny_ss : tensor of shape (n_targets,)
+        A validation sum of squares at or below this counts as zero variance.
+
+    Returns
+    -------
+    r : tensor of shape (n_alphas, n_targets)
+        ``sum(p y) / sqrt(sum(p^2) sum(y^2))`` with y centred over n_val; 0
+        where either variance is zero (constant target or prediction).
+    """
+    yc = y_val - y_val.mean(0, keepdim=True)
+    ss_y = yc.square().sum(0)
+    cov = (pred * yc).sum(1)
+    denom = pred.square().sum(1).sqrt() * ss_y.sqrt()
+    ok = (denom > 0) & (ss_y > tiny_ss)
+    return torch.where(ok, cov / torch.where(ok, denom, 1.0), 0.0)
+
+
+def r2_scores(pred: Tensor, y_val: Tensor, tiny_ss: Tensor) -> Tensor:
+    """Coefficient of determination ``1 - SS_res / SS_tot`` per (alpha, target).
+
+    pred : tensor of shape (n_alphas, n_val, n_targets), intercept included
+    y_val : tensor of shape (n_val, n_targets)
+    tiny_ss : tensor of shape (n_targets,); a smaller SS_tot scores 0
+    Returns r2 : tensor of shape (n_alphas, n_targets)
+    """
+    ss_tot = (y_val - y_val.mean(0, keepdim=True)).square().sum(0)
+    ss_res = (pred - y_val[None]).square().sum(1)
+    ok = ss_tot > tiny_ss
+    return torch.where(ok, 1.0 - ss_res / torch.where(ok, ss_tot, 1.0), 0.0)
