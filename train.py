@@ -30,6 +30,7 @@ class EncodingCLI(LightningCLI):
             "checkpoint.auto_insert_metric_name": False,
         })
         parser.link_arguments("data.num_frames", "model.num_frames")
+        parser.link_arguments("data.image_size", "model.image_size")
         # The heads' sizes come from the fMRI files, read once the data module exists.
         parser.link_arguments("data.voxel_counts", "model.voxel_counts", apply_on="instantiate")
 

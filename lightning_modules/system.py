@@ -38,6 +38,7 @@ class EncodingModel(pl.LightningModule):
     vone_frontend : put a fixed VOneNet Gabor front end ahead of a ResNet backbone.
     temporal : pooling over frames: "mean", "weighted" (learned), or "lstm".
     num_frames : frames per clip; linked from the data.
+    image_size : frame side in pixels; linked from the data (ViTs are built for it).
     lstm_hidden, bidirectional : the LSTM's size and direction.
     frame_diff : add frame-to-frame feature differences as input (motion-driven regions).
     lr : learning rate of the heads and temporal stage; the backbone's is ``lr * backbone_lr_scale``.
@@ -60,6 +61,7 @@ class EncodingModel(pl.LightningModule):
         vone_frontend: bool = False,
         temporal: Literal["mean", "weighted", "lstm"] = "mean",
         num_frames: int = 16,
+        image_size: int = 224,
         lstm_hidden: int = 512,
         bidirectional: bool = False,
         frame_diff: bool = False,
@@ -80,7 +82,8 @@ class EncodingModel(pl.LightningModule):
         self.save_hyperparameters()
         self.layout = TargetLayout(voxel_counts)
         frame_net = build_backbone(backbone, pretrained=pretrained, checkpoint_path=checkpoint_path,
-                                   layers=layers, pool_grid=pool_grid, vone_frontend=vone_frontend)
+                                   layers=layers, pool_grid=pool_grid, vone_frontend=vone_frontend,
+                                   image_size=image_size)
         self.model = VideoEncoder(frame_net, temporal_kind=temporal, num_frames=num_frames, layout=self.layout,
                                   hidden_dim=lstm_hidden, bidirectional=bidirectional, frame_diff=frame_diff,
                                   head_init_std=head_init_std)
@@ -105,17 +108,13 @@ class EncodingModel(pl.LightningModule):
             if stage in ("fit", "validate", "test") and datamodule.val_indices is not None:
                 self.val_ceiling = datamodule.noise_ceiling("val")
 
-    @property
-    def backbone_frozen(self) -> bool:
-        return not any(p.requires_grad for p in self.model.backbone_parameters())
-
     def on_train_epoch_start(self) -> None:
         train_backbone = backbone_should_train(self.current_epoch, self.hparams.freeze_backbone_epochs,
                                                self.hparams.unfreeze_at_score, self.best_score)
-        if train_backbone and self.backbone_frozen:
+        if train_backbone and self.model.backbone_frozen:
             log.info("epoch %d: unfreezing the backbone", self.current_epoch)
             self.model.unfreeze_backbone()
-        elif not train_backbone and not self.backbone_frozen:
+        elif not train_backbone and not self.model.backbone_frozen:
             self.model.freeze_backbone()
         self.log("train/backbone_trainable", float(train_backbone), on_epoch=True, on_step=False)
 
