@@ -97,8 +97,12 @@ def test_whole_brain_is_the_regions_plus_extra_voxels(tiny, meta):
         assert wb["train"].dtype == np.float32 and wb["train"].shape == (cfg.n_train, 3, n_wb)
         assert wb["voxel_mask"].dtype == bool and wb["voxel_mask"].shape == cfg.wb_volume_shape
         assert int(wb["voxel_mask"].sum()) == n_wb
-        roi_of = load(tiny / TRUTH / "full_track" / subject / "WB.pkl")["roi"]
+        truth = load(tiny / TRUTH / "full_track" / subject / "WB.pkl")
+        roi_of, ceiling = truth["roi"], truth["noise_ceiling"]
         assert roi_of.shape == (n_wb,) and (roi_of == -1).sum() > 0
+        # Outside the regions: some voxels weakly driven, some pure noise (ceiling exactly 0).
+        assert (ceiling[roi_of == -1] == 0).any() and (ceiling[roi_of == -1] > 0).any()
+        assert (ceiling[roi_of >= 0] > 0).all()
         for r, roi in enumerate(MINI_TRACK_ROIS):
             region = load(tiny / FMRI / "mini_track" / subject / f"{roi}.pkl")["train"]
             np.testing.assert_array_equal(wb["train"][..., roi_of == r], region)

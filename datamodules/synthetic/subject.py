@@ -89,12 +89,14 @@ def simulate_subject(config: SyntheticConfig, index: int,
     gain, offset = _gain_offset(rng, n_wb)
     clean = gain * signal + offset
     noise_sd = gain * sd
+    # Exactly 0 where there is no signal, not the rounding error of a constant column's variance.
+    true_ceiling = np.where(has_signal, brain.true_ceiling(clean, noise_sd, k), 0.0)
     wb = Voxels(
         clean=clean.astype(np.float32),
         train=brain.add_noise(rng, clean[: config.n_train], noise_sd, k),
         test=brain.add_noise(rng, clean[config.n_train :], noise_sd, config.n_test_repetitions),
         noise_sd=noise_sd.astype(np.float32),
-        noise_ceiling=brain.true_ceiling(clean, noise_sd, k).astype(np.float32),
+        noise_ceiling=true_ceiling.astype(np.float32),
     )
     rois = {roi: wb.columns(roi_columns[roi]) for roi in MINI_TRACK_ROIS}
     return Subject(config.subjects[index], rois, wb, mask, wb_roi)
