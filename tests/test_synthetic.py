@@ -33,7 +33,8 @@ def load(path: Path):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    return generate_dataset(tmp_path_factory.mktemp("synthetic") / "tiny", TINY_CONFIG, progress=False)
+    out = tmp_path_factory.mktemp("synthetic") / "tiny"
+    return generate_dataset(out, TINY_CONFIG, progress=False)
 
 
 @pytest.fixture(scope="module")

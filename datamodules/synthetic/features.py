@@ -9,10 +9,12 @@ area per object kind, speeds, buildings).
 fMRI integrates slowly, so a clip's feature is a weighted mean over frames with
 weights rising towards the end of the clip (the rising flank of a haemodynamic
 response sampled shortly after it): ``w(t) ~ exp((t - duration) / HRF_TAU)``.
-A model that learns its temporal pooling can exploit this; a flat mean cannot.
+A model that learns its temporal pooling can exploit this; a flat mean only approximates it.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -37,6 +39,7 @@ SCALARS = (
 )
 
 
+@functools.cache
 def _gabor_bank() -> torch.Tensor:
     """Quadrature Gabor pairs (2 * n_scales * n_orientations, 1, k, k); order scale, ori, phase."""
     size = int(2 * np.ceil(WAVELENGTHS[-1]) + 1)
@@ -55,9 +58,6 @@ def _gabor_bank() -> torch.Tensor:
     return torch.tensor(np.stack(kernels)[:, None], dtype=torch.float32)
 
 
-_BANK = _gabor_bank()
-
-
 def hrf_weights(times: np.ndarray, duration: float) -> np.ndarray:
     """Temporal weights of the frames at ``times`` (n_frames,) seconds; they sum to 1."""
     w = np.exp((np.asarray(times, np.float64) - duration) / HRF_TAU)
@@ -69,8 +69,9 @@ def edge_energy(gray: torch.Tensor) -> torch.Tensor:
 
     (n_frames, LOWRES, LOWRES) -> (n_frames, n_scales, n_orientations, LOWRES, LOWRES).
     """
-    pad = _BANK.shape[-1] // 2
-    out = F.conv2d(F.pad(gray[:, None], (pad,) * 4, mode="replicate"), _BANK)
+    bank = _gabor_bank()
+    pad = bank.shape[-1] // 2
+    out = F.conv2d(F.pad(gray[:, None], (pad,) * 4, mode="replicate"), bank)
     out = out.view(len(gray), len(WAVELENGTHS), len(ORIENTATIONS), 2, LOWRES, LOWRES)
     return out.pow(2).sum(3).sqrt()
 
