@@ -228,6 +228,7 @@ def test_unbuilt_cache_and_bad_arguments(videos, tmp_path):
 
 def _build_then_die(cache_dir, videos, die_after):
     """Child process: flush after every row, then exit hard (no finally, no cleanup)."""
+    torch.set_num_threads(1)  # OpenMP used before fork hangs in the child otherwise
     cc._FLUSH_EVERY_S = 0.0
     calls = []
 

@@ -1,0 +1,334 @@
+"""Decode every video once into one memory-mapped uint8 array; later epochs read bytes.
+
+Files in ``cache_dir`` for one cache (``<stem> = clips-<backend>-<F>f-<S>px-<key>``):
+
+- ``<stem>.npy``: the clips, uint8 of shape (n_videos, num_frames, 3, size, size), row i is
+  ``read_clip(video_paths[i], num_frames, size, backend)``. Exists only once complete.
+- ``<stem>.json``: the manifest (settings, video fingerprints, undecodable videos).
+- while building: ``<stem>.npy.partial`` (the array being filled) and ``<stem>.rows``
+  (one byte per row, 1 = row complete, flushed as rows are written), so an interrupted
+  build resumes where it stopped; ``<stem>.lock`` serialises concurrent builders.
+
+The key hashes everything that changes the content: format version, frame sampling,
+resize, num_frames, size, backend and each video's fingerprint (name, bytes, mtime_ns).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+import os
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from datamodules.video import BACKENDS, VideoDecodeError, read_clip
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+SAMPLING = "np.linspace(0, n_frames - 1, num_frames).astype(int)"
+RESIZE = "torch bilinear antialias=True on float32, rounded to uint8"
+ON_ERROR = ("raise", "skip")
+_FLUSH_EVERY_S = 2.0
+
+
+def video_fingerprint(path: Path) -> dict:
+    """``{"name", "bytes", "mtime_ns"}`` of a video; -1 for a missing file."""
+    try:
+        st = path.stat()
+        return {"name": path.name, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+    except FileNotFoundError:
+        return {"name": path.name, "bytes": -1, "mtime_ns": -1}
+
+
+def cache_key(fingerprints: Sequence[dict], num_frames: int, size: int, backend: str) -> str:
+    """16 hex digits of sha256 over the content-defining settings and fingerprints."""
+    spec = {"format_version": FORMAT_VERSION, "sampling": SAMPLING, "resize": RESIZE,
+            "num_frames": num_frames, "size": size, "backend": backend,
+            "videos": list(fingerprints)}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _decode_row(job: tuple) -> tuple[int, np.ndarray | None, str | None]:
+    """(row, frames (num_frames, 3, size, size) or None, error message or None)."""
+    i, path, num_frames, size, backend = job
+    try:
+        return i, read_clip(path, num_frames, size, backend), None
+    except VideoDecodeError as e:
+        return i, None, str(e)
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+class ClipCache:
+    """A memory-mapped uint8 array of decoded clips, built once, shared by DataLoader workers.
+
+    Parameters
+    ----------
+    cache_dir : folder for the cache files (created if needed).
+    video_paths : the videos, in row order; row i holds ``video_paths[i]``.
+    num_frames, size, backend : as in :func:`datamodules.video.read_clip`.
+    on_error : ``"raise"`` (default) stops on the first undecodable video with its
+        :class:`VideoDecodeError`; ``"skip"`` stores all-zero frames for it, lists it in
+        :attr:`bad_videos` and the manifest, and logs a warning with the count.
+
+    ``cache[i]`` is a read-only view of shape (num_frames, 3, size, size), uint8; copy it
+    (``np.array(cache[i])``) before handing it to ``torch.from_numpy``. The memmap opens
+    lazily in each process and is not pickled, so the object can go to worker processes.
+    """
+
+    def __init__(self, cache_dir: str | Path, video_paths: Sequence[str | Path], num_frames: int,
+                 size: int, backend: str = "decord", on_error: str = "raise"):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown video backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        if not video_paths:
+            raise ValueError("ClipCache needs at least one video")
+        self.cache_dir = Path(cache_dir)
+        self.video_paths = [Path(p) for p in video_paths]
+        self.num_frames, self.size, self.backend, self.on_error = num_frames, size, backend, on_error
+        self.fingerprints = [video_fingerprint(p) for p in self.video_paths]
+        self.key = cache_key(self.fingerprints, num_frames, size, backend)
+        self._mm: np.ndarray | None = None
+        self._manifest: dict | None = None
+
+    # ------------------------------------------------------------------ paths, state
+    @property
+    def shape(self) -> tuple[int, int, int, int, int]:
+        """(n_videos, num_frames, 3, size, size)."""
+        return (len(self.video_paths), self.num_frames, 3, self.size, self.size)
+
+    @property
+    def _prefix(self) -> str:
+        return f"clips-{self.backend}-{self.num_frames}f-{self.size}px-"
+
+    def _file(self, suffix: str) -> Path:
+        return self.cache_dir / f"{self._prefix}{self.key}{suffix}"
+
+    @property
+    def path(self) -> Path:
+        """The final ``.npy`` file (exists only once the build is complete)."""
+        return self._file(".npy")
+
+    @property
+    def manifest_path(self) -> Path:
+        return self._file(".json")
+
+    @property
+    def is_built(self) -> bool:
+        return self.path.is_file() and self.manifest_path.is_file()
+
+    @property
+    def manifest(self) -> dict:
+        if self._manifest is None:
+            if not self.is_built:
+                raise RuntimeError(f"clip cache {self.path} is not built; call .build() first")
+            self._manifest = json.loads(self.manifest_path.read_text())
+        return self._manifest
+
+    @property
+    def bad_videos(self) -> list[Path]:
+        """Videos stored as all-zero clips because they could not be decoded."""
+        return [self.video_paths[b["index"]] for b in self.manifest["bad_videos"]]
+
+    def __len__(self) -> int:
+        return len(self.video_paths)
+
+    def __repr__(self) -> str:
+        return f"ClipCache({str(self.path)!r}, shape={self.shape}, built={self.is_built})"
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def array(self) -> np.ndarray:
+        """The whole cache, read-only memmap of shape (n_videos, num_frames, 3, size, size)."""
+        if self._mm is None:
+            if not self.is_built:
+                raise RuntimeError(f"clip cache {self.path} is not built; call .build() first")
+            mm = np.load(self.path, mmap_mode="r")
+            if mm.shape != self.shape or mm.dtype != np.uint8:
+                raise RuntimeError(f"{self.path}: expected uint8 {self.shape}, "
+                                   f"found {mm.dtype} {mm.shape}; delete it and rebuild")
+            self._mm = mm
+        return self._mm
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        """Clip ``i``: read-only uint8 view of shape (num_frames, 3, size, size)."""
+        return self.array[i]
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_mm"] = None  # each process maps the file itself
+        return state
+
+    # ------------------------------------------------------------------ building
+    def build(self, progress: bool = True, num_workers: int = 0) -> ClipCache:
+        """Decode every video not yet cached; a no-op when the cache is complete.
+
+        Resumes an interrupted build (completed rows are kept; failed rows are retried) and
+        copies rows of unchanged videos from other caches in ``cache_dir`` with the same
+        settings. ``num_workers > 0`` decodes in that many processes. Returns ``self``.
+        """
+        if not self.is_built:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            with open(self._file(".lock"), "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building this cache
+                if not self.is_built:
+                    self._build(progress, num_workers)
+        self._file(".rows").unlink(missing_ok=True)  # stale after a crash right at the end
+        self._check_bad()
+        return self
+
+    def _check_bad(self) -> None:
+        bad = self.manifest["bad_videos"]
+        if not bad:
+            return
+        names = ", ".join(str(self.video_paths[b["index"]]) for b in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        if self.on_error == "raise":
+            raise VideoDecodeError(f"{len(bad)} video(s) in clip cache {self.path} could not be "
+                                   f"decoded (built with on_error='skip'): {names}{more}")
+        log.warning("%d of %d videos could not be decoded; they are all-zero clips in %s: %s%s",
+                    len(bad), len(self), self.path, names, more)
+
+    def _open_partial(self) -> tuple[np.ndarray, np.ndarray]:
+        """(memmap of self.shape, row status uint8 (n_videos,)), resumed when consistent."""
+        partial, rows = self._file(".npy.partial"), self._file(".rows")
+        if partial.is_file() and rows.is_file() and rows.stat().st_size == len(self):
+            try:
+                mm = np.lib.format.open_memmap(partial, mode="r+")
+                if mm.shape == self.shape and mm.dtype == np.uint8:
+                    return mm, np.frombuffer(rows.read_bytes(), np.uint8).copy()
+            except ValueError:
+                pass
+        rows.unlink(missing_ok=True)  # rows file last: without it nothing counts as done
+        mm = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=self.shape)
+        rows.write_bytes(bytes(len(self)))
+        return mm, np.zeros(len(self), np.uint8)
+
+    def _reuse_rows(self, mm: np.ndarray, done: np.ndarray) -> list[int]:
+        """Copy rows of identical videos from other complete caches with the same settings."""
+        want = {json.dumps(f, sort_keys=True): i for i, f in enumerate(self.fingerprints)
+                if not done[i] and f["bytes"] >= 0}
+        copied = []
+        for man_path in sorted(self.cache_dir.glob(f"{self._prefix}*.json")):
+            if not want or man_path == self.manifest_path:
+                continue
+            try:
+                man = json.loads(man_path.read_text())
+                bad = {b["index"] for b in man["bad_videos"]}
+                if man.get("format_version") != FORMAT_VERSION:
+                    continue
+                old = np.load(man_path.with_suffix(".npy"), mmap_mode="r")
+            except (OSError, ValueError, KeyError):
+                continue
+            for j, f in enumerate(man["videos"]):
+                i = want.pop(json.dumps(f, sort_keys=True), None) if j not in bad else None
+                if i is not None:
+                    mm[i] = old[j]
+                    copied.append(i)
+        if copied:
+            log.info("clip cache: reused %d unchanged rows from older caches", len(copied))
+        return copied
+
+    def _decoded(self, rows: list[int], num_workers: int) -> Iterator[tuple]:
+        """Yield ``_decode_row`` results in order, in this process or a process pool."""
+        jobs = ((i, self.video_paths[i], self.num_frames, self.size, self.backend) for i in rows)
+        if num_workers <= 0:
+            yield from map(_decode_row, jobs)
+            return
+        pool = ProcessPoolExecutor(num_workers, mp_context=mp.get_context(),
+                                   initializer=_init_worker)
+        try:
+            inflight = deque(pool.submit(_decode_row, j) for _, j in zip(range(2 * num_workers), jobs))
+            while inflight:
+                result = inflight.popleft().result()
+                for job in jobs:  # top up: at most 2 * num_workers clips in flight
+                    inflight.append(pool.submit(_decode_row, job))
+                    break
+                yield result
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _build(self, progress: bool, num_workers: int) -> None:
+        mm, status = self._open_partial()
+        pending = self._reuse_rows(mm, status)  # rows written but not yet marked done
+        status[pending] = 1
+        todo = [i for i in range(len(self)) if not status[i]]
+        errors: dict[int, str] = {}
+        rows_file = open(self._file(".rows"), "r+b")
+
+        def flush() -> None:  # data first, then the rows that point at it
+            mm.flush()
+            for i in pending:
+                rows_file.seek(i)
+                rows_file.write(b"\x01")
+            rows_file.flush()
+            os.fsync(rows_file.fileno())
+            pending.clear()
+
+        bar = tqdm(total=len(self), initial=len(self) - len(todo), unit="clip", disable=not progress,
+                   desc=f"clip cache ({self.backend}, {self.num_frames}x{self.size}px)")
+        last = time.monotonic()
+        try:
+            with contextlib.closing(self._decoded(todo, num_workers)) as results:
+                for i, frames, err in results:
+                    if err is not None:
+                        if self.on_error == "raise":
+                            raise VideoDecodeError(err)
+                        errors[i], frames = err, 0
+                    mm[i] = frames
+                    if err is None:
+                        pending.append(i)
+                    bar.update(1)
+                    if time.monotonic() - last > _FLUSH_EVERY_S:
+                        flush()
+                        last = time.monotonic()
+            flush()
+        finally:
+            with contextlib.suppress(Exception):
+                flush()  # keep what is done for the next attempt
+            rows_file.close()
+            bar.close()
+            del mm
+        self._finish(errors)
+
+    def _finish(self, errors: dict[int, str]) -> None:
+        """Write the manifest, then atomically move the array into place."""
+        import av
+
+        try:
+            import decord
+            decord_version = decord.__version__
+        except ImportError:
+            decord_version = None
+        manifest = {
+            "format_version": FORMAT_VERSION, "key": self.key, "file": self.path.name,
+            "shape": list(self.shape), "dtype": "uint8", "num_frames": self.num_frames,
+            "size": self.size, "backend": self.backend, "sampling": SAMPLING, "resize": RESIZE,
+            "decoders": {"av": av.__version__, "decord": decord_version},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "videos": self.fingerprints,
+            "bad_videos": [{"index": i, "name": self.video_paths[i].name, "error": e}
+                           for i, e in sorted(errors.items())],
+        }
+        tmp = self._file(".json.partial")
+        tmp.write_text(json.dumps(manifest, indent=1))
+        os.replace(tmp, self.manifest_path)
+        os.replace(self._file(".npy.partial"), self.path)
+        self._file(".rows").unlink(missing_ok=True)
+        self._manifest = manifest
