@@ -27,6 +27,7 @@ from torch import Tensor
 from lightning_modules.ridge_ops import (
     FoldPredictor,
     correlation_scores,
+    fold_grams,
     kfold_splits,
     r2_scores,
     ridge_weights,
@@ -34,6 +35,7 @@ from lightning_modules.ridge_ops import (
 )
 
 DEFAULT_ALPHAS = tuple(np.logspace(-2, 7, 20).tolist())
+CV_CHUNK = 2048  # targets per CV step inside a batch (cache-sized predictions)
 
 
 def _as_tensor(name: str, A, ndim: int, device, dtype) -> Tensor:
@@ -188,18 +190,17 @@ class RidgeCV:
         alphas = self._check_params(n_videos).to(device)
         self.splits_ = kfold_splits(n_videos, self.n_folds, self.shuffle, self.seed)
 
+        x_mean, x_scale = self._centre(X64)
+        Xc = (X64 - x_mean) / x_scale
+        kernel = Xc @ Xc.T if n_videos < n_features else None  # shared by the folds
         folds = []
         for train, val in self.splits_:
-            mean, scale = self._centre(X64[train])
+            train, val = train.to(device), val.to(device)
+            grams = fold_grams(X64, train, val, self.standardize, self.fit_intercept, kernel)
             folds.append(
-                FoldPredictor(
-                    (X64[train] - mean) / scale, (X64[val] - mean) / scale, alphas,
-                    train.to(device), val.to(device),
-                    center_val=self.scoring == "correlation", dtype=self.dtype,
-                )
+                FoldPredictor(grams, alphas, train, val, self.scoring == "correlation", self.dtype)
             )
-        x_mean, x_scale = self._centre(X64)
-        full = spectral_decomposition((X64 - x_mean) / x_scale)
+        full = spectral_decomposition(Xc, kernel)
         weights = ridge_weights(full.lam, alphas).to(self.dtype)  # (n_alphas, r)
         P, Qt = full.P.to(self.dtype), full.Q.T.to(self.dtype).contiguous()
         x_mean, x_scale = x_mean.to(self.dtype), x_scale.to(self.dtype)
@@ -243,17 +244,24 @@ class RidgeCV:
         return y_mean, Yc, tiny_ss
 
     def _cv_scores(self, folds: list[FoldPredictor], Yc: Tensor, tiny_ss: Tensor) -> Tensor:
-        """Mean over folds of the validation score, shape (n_alphas, b), float64."""
+        """Mean over folds of the validation score, shape (n_alphas, b), float64.
+
+        Computed CV_CHUNK targets at a time: the (n_alphas, n_val, chunk)
+        predictions then stay in cache (about 25% faster on CPU than 20k at once).
+        """
         total = torch.zeros(folds[0].n_alphas, Yc.shape[1], dtype=torch.float64, device=Yc.device)
-        for fold in folds:
-            pred, y_val = fold.predict(Yc), Yc.index_select(0, fold.val)
-            if self.scoring == "correlation":
-                total += correlation_scores(pred, y_val, tiny_ss)
-            else:
-                if self.fit_intercept:  # prediction's intercept: the training mean of Yc
-                    n_train = len(fold.train)
-                    pred += ((Yc.sum(0) - y_val.sum(0)) / n_train)[None, None]
-                total += r2_scores(pred, y_val, tiny_ss)
+        for start in range(0, Yc.shape[1], CV_CHUNK):
+            cols = slice(start, start + CV_CHUNK)
+            Ych, tiny = Yc[:, cols].contiguous(), tiny_ss[cols]
+            for fold in folds:
+                pred, y_val = fold.predict(Ych), Ych.index_select(0, fold.val)
+                if self.scoring == "correlation":
+                    total[:, cols] += correlation_scores(pred, y_val, tiny)
+                else:
+                    if self.fit_intercept:  # prediction's intercept: the training mean of Yc
+                        n_train = len(fold.train)
+                        pred += ((Ych.sum(0) - y_val.sum(0)) / n_train)[None, None]
+                    total[:, cols] += r2_scores(pred, y_val, tiny)
         return total / len(folds)
 
     @staticmethod

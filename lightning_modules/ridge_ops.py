@@ -72,15 +72,16 @@ class Spectral:
     lam: Tensor
 
 
-def spectral_decomposition(Xc: Tensor) -> Spectral:
+def spectral_decomposition(Xc: Tensor, kernel: Tensor | None = None) -> Spectral:
     """One ``eigh`` of the smaller Gram matrix of ``Xc`` (n, p); see module doc.
 
-    The dual form (kernel ``Xc Xc^T``) is used when n < p, the primal form
-    (covariance ``Xc^T Xc``) otherwise. Computed in ``Xc``'s dtype (float64 here).
+    The dual form (kernel ``Xc Xc^T``, or ``kernel`` if given) is used when
+    n < p, the primal form (covariance ``Xc^T Xc``) otherwise. Computed in
+    ``Xc``'s dtype (float64 here).
     """
     n, p = Xc.shape
     if n < p:
-        lam, U = torch.linalg.eigh(Xc @ Xc.T)
+        lam, U = torch.linalg.eigh(Xc @ Xc.T if kernel is None else kernel)
         return Spectral(P=Xc.T @ U, Q=U, lam=lam.clamp_min(0))
     lam, V = torch.linalg.eigh(Xc.T @ Xc)
     return Spectral(P=V, Q=Xc @ V, lam=lam.clamp_min(0))
@@ -91,15 +92,62 @@ def ridge_weights(lam: Tensor, alphas: Tensor) -> Tensor:
     return 1.0 / (lam[None, :] + alphas[:, None])
 
 
+def fold_grams(X: Tensor, train: Tensor, val: Tensor, standardize: bool, center: bool,
+               kernel: Tensor | None = None):
+    """Centred Gram blocks of one fold, the train part's statistics only.
+
+    ``Xc = (X - m) / s`` with m, s the mean (if ``center``) and population std
+    (if ``standardize``, constant features unscaled) of ``X[train]``.
+
+    Parameters
+    ----------
+    X : tensor of shape (n_samples, n_features), float64
+    train, val : int64 tensors of shape (n_train,) and (n_val,)
+    kernel : None, or tensor of shape (n_samples, n_samples)
+        ``X X^T`` computed once for all folds (X centred or not: the fold's
+        centring below removes any shift), used when not standardising:
+        ``Kc[i, j] = K[i, j] - k_i - k_j + k`` with ``k_i = mean_{t in train} K[i, t]``
+        and ``k`` the mean of ``k_t`` over train.
+
+    Returns
+    -------
+    ("dual", K_tt, K_vt) when n_train < n_features: kernels ``Xc_tr Xc_tr^T``
+        (n_train, n_train) and ``Xc_val Xc_tr^T`` (n_val, n_train);
+    ("primal", Xc_tr, Xc_val) otherwise.
+    """
+    dual = len(train) < X.shape[1]
+    if dual and kernel is not None and not standardize:
+        K_tt, K_vt = kernel[train][:, train], kernel[val][:, train]
+        if center:
+            k_t = K_tt.mean(0)
+            k = k_t.mean()
+            K_tt = K_tt - k_t[None] - k_t[:, None] + k
+            K_vt = K_vt - K_vt.mean(1, keepdim=True) - k_t[None] + k
+        return "dual", K_tt, K_vt
+    Xtr, Xval = X[train], X[val]
+    mean = Xtr.mean(0) if center else torch.zeros_like(Xtr[0])
+    Xtr, Xval = Xtr - mean, Xval - mean
+    if standardize:
+        scale = Xtr.square().mean(0).sqrt()
+        scale = torch.where(scale > 0, scale, 1.0)
+        Xtr, Xval = Xtr / scale, Xval / scale
+    if dual:
+        return "dual", Xtr @ Xtr.T, Xval @ Xtr.T
+    return "primal", Xtr, Xval
+
+
 class FoldPredictor:
     """Validation predictions of one fold, for every alpha at once.
 
-    For alpha ``a``: ``pred_a = C Xv P diag(W[a]) Q^T Ytr`` with (P, Q, lam)
-    the spectral decomposition of the fold's training features and ``C`` the
-    centring over validation rows (when ``center_val``, for correlation
-    scoring, whose value is shift-invariant). Stacking the alphas gives the
-    left matrix ``L`` of shape (n_alphas * n_val, r), evaluated in the cheaper
-    of two exact orders:
+    For alpha ``a``: ``pred_a = C A diag(W[a]) Q^T Ytr``, with ``W[a] = 1 / (lam + a)``,
+    ``C`` the centring over validation rows (when ``center_val``, for
+    correlation scoring, whose value is shift-invariant), and
+
+    - dual:   ``K_tt = U diag(lam) U^T``, ``A = K_vt U``,   ``Q = U``
+    - primal: ``Xc_tr^T Xc_tr = V diag(lam) V^T``, ``A = Xc_val V``, ``Q = Xc_tr V``
+
+    one float64 ``eigh`` per fold. Stacking the alphas gives ``L`` of shape
+    (n_alphas * n_val, r), applied in the cheaper of two exact orders:
 
     - ``'project'``  : ``L @ (Q^T Ytr)``, cost per target r * (n_train + n_alphas * n_val)
     - ``'smoother'`` : ``(L Q^T) @ Ytr``, cost per target n_alphas * n_val * n_train
@@ -109,18 +157,23 @@ class FoldPredictor:
 
     Parameters
     ----------
-    Xc_train : tensor of shape (n_train, n_features), float64, centred
-    Xc_val : tensor of shape (n_val, n_features), float64, centred with the training mean
+    grams : output of :func:`fold_grams` (float64)
     alphas : tensor of shape (n_alphas,), float64
     train, val : int64 tensors of shape (n_train,) and (n_val,), row indices
     center_val : bool
     dtype : dtype of the matrices applied to Y
     """
 
-    def __init__(self, Xc_train, Xc_val, alphas, train, val, center_val, dtype):
-        spec = spectral_decomposition(Xc_train)
-        n_alphas, (n_val, r), n_train = len(alphas), (len(val), spec.P.shape[1]), len(train)
-        left = ridge_weights(spec.lam, alphas)[:, None, :] * (Xc_val @ spec.P)[None]
+    def __init__(self, grams, alphas, train, val, center_val, dtype):
+        form, a, b = grams
+        if form == "dual":
+            lam, U = torch.linalg.eigh(a)
+            A, Q = b @ U, U
+        else:
+            lam, V = torch.linalg.eigh(a.T @ a)
+            A, Q = b @ V, a @ V
+        n_alphas, (n_val, r), n_train = len(alphas), A.shape, len(train)
+        left = ridge_weights(lam.clamp_min(0), alphas)[:, None, :] * A[None]
         if center_val:
             left = left - left.mean(1, keepdim=True)
         left = left.reshape(n_alphas * n_val, r)
@@ -129,9 +182,9 @@ class FoldPredictor:
             else "project"
         )
         if self.route == "smoother":
-            self.left, self.right = (left @ spec.Q.T).to(dtype), None
+            self.left, self.right = left.to(dtype) @ Q.T.to(dtype), None
         else:
-            self.left, self.right = left.to(dtype), spec.Q.T.to(dtype).contiguous()
+            self.left, self.right = left.to(dtype), Q.T.to(dtype).contiguous()
         self.train, self.val, self.n_alphas = train, val, n_alphas
 
     def predict(self, Yc: Tensor) -> Tensor:
@@ -161,7 +214,7 @@ def correlation_scores(pred: Tensor, y_val: Tensor, tiny_ss: Tensor) -> Tensor:
     yc = y_val - y_val.mean(0, keepdim=True)
     ss_y = yc.square().sum(0)
     cov = (pred * yc).sum(1)
-    denom = pred.square().sum(1).sqrt() * ss_y.sqrt()
+    denom = torch.linalg.vector_norm(pred, dim=1) * ss_y.sqrt()
     ok = (denom > 0) & (ss_y > tiny_ss)
     return torch.where(ok, cov / torch.where(ok, denom, 1.0), 0.0)
 
