@@ -154,12 +154,14 @@ def main(args) -> str:
 def report(args, results, build_s, size_mib) -> str:
     lines = [
         "# Loader throughput: decoding mp4s vs reading the clip cache", "",
-        f"Command: `python -m benchmarks.loader_throughput {' '.join(sys.argv[1:])}`".rstrip(),
+        f"Command: `{' '.join(['python -m benchmarks.loader_throughput', *sys.argv[1:]])}`",
         "", f"Machine: {machine()}", "",
         f"Data: {args.n_clips} synthetic clips, {args.src_size}x{args.src_size}, 2.95-3.08 s, "
         f"fps cycling 30/25/15 (H.264, crf 18); {args.num_frames} frames sampled per clip, "
         f"resized to {args.size}x{args.size}; batch size {args.batch_size}, shuffled; "
-        f"torch.set_num_threads({args.torch_threads}) in the main process (workers use 1).", "",
+        f"torch.set_num_threads({args.torch_threads}) in the main process (workers use 1; on a "
+        "busy 2-core machine two OpenMP threads made the default collate's uint8 torch.stack "
+        "~60x slower, which would hide the cache's speed at num_workers=0).", "",
         f"Cache: built once with decord and {args.build_workers} worker processes in "
         f"{build_s:.1f} s; file {size_mib:.0f} MiB (in the page cache while read).", "",
         f"clips/s: mean over epochs 2-{args.epochs} (persistent workers); first epoch, worker "
