@@ -146,9 +146,15 @@ def main(args) -> str:
                 out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
                 results[source, workers] = json.loads(out.stdout.strip().splitlines()[-1])
                 r = results[source, workers]["rates"]
-                print(f"{source:7s} workers={workers}: {np.mean(r[1:] or r):8.1f} clips/s", flush=True)
+                print(f"{source:7s} workers={workers}: {np.mean(r[1:] or r):8.1f} clips/s",
+                      flush=True)
         size_mib = cache.path.stat().st_size / 2**20
     return report(args, results, build_s, size_mib)
+
+
+def _steady(rates: list[float]) -> float:
+    """Mean clips/s over epochs 2..N (epoch 1 alone if there is only one)."""
+    return float(np.mean(rates[1:] or rates))
 
 
 def report(args, results, build_s, size_mib) -> str:
@@ -175,8 +181,8 @@ def report(args, results, build_s, size_mib) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for (source, workers), r in results.items():
-        rate = np.mean(r["rates"][1:] or r["rates"])
-        cache_rate = np.mean(results["cache", workers]["rates"][1:] or results["cache", workers]["rates"])
+        rate = _steady(r["rates"])
+        cache_rate = _steady(results["cache", workers]["rates"])
         speedup = "-" if source == "cache" else f"{cache_rate / rate:.0f}x"
         worker = f"{r['rss_worker_mib']:.0f}" if workers else "-"
         lines.append(f"| {source} | {workers} | {rate:.1f} ({r['rates'][0]:.1f}) "

@@ -94,14 +94,16 @@ class ClipCache:
     def __init__(self, cache_dir: str | Path, video_paths: Sequence[str | Path], num_frames: int,
                  size: int, backend: str = "decord", on_error: str = "raise"):
         if backend not in BACKENDS:
-            raise ValueError(f"unknown video backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+            raise ValueError(
+                f"unknown video backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         if not video_paths:
             raise ValueError("ClipCache needs at least one video")
         self.cache_dir = Path(cache_dir)
         self.video_paths = [Path(p) for p in video_paths]
-        self.num_frames, self.size, self.backend, self.on_error = num_frames, size, backend, on_error
+        self.num_frames, self.size = num_frames, size
+        self.backend, self.on_error = backend, on_error
         self.fingerprints = [video_fingerprint(p) for p in self.video_paths]
         self.key = cache_key(self.fingerprints, num_frames, size, backend)
         self._mm: np.ndarray | None = None
@@ -254,7 +256,8 @@ class ClipCache:
         pool = ProcessPoolExecutor(num_workers, mp_context=mp.get_context(),
                                    initializer=_init_worker)
         try:
-            inflight = deque(pool.submit(_decode_row, j) for _, j in zip(range(2 * num_workers), jobs))
+            first = zip(range(2 * num_workers), jobs)
+            inflight = deque(pool.submit(_decode_row, job) for _, job in first)
             while inflight:
                 result = inflight.popleft().result()
                 for job in jobs:  # top up: at most 2 * num_workers clips in flight
@@ -281,7 +284,8 @@ class ClipCache:
             os.fsync(rows_file.fileno())
             pending.clear()
 
-        bar = tqdm(total=len(self), initial=len(self) - len(todo), unit="clip", disable=not progress,
+        bar = tqdm(total=len(self), initial=len(self) - len(todo), unit="clip",
+                   disable=not progress,
                    desc=f"clip cache ({self.backend}, {self.num_frames}x{self.size}px)")
         last = time.monotonic()
         try:

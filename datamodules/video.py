@@ -6,8 +6,8 @@ they return the same array for the same file. On FFmpeg's default YUV->RGB conve
 two agree bit for bit (``tests/test_video.py`` checks exact equality).
 
 Readers are opened per call and closed before returning: nothing is opened at import and
-nothing that holds a decoder is pickled, so this is safe in DataLoader worker processes. One caveat of forking: the resize runs
-torch ops, and OpenMP used in a parent hangs in a forked child unless the child calls
+nothing that holds a decoder is pickled, so this is safe in DataLoader worker processes.
+One caveat of forking: the resize runs torch ops, and OpenMP used in a parent hangs in a forked child unless the child calls
 ``torch.set_num_threads(1)`` first (DataLoader workers and ``ClipCache``'s pool do).
 """
 

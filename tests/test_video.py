@@ -116,7 +116,8 @@ def _faststart_truncated(src: Path, dst: Path) -> Path:
 
 
 @pytest.mark.parametrize("backend", ["decord", "pyav"])
-@pytest.mark.parametrize("case", ["missing", "empty", "garbage", "truncated", "truncated_faststart"])
+@pytest.mark.parametrize(
+    "case", ["missing", "empty", "garbage", "truncated", "truncated_faststart"])
 def test_bad_files_raise_video_decode_error_naming_the_file(videos, tmp_path, backend, case):
     path = tmp_path / f"{case}.mp4"
     if case == "empty":
