@@ -246,12 +246,13 @@ class RidgeCV:
     def _cv_scores(self, folds: list[FoldPredictor], Yc: Tensor, tiny_ss: Tensor) -> Tensor:
         """Mean over folds of the validation score, shape (n_alphas, b), float64.
 
-        Computed CV_CHUNK targets at a time: the (n_alphas, n_val, chunk)
-        predictions then stay in cache (about 25% faster on CPU than 20k at once).
+        On CPU computed CV_CHUNK targets at a time: the (n_alphas, n_val, chunk)
+        predictions then stay in cache (10-20% faster than 20k at once).
         """
         total = torch.zeros(folds[0].n_alphas, Yc.shape[1], dtype=torch.float64, device=Yc.device)
-        for start in range(0, Yc.shape[1], CV_CHUNK):
-            cols = slice(start, start + CV_CHUNK)
+        chunk = CV_CHUNK if Yc.device.type == "cpu" else Yc.shape[1]
+        for start in range(0, Yc.shape[1], chunk):
+            cols = slice(start, start + chunk)
             Ych, tiny = Yc[:, cols].contiguous(), tiny_ss[cols]
             for fold in folds:
                 pred, y_val = fold.predict(Ych), Ych.index_select(0, fold.val)
