@@ -34,12 +34,17 @@ def load_encoding_model(path: str | Path) -> tuple[EncodingModel, dict]:
     checkpoint = read_checkpoint(path)
     if "hyper_parameters" not in checkpoint or "state_dict" not in checkpoint:
         raise ValueError(f"{path}: not an EncodingModel checkpoint (no hyper_parameters/state_dict)")
-    hparams = dict(checkpoint["hyper_parameters"])
+    hparams = _init_arguments(checkpoint["hyper_parameters"])
     hparams.update(pretrained=False, checkpoint_path=None)
     model = EncodingModel(**hparams)
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
-    return model, dict(checkpoint.get("datamodule_hyper_parameters", {}))
+    return model, _init_arguments(checkpoint.get("datamodule_hyper_parameters", {}))
+
+
+def _init_arguments(hparams) -> dict:
+    """Saved hyper-parameters without LightningCLI's bookkeeping (``_instantiator``, ``_class_path``)."""
+    return {k: v for k, v in dict(hparams).items() if not k.startswith("_")}
 
 
 class EnsemblePredictor(pl.LightningModule):

@@ -136,13 +136,13 @@ class EncodingModel(pl.LightningModule):
         self.val_r.reset()
         summary = score_summary(r, self.val_ceiling, self.layout)
         self.last_val_r, self.last_val_summary = r, summary
-        # Every rank holds the same synced values, so no further reduction is needed.
+        # Every rank already holds the same synced values; sync_dist only averages equal numbers.
         if "score" not in summary:
             log.warning("no noise ceiling for the validation videos: val/score is the raw r")
             summary["score"] = summary["r"]
         main = summary.pop("score")
-        self.log_dict({f"val/{k}": v for k, v in summary.items()})
-        self.log("val/score", main, prog_bar=True)
+        self.log_dict({f"val/{k}": v for k, v in summary.items()}, sync_dist=True)
+        self.log("val/score", main, prog_bar=True, sync_dist=True)
         summary["score"] = main
         if not self.trainer.sanity_checking:
             self.best_score = main if self.best_score is None else max(self.best_score, main)
@@ -153,7 +153,7 @@ class EncodingModel(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         summary = score_summary(self.test_r.compute(), self.val_ceiling, self.layout)
         self.test_r.reset()
-        self.log_dict({f"test/{k}": v for k, v in summary.items()})
+        self.log_dict({f"test/{k}": v for k, v in summary.items()}, sync_dist=True)
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
         return {"index": batch["index"], "preds": self(batch["video"]).float()}
