@@ -21,7 +21,7 @@ from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
 from datamodules.clip_cache import ClipCache
-from datamodules.dataset import ClipDataset
+from datamodules.dataset import ClipDataset, mean_over_repetitions
 from datamodules.noise_ceiling import noise_ceiling
 from datamodules.release import Release, list_videos, load_release
 from datamodules.splits import holdout_split, kfold_split
@@ -154,6 +154,17 @@ class AlgonautsDataModule(pl.LightningDataModule):
         if getattr(self, "_responses", None) is None:
             self._responses = self.release.stacked_train()
         return self._responses
+
+    @property
+    def mean_responses(self) -> np.ndarray:
+        """Repetition means (NaN repetitions ignored), ``(n_train, n_voxels_total)`` float32."""
+        if getattr(self, "_mean_responses", None) is None:
+            self._mean_responses = mean_over_repetitions(self.responses)
+        return self._mean_responses
+
+    def evaluation_dataloader(self, indices) -> DataLoader:
+        """Videos ``indices`` in that order, no shuffling, repetition-mean targets."""
+        return self._loader(ClipDataset(self.clips, indices, self.responses), shuffle=False)
 
     def noise_ceiling(self, split: Literal["train", "val", "all"] = "val") -> torch.Tensor:
         """Per-voxel noise ceiling of the repetition mean over a split's videos, ``(n_voxels_total,)``."""

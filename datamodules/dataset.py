@@ -45,7 +45,7 @@ class ClipDataset(Dataset):
                 raise ValueError(f"video index {self.video_indices.max()} has no fMRI "
                                  f"(only {responses.shape[0]} train videos)")
             if repetitions == "mean":
-                self.mean_responses = _nanmean_reps(responses)
+                self.mean_responses = mean_over_repetitions(responses)
 
     def __len__(self) -> int:
         return len(self.video_indices)
@@ -60,11 +60,11 @@ class ClipDataset(Dataset):
             # torch's RNG: Lightning seeds it per worker, so runs stay reproducible.
             keep = torch.rand(n_reps) < 0.5
             keep[torch.randint(n_reps, (1,))] = True
-            item["targets"] = torch.from_numpy(_nanmean_reps(self.responses[video][keep.numpy()][None])[0])
+            item["targets"] = torch.from_numpy(mean_over_repetitions(self.responses[video][keep.numpy()][None])[0])
         return item
 
 
-def _nanmean_reps(responses: np.ndarray) -> np.ndarray:
+def mean_over_repetitions(responses: np.ndarray) -> np.ndarray:
     """Mean over axis 1 of ``(n_videos, n_reps, n_voxels)``, ignoring NaN; all-NaN gives NaN."""
     if not np.isnan(responses).any():
         return responses.mean(axis=1, dtype=np.float64).astype(np.float32)

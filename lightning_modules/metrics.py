@@ -59,10 +59,11 @@ class VoxelCorrelation(Metric):
         cov = self.sxy - self.sx * self.sy / n
         var_x = (self.sxx - self.sx**2 / n).clamp(min=0)
         var_y = (self.syy - self.sy**2 / n).clamp(min=0)
-        denom = torch.sqrt(var_x * var_y)
-        # Relative floor: float64 sums leave ~1e-16 * sum(x^2) of noise in a "constant" column.
-        floor = 1e-12 * torch.sqrt(self.sxx * self.syy).clamp(min=1e-300)
-        return torch.where(denom > floor, cov / denom.clamp(min=1e-300), torch.zeros_like(cov)).float()
+        # A column whose spread is below ~1e-5 of its magnitude is constant as far as float32
+        # inputs can tell (their resolution is ~1e-7): its r would be rounding noise, so it is 0.
+        varying = (var_x > 1e-10 * self.sxx) & (var_y > 1e-10 * self.syy)
+        r = cov / torch.sqrt(var_x * var_y).clamp(min=1e-300)
+        return torch.where(varying, r, torch.zeros_like(r)).float()
 
 
 def normalised_r(r: torch.Tensor, ceiling: torch.Tensor) -> torch.Tensor:

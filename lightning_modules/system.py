@@ -18,6 +18,7 @@ from lightning_modules.backbones import build_backbone
 from lightning_modules.encoder import VideoEncoder
 from lightning_modules.loss import correlation_loss
 from lightning_modules.metrics import VoxelCorrelation, score_summary
+from lightning_modules.ridge_baseline import fit_ridge_baseline
 from lightning_modules.schedule import backbone_should_train, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,17 @@ class EncodingModel(pl.LightningModule):
     unfreeze_at_score : if set, the backbone stays frozen until ``val/score`` reaches it.
     mse_weight : weight of an MSE term added to the correlation loss (anchors the output scale).
     head_init_std : standard deviation of the heads' initial weights.
+    ridge : at the start of fitting, fit the closed-form ridge baseline on the frozen backbone's
+        frame-averaged features of the training videos, and log its validation scores beside the
+        trained heads' at every validation (``val/ridge/score``, per subject and region).
+    ridge_init_heads : start the trainable heads from the ridge solution (a linear probe, then
+        fine-tuning). Applies when the heads read frame-averaged features: temporal "mean" or
+        "weighted" (uniform at start) without ``frame_diff``; otherwise the heads start random.
+    ridge_alphas : the penalty grid searched per voxel (default: 20 values from 1e-2 to 1e7).
+    ridge_folds : K of the K-fold cross-validation choosing each voxel's penalty.
+    ridge_pca : reduce the features to this many principal components first (the 2021 seed's PCA-100).
+    ridge_only : the ridge baseline alone: no gradient steps; the heads are the ridge map
+        (see ``configs/ridge_baseline.yaml``).
     """
 
     def __init__(
@@ -74,6 +86,12 @@ class EncodingModel(pl.LightningModule):
         unfreeze_at_score: float | None = None,
         mse_weight: float = 0.0,
         head_init_std: float = 0.01,
+        ridge: bool = True,
+        ridge_init_heads: bool = True,
+        ridge_alphas: list[float] | None = None,
+        ridge_folds: int = 5,
+        ridge_pca: int | None = None,
+        ridge_only: bool = False,
     ):
         super().__init__()
         if voxel_counts is None:
@@ -93,6 +111,7 @@ class EncodingModel(pl.LightningModule):
         self.best_score: float | None = None
         self.last_val_r: torch.Tensor | None = None
         self.last_val_summary: dict[str, float] = {}
+        self.ridge_summary: dict[str, float] | None = None
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         """``video`` uint8 (batch, num_frames, 3, H, W) -> predictions (batch, n_voxels_total)."""
@@ -108,7 +127,35 @@ class EncodingModel(pl.LightningModule):
             if stage in ("fit", "validate", "test") and datamodule.val_indices is not None:
                 self.val_ceiling = datamodule.noise_ceiling("val")
 
+    def on_fit_start(self) -> None:
+        if not (self.hparams.ridge or self.hparams.ridge_only) or self.ridge_summary is not None:
+            return  # off, or restored from a checkpoint on resume (keep the restored heads)
+        datamodule = self.trainer.datamodule
+        # Rank 0 extracts and caches the features; the others then read the cache.
+        if self.trainer.is_global_zero:
+            self._fit_ridge(datamodule)
+        self.trainer.strategy.barrier()
+        if not self.trainer.is_global_zero:
+            self._fit_ridge(datamodule)
+
+    def _fit_ridge(self, datamodule) -> None:
+        baseline = fit_ridge_baseline(
+            self.model, datamodule, self.layout, self.val_ceiling, self.device, alphas=self.hparams.ridge_alphas,
+            n_folds=self.hparams.ridge_folds, pca_components=self.hparams.ridge_pca,
+            progress=self.trainer.is_global_zero)
+        self.ridge_summary = baseline.val_summary
+        log.info("ridge baseline on frozen features: val/score %.4f", baseline.val_summary.get("score", float("nan")))
+        reads_frame_mean = self.hparams.temporal in ("mean", "weighted") and not self.hparams.frame_diff
+        if self.hparams.ridge_only or (self.hparams.ridge_init_heads and reads_frame_mean):
+            self.model.heads.load_linear(baseline.coef.to(self.device), baseline.intercept.to(self.device))
+        elif self.hparams.ridge_init_heads:
+            log.info("ridge_init_heads skipped: the %s temporal stage (frame_diff=%s) does not feed the heads "
+                     "frame-averaged features", self.hparams.temporal, self.hparams.frame_diff)
+
     def on_train_epoch_start(self) -> None:
+        if self.hparams.ridge_only:
+            self.model.freeze_backbone()
+            return
         train_backbone = backbone_should_train(self.current_epoch, self.hparams.freeze_backbone_epochs,
                                                self.hparams.unfreeze_at_score, self.best_score)
         if train_backbone and self.model.backbone_frozen:
@@ -119,7 +166,9 @@ class EncodingModel(pl.LightningModule):
         self.log("train/backbone_trainable", float(train_backbone), on_epoch=True, on_step=False)
 
     # ------------------------------------------------------------------ steps
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        if self.hparams.ridge_only:
+            return None
         preds = self(batch["video"])
         loss = correlation_loss(preds.float(), batch["targets"], mse_weight=self.hparams.mse_weight)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(preds))
@@ -143,6 +192,9 @@ class EncodingModel(pl.LightningModule):
         main = summary.pop("score")
         self.log_dict({f"val/{k}": v for k, v in summary.items()}, sync_dist=True)
         self.log("val/score", main, prog_bar=True, sync_dist=True)
+        if self.ridge_summary is not None:
+            ridge = {k: v for k, v in self.ridge_summary.items() if k.count("/") < 2}
+            self.log_dict({f"val/ridge/{k}": v for k, v in ridge.items()}, sync_dist=True)
         summary["score"] = main
         if not self.trainer.sanity_checking:
             self.best_score = main if self.best_score is None else max(self.best_score, main)
@@ -160,6 +212,8 @@ class EncodingModel(pl.LightningModule):
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self):
+        if self.hparams.ridge_only:
+            return None
         groups = [
             {"params": list(self.model.head_parameters()), "lr": self.hparams.lr, "name": "heads"},
             {"params": list(self.model.backbone_parameters()),
@@ -175,6 +229,8 @@ class EncodingModel(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_val_score"] = self.best_score
+        checkpoint["ridge_val_summary"] = self.ridge_summary
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.best_score = checkpoint.get("best_val_score")
+        self.ridge_summary = checkpoint.get("ridge_val_summary")

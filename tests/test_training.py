@@ -9,26 +9,9 @@ import pytest
 import torch
 
 import train
-from datamodules.synthetic import TINY_CONFIG, generate_dataset
 
-REPO = Path(__file__).resolve().parents[1]
-FAST = ["--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.enable_progress_bar", "false",
-        "--data.num_workers", "0", "--data.num_frames", "4", "--data.image_size", "32",
-        "--data.split", "holdout", "--data.n_val", "6", "--data.batch_size", "4"]
-
-
-@pytest.fixture(scope="session")
-def tiny_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tiny") / "release"
-    generate_dataset(root, TINY_CONFIG, progress=False)
-    return root
-
-
-def _fit(tiny_root, tmp_path, *extra):
-    args = ["fit", "--config", str(REPO / "configs/demo.yaml"), *FAST, "--data.root", str(tiny_root),
-            "--data.synthetic", "null", "--data.cache_dir", str(tiny_root.parent / "cache"),
-            "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), *extra]
-    return train.main(args)
+from tests.helpers import FAST, REPO
+from tests.helpers import fit_tiny as _fit
 
 
 @pytest.fixture(scope="session")

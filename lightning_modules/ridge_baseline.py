@@ -1,0 +1,92 @@
+"""The closed-form baseline inside a training run: ridge on frozen features.
+
+At the start of fitting, the frozen backbone's frame-averaged features of the
+training videos are regressed on every voxel at once (:class:`RidgeCV`, one
+alpha per voxel by K-fold CV), optionally after PCA (the 2021 seed's PCA-100).
+The fitted map is scored on the validation videos, and it can initialise the
+trainable heads, so that fine-tuning starts from the baseline, not below it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from datamodules.targets import TargetLayout
+from lightning_modules.encoder import VideoEncoder
+from lightning_modules.frozen_features import backbone_fingerprint, cached_features, extract_features
+from lightning_modules.metrics import VoxelCorrelation, score_summary
+from lightning_modules.pca import pca_reduce
+from lightning_modules.ridge import DEFAULT_ALPHAS, RidgeCV
+
+
+@dataclass
+class RidgeBaseline:
+    """A linear map from frame-averaged frozen features to voxels.
+
+    Attributes
+    ----------
+    coef : tensor of shape (n_features, n_voxels), in the space of the raw features
+        (PCA, if used, is folded in)
+    intercept : tensor of shape (n_voxels,)
+    best_alphas : tensor of shape (n_voxels,)
+    val_r : tensor of shape (n_voxels,), Pearson r on the validation videos
+    val_summary : dict, :func:`score_summary` of ``val_r``
+    """
+
+    coef: torch.Tensor
+    intercept: torch.Tensor
+    best_alphas: torch.Tensor
+    val_r: torch.Tensor
+    val_summary: dict[str, float]
+
+
+def fill_missing(Y: np.ndarray) -> np.ndarray:
+    """Replace NaN targets by their column's mean (0 for an all-NaN column), ``(n_videos, n_voxels)``."""
+    if not np.isnan(Y).any():
+        return Y
+    means = np.nan_to_num(np.nanmean(np.where(np.isnan(Y), np.nan, Y), axis=0))
+    return np.where(np.isnan(Y), means, Y)
+
+
+def fit_ridge_baseline(encoder: VideoEncoder, datamodule, layout: TargetLayout, ceiling: torch.Tensor | None,
+                       device: torch.device, alphas: Sequence[float] | None = None, n_folds: int = 5,
+                       pca_components: int | None = None, progress: bool = True) -> RidgeBaseline:
+    """Extract (or read cached) features of all train-split videos, fit, and score on validation.
+
+    ``datamodule`` provides ``clips`` (with ``key``), ``train_indices``, ``val_indices``,
+    ``responses`` (n_train, n_repetitions, n_voxels) and ``evaluation_dataloader(indices)``.
+    """
+    rows = np.concatenate([datamodule.train_indices, datamodule.val_indices])
+    key = backbone_fingerprint(encoder, datamodule.clips.key, rows.tobytes())
+    features = cached_features(
+        datamodule.clips.cache_dir, key,
+        lambda: extract_features(encoder, datamodule.evaluation_dataloader(rows), device, progress))
+    n_train = len(datamodule.train_indices)
+    X = torch.from_numpy(features).to(device)
+    targets = datamodule.mean_responses
+    Y_train = torch.from_numpy(fill_missing(targets[datamodule.train_indices]).astype(np.float32))
+
+    if pca_components:
+        X_fit, components, mean = pca_reduce(X, pca_components, fit_rows=torch.arange(n_train, device=device))
+    else:
+        X_fit, components, mean = X, None, None
+    # Each fold's Pearson r needs at least two videos: tiny sets get fewer folds.
+    n_folds = max(2, min(n_folds, n_train // 2))
+    ridge = RidgeCV(alphas=tuple(alphas or DEFAULT_ALPHAS), n_folds=n_folds, device=device)
+    ridge.fit(X_fit[:n_train], Y_train)
+    coef, intercept = ridge.coef_, ridge.intercept_
+    if components is not None:  # (x - mean) @ C.T @ coef + b  ==  x @ (C.T @ coef) + (b - mean @ C.T @ coef)
+        coef = components.T.to(coef) @ coef
+        intercept = intercept - mean.to(coef) @ coef
+
+    val_pred = X[n_train:].to(coef) @ coef + intercept
+    val_true = torch.from_numpy(targets[datamodule.val_indices].astype(np.float32)).to(device)
+    metric = VoxelCorrelation(layout.n_voxels).to(device)  # skips NaN (unmeasured) targets per voxel
+    metric.update(val_pred, val_true)
+    val_r = metric.compute().cpu()
+    return RidgeBaseline(coef=coef.cpu(), intercept=intercept.cpu(), best_alphas=ridge.best_alphas_.cpu(),
+                         val_r=val_r, val_summary=score_summary(val_r, ceiling, layout))

@@ -1,0 +1,64 @@
+"""The ridge baseline inside a run: logged beside the trained heads, its map loaded into them exactly."""
+
+from pathlib import Path
+
+import pytest
+
+import lightning_modules.frozen_features as frozen_features
+import train
+from tests.helpers import REPO
+from tests.helpers import fit_tiny as _fit
+
+
+def _ridge_only(tiny_root, tmp_path, *extra):
+    return _fit(tiny_root, tmp_path, "--config", str(REPO / "configs/ridge_baseline.yaml"),
+                "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), *extra)
+
+
+@pytest.mark.parametrize("pca", ["null", "3"])
+def test_ridge_only_heads_reproduce_the_ridge_scores(tiny_root, tmp_path, pca):
+    cli = _ridge_only(tiny_root, tmp_path, "--model.ridge_pca", pca)
+    metrics = cli.trainer.callback_metrics
+    # The heads hold the ridge map (PCA folded back into feature space) and the backbone is
+    # untouched, so the model's own validation equals the ridge fit's validation.
+    assert float(metrics["val/score"]) == pytest.approx(float(metrics["val/ridge/score"]), abs=1e-4)
+    assert float(metrics["val/r/sub01/V1"]) == pytest.approx(cli.model.ridge_summary["r/sub01/V1"], abs=1e-4)
+    assert "val/ridge/score/V1" in metrics and "val/ridge/score/sub02" in metrics
+    assert Path(cli.trainer.checkpoint_callback.last_model_path).is_file()
+
+
+def test_features_are_cached_and_reused(tiny_root, tmp_path, monkeypatch):
+    _ridge_only(tiny_root, tmp_path)
+    assert list((tiny_root.parent / "cache").glob("features-*.npy"))
+
+    def fail(*args, **kwargs):
+        raise AssertionError("features were extracted again instead of read from the cache")
+
+    monkeypatch.setattr(frozen_features, "extract_features", fail)
+    monkeypatch.setattr("lightning_modules.ridge_baseline.extract_features", fail)
+    _ridge_only(tiny_root, tmp_path)
+
+
+def test_fine_tuning_starts_from_ridge_and_logs_it(tiny_root, tmp_path):
+    cli = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.freeze_backbone_epochs", "1",
+               "--model.lr", "1e-12", "--model.warmup_epochs", "0")
+    metrics = cli.trainer.callback_metrics
+    # With a vanishing learning rate the ridge-initialised heads barely move.
+    assert float(metrics["val/score"]) == pytest.approx(float(metrics["val/ridge/score"]), abs=1e-3)
+
+
+def test_no_ridge_means_random_heads(tiny_root, tmp_path):
+    cli = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.ridge", "false",
+               "--trainer.limit_train_batches", "1")
+    assert "val/ridge/score" not in cli.trainer.callback_metrics
+    assert cli.model.ridge_summary is None
+
+
+def test_lstm_keeps_random_heads_but_logs_ridge(tiny_root, tmp_path):
+    fresh = train.main(["--config", str(REPO / "configs/demo.yaml"), "--data.root", str(tiny_root),
+                        "--model.temporal", "lstm", "--model.lstm_hidden", "8", "--data.num_frames", "4",
+                        "--data.image_size", "32"], run=False).model
+    cli = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.temporal", "lstm",
+               "--model.lstm_hidden", "8", "--trainer.limit_train_batches", "0")
+    assert "val/ridge/score" in cli.trainer.callback_metrics or cli.model.ridge_summary is not None
+    assert cli.model.model.heads.bias.abs().sum() == fresh.model.heads.bias.abs().sum() == 0
