@@ -87,3 +87,11 @@ def test_ddp_validation_equals_single_process(trained_run, tiny_root, tmp_path):
     assert results[1]["val/score"] == pytest.approx(results[2]["val/score"], abs=1e-5)
     for key in results[1]:
         assert results[1][key] == pytest.approx(results[2][key], abs=1e-5, nan_ok=True), key
+
+
+def test_print_config_resolves_composed_configs():
+    out = subprocess.run([sys.executable, "train.py", "fit", "--config", "configs/demo.yaml", "--config",
+                          "configs/ridge_baseline.yaml", "--print_config"], cwd=REPO, capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert "backbone: resnet18" in out and "ridge_only: true" in out and "temporal: mean" in out
+    assert "monitor: val/score" in out
