@@ -31,6 +31,10 @@ class VideoEncoder(nn.Module):
         Passed to ``build_temporal``.
     head_init_std : float
         Initial weight s.d. of the voxel heads.
+    freeze_batchnorm : bool
+        Keep the backbone's BatchNorm layers in eval mode (running statistics, not
+        batch statistics) also while it fine-tunes; their affine weights still train.
+        Unfreezing then does not shift the features the heads were fitted on.
 
     Freezing: ``freeze_backbone()`` turns off the backbone's gradients and holds it
     in eval mode; ``train()`` is overridden to re-apply that eval mode after
@@ -48,6 +52,7 @@ class VideoEncoder(nn.Module):
         bidirectional: bool = False,
         frame_diff: bool = False,
         head_init_std: float = 0.01,
+        freeze_batchnorm: bool = False,
     ):
         super().__init__()
         self.backbone = backbone
@@ -61,6 +66,7 @@ class VideoEncoder(nn.Module):
         self.register_buffer("mean", torch.tensor(backbone.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(backbone.std).view(1, 3, 1, 1), persistent=False)
         self._backbone_frozen = False
+        self.freeze_batchnorm = freeze_batchnorm
 
     @property
     def backbone_frozen(self) -> bool:
@@ -95,12 +101,16 @@ class VideoEncoder(nn.Module):
     def unfreeze_backbone(self) -> None:
         self.backbone.requires_grad_(True)
         self._backbone_frozen = False
-        self.backbone.train(self.training)
+        self.train(self.training)
 
     def train(self, mode: bool = True) -> VideoEncoder:
         super().train(mode)
         if self._backbone_frozen:
             self.backbone.eval()
+        elif self.freeze_batchnorm:
+            for module in self.backbone.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         return self
 
     def backbone_parameters(self) -> Iterator[nn.Parameter]:

@@ -46,6 +46,9 @@ class EncodingModel(pl.LightningModule):
     weight_decay : AdamW weight decay.
     warmup_epochs : linear warm-up length, then cosine decay to ``min_lr_ratio * lr``.
     freeze_backbone_epochs : the backbone is frozen for this many epochs (-1: always).
+    freeze_batchnorm : keep the backbone's BatchNorm statistics fixed while fine-tuning (small
+        batches of correlated frames make poor batch statistics, and switching a frozen backbone to
+        batch statistics at unfreezing would shift the features the heads were fitted on).
     unfreeze_at_score : if set, the backbone stays frozen until ``val/score`` reaches it.
     mse_weight : weight of an MSE term added to the correlation loss (anchors the output scale).
     head_init_std : standard deviation of the heads' initial weights.
@@ -83,6 +86,7 @@ class EncodingModel(pl.LightningModule):
         warmup_epochs: float = 1.0,
         min_lr_ratio: float = 0.01,
         freeze_backbone_epochs: int = 1,
+        freeze_batchnorm: bool = True,
         unfreeze_at_score: float | None = None,
         mse_weight: float = 0.0,
         head_init_std: float = 0.01,
@@ -104,7 +108,7 @@ class EncodingModel(pl.LightningModule):
                                    image_size=image_size)
         self.model = VideoEncoder(frame_net, temporal_kind=temporal, num_frames=num_frames, layout=self.layout,
                                   hidden_dim=lstm_hidden, bidirectional=bidirectional, frame_diff=frame_diff,
-                                  head_init_std=head_init_std)
+                                  head_init_std=head_init_std, freeze_batchnorm=freeze_batchnorm)
         self.val_r = VoxelCorrelation(self.layout.n_voxels)
         self.test_r = VoxelCorrelation(self.layout.n_voxels)
         self.val_ceiling: torch.Tensor | None = None

@@ -81,3 +81,21 @@ def test_frozen_batchnorm_stays_in_eval():
     enc.eval()
     enc.unfreeze_backbone()
     assert not any(bn.training for bn in bns)
+
+
+def test_freeze_batchnorm_keeps_running_statistics_while_fine_tuning():
+    from datamodules.targets import TargetLayout
+    from lightning_modules.backbones import build_backbone
+    from lightning_modules.encoder import VideoEncoder
+
+    encoder = VideoEncoder(build_backbone("resnet18", layers=[4]), "mean", 2, TargetLayout({"s": {"V1": 3}}),
+                           freeze_batchnorm=True)
+    encoder.freeze_backbone()
+    encoder.unfreeze_backbone()
+    encoder.train()
+    bns = [m for m in encoder.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and not any(m.training for m in bns)
+    before = bns[0].running_mean.clone()
+    encoder(torch.randint(0, 255, (2, 2, 3, 32, 32), dtype=torch.uint8)).sum().backward()
+    assert torch.equal(bns[0].running_mean, before)
+    assert bns[0].weight.grad is not None  # the affine part still trains
