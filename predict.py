@@ -103,7 +103,12 @@ def predict(args: argparse.Namespace) -> Path:
     if trainer.is_global_zero and not clips.is_built:
         clips.build(progress=True)
     ensemble = EnsemblePredictor([model for model, _ in models])
-    trainer.predict(ensemble, loader, return_predictions=False)
+    try:
+        trainer.predict(ensemble, loader, return_predictions=False)
+    except BaseException:
+        if trainer.is_global_zero:  # a failed run leaves no partial shards behind
+            shutil.rmtree(shard_dir, ignore_errors=True)
+        raise
     trainer.strategy.barrier()
     if not trainer.is_global_zero:
         sys.exit(0)
@@ -113,8 +118,16 @@ def predict(args: argparse.Namespace) -> Path:
 
 
 def export(preds: np.ndarray, layout: TargetLayout, videos: list[Path], args, out: Path) -> Path:
-    """Write ``.npy`` files, the manifest and (for the test set) the validated submission zip."""
+    """Write ``.npy`` files, the manifest and (for the test set) the validated submission zip.
+
+    What an earlier export left in ``out`` goes first (``predict`` checked ``--overwrite``), so a
+    zip of other videos never sits beside these predictions; the manifest is written last, so a
+    folder with a manifest holds one complete export.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)
+    for old_zip in out.glob("*_track.zip"):
+        old_zip.unlink()
     by_group = layout.split(preds.astype(np.float32))
     npy_dir = out / "predictions"
     if npy_dir.exists():
