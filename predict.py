@@ -161,5 +161,14 @@ def _devices(value: str):
     return value if value == "auto" else int(value)
 
 
+def main(argv=None) -> None:
+    """The command line: bad input (missing files, mismatched data, a rejected submission) ends
+    with one ``error:`` line naming the file and what was expected, not a traceback."""
+    try:
+        predict(parse_args(argv))
+    except (FileNotFoundError, ValueError) as err:  # DataLayoutError, SubmissionError, VideoDecodeError
+        raise SystemExit(f"error: {err}") from err
+
+
 if __name__ == "__main__":
-    predict(parse_args())
+    main()

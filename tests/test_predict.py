@@ -303,3 +303,11 @@ def test_failed_validation_leaves_no_zip_and_no_manifest(single, trained, tmp_pa
         _predict([trained[1][1]], out, "--overwrite")
     assert not list(out.glob("*.zip"))
     assert not (out / "manifest.json").exists()  # no manifest vouching for a half-written folder
+
+
+def test_cli_bad_input_is_one_error_line_not_a_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "predict.py", "--ckpt_path", str(tmp_path / "missing.ckpt"),
+                             "--output_dir", str(tmp_path / "out")], cwd=Path(__file__).resolve().parents[1],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.ckpt'}: checkpoint not found"]
