@@ -35,10 +35,14 @@ class RidgeBaseline:
     best_alphas : tensor of shape (n_voxels,)
     val_r : tensor of shape (n_voxels,), Pearson r on the validation videos
     val_summary : dict, :func:`score_summary` of ``val_r``
+    head_coef, head_intercept : the same map with each voxel's column rescaled so that its
+        training predictions have the spread of its targets (see :func:`rescale_to_targets`)
     """
 
     coef: torch.Tensor
     intercept: torch.Tensor
+    head_coef: torch.Tensor
+    head_intercept: torch.Tensor
     best_alphas: torch.Tensor
     val_r: torch.Tensor
     val_summary: dict[str, float]
@@ -50,6 +54,22 @@ def fill_missing(Y: np.ndarray) -> np.ndarray:
         return Y
     means = np.nan_to_num(np.nanmean(np.where(np.isnan(Y), np.nan, Y), axis=0))
     return np.where(np.isnan(Y), means, Y)
+
+
+def rescale_to_targets(coef: torch.Tensor, X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale each voxel's column so its predictions on ``X`` have the standard deviation of ``Y``.
+
+    Strongly regularised voxels get tiny ridge coefficients; a trainable head started there
+    would be swamped by the optimiser's first steps (Adam moves every weight by about the
+    learning rate, whatever its size). Correlation, the score, is unchanged by a positive
+    scale per voxel. ``coef`` (n_features, n_voxels), ``X`` (n_videos, n_features),
+    ``Y`` (n_videos, n_voxels) -> (coef, intercept) with intercept matching the target means.
+    """
+    pred_std = (X @ coef).std(dim=0)
+    target_std = Y.std(dim=0)
+    scale = torch.where(pred_std > 1e-12, target_std / pred_std.clamp(min=1e-12), torch.ones_like(pred_std))
+    coef = coef * scale
+    return coef, Y.mean(dim=0) - X.mean(dim=0) @ coef
 
 
 def fit_ridge_baseline(encoder: VideoEncoder, datamodule, layout: TargetLayout, ceiling: torch.Tensor | None,
@@ -83,10 +103,14 @@ def fit_ridge_baseline(encoder: VideoEncoder, datamodule, layout: TargetLayout, 
         coef = components.T.to(coef) @ coef
         intercept = intercept - mean.to(coef) @ coef
 
-    val_pred = X[n_train:].to(coef) @ coef + intercept
+    # Scored through the rescaled map: the same r per voxel, but a heavily shrunk voxel's
+    # predictions are no longer too flat for float32 to resolve.
+    head_coef, head_intercept = rescale_to_targets(coef, X[:n_train].to(coef), Y_train.to(coef))
+    val_pred = X[n_train:].to(coef) @ head_coef + head_intercept
     val_true = torch.from_numpy(targets[datamodule.val_indices].astype(np.float32)).to(device)
     metric = VoxelCorrelation(layout.n_voxels).to(device)  # skips NaN (unmeasured) targets per voxel
     metric.update(val_pred, val_true)
     val_r = metric.compute().cpu()
-    return RidgeBaseline(coef=coef.cpu(), intercept=intercept.cpu(), best_alphas=ridge.best_alphas_.cpu(),
+    return RidgeBaseline(coef=coef.cpu(), intercept=intercept.cpu(), head_coef=head_coef.cpu(),
+                         head_intercept=head_intercept.cpu(), best_alphas=ridge.best_alphas_.cpu(),
                          val_r=val_r, val_summary=score_summary(val_r, ceiling, layout))

@@ -151,7 +151,7 @@ class EncodingModel(pl.LightningModule):
         log.info("ridge baseline on frozen features: val/score %.4f", baseline.val_summary.get("score", float("nan")))
         reads_frame_mean = self.hparams.temporal in ("mean", "weighted") and not self.hparams.frame_diff
         if self.hparams.ridge_only or (self.hparams.ridge_init_heads and reads_frame_mean):
-            self.model.heads.load_linear(baseline.coef.to(self.device), baseline.intercept.to(self.device))
+            self.model.heads.load_linear(baseline.head_coef.to(self.device), baseline.head_intercept.to(self.device))
         elif self.hparams.ridge_init_heads:
             log.info("ridge_init_heads skipped: the %s temporal stage (frame_diff=%s) does not feed the heads "
                      "frame-averaged features", self.hparams.temporal, self.hparams.frame_diff)

@@ -62,3 +62,21 @@ def test_lstm_keeps_random_heads_but_logs_ridge(tiny_root, tmp_path):
                "--model.lstm_hidden", "8", "--trainer.limit_train_batches", "0")
     assert "val/ridge/score" in cli.trainer.callback_metrics or cli.model.ridge_summary is not None
     assert cli.model.model.heads.bias.abs().sum() == fresh.model.heads.bias.abs().sum() == 0
+
+
+def test_rescale_to_targets_keeps_correlation_and_matches_spread():
+    import numpy as np
+    import torch
+
+    from lightning_modules.ridge_baseline import rescale_to_targets
+
+    g = torch.Generator().manual_seed(0)
+    X, Y = torch.randn(30, 5, generator=g), torch.randn(30, 4, generator=g) * 3 + 1
+    coef = torch.randn(5, 4, generator=g) * 1e-4  # heavily shrunk
+    new_coef, intercept = rescale_to_targets(coef, X, Y)
+    before, after = X @ coef, X @ new_coef + intercept
+    for v in range(4):
+        assert np.corrcoef(before[:, v], Y[:, v])[0, 1] == pytest.approx(np.corrcoef(after[:, v], Y[:, v])[0, 1],
+                                                                            abs=1e-4)
+    torch.testing.assert_close(after.std(0), Y.std(0), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(after.mean(0), Y.mean(0), rtol=1e-4, atol=1e-4)
