@@ -47,7 +47,9 @@ class RunSummary(pl.Callback):
         self.last: dict | None = None
         self.best_epoch: int | None = None
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    # on_validation_end, not on_validation_epoch_end: Lightning runs callbacks' epoch-end hooks
+    # before the module's, which is where this validation's summary is computed.
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or not getattr(pl_module, "last_val_summary", None):
             return
         summary = dict(pl_module.last_val_summary)
@@ -81,7 +83,7 @@ class ValidationFigures(pl.Callback):
     and a histogram of per-voxel r."""
 
     @rank_zero_only
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
         r = getattr(pl_module, "last_val_r", None)
         if logger is None or r is None or trainer.sanity_checking:

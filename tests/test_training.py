@@ -32,6 +32,9 @@ def test_fit_writes_config_checkpoints_and_summary(trained_run):
     assert len(best["groups"]) == 18 and best["overall"] is not None
     assert any(p.name.startswith("events.out.tfevents") for p in run_dir.iterdir())
     assert "val/score/sub01/V1" in cli.trainer.callback_metrics
+    # "last" is the final validation, not the one before it.
+    assert summary["last"]["score"]["overall"] == pytest.approx(float(cli.trainer.callback_metrics["val/score"]))
+    assert summary["epochs_run"] == 2 and summary["best_epoch"] in (0, 1)
 
 
 def test_checkpoint_carries_its_config(trained_run):
