@@ -54,13 +54,41 @@ def table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def plot_table(markdown: str, png_path: str | Path) -> None:
+    """Grouped bars from the results table: one group per region, one bar per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    lines = [ln for ln in markdown.splitlines() if ln.startswith("| ") and not ln.startswith("| model")]
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    width = 0.8 / max(1, len(lines))
+    for i, line in enumerate(lines):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        ax.bar(np.arange(len(REGIONS)) - 0.4 + (i + 0.5) * width, [float(c) for c in cells[4:4 + len(REGIONS)]],
+               width, label=f"{cells[0]} ({cells[1]})")
+    ax.set_xticks(np.arange(len(REGIONS)), REGIONS)
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.set_ylabel("noise-normalised r (validation)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--max-epochs", type=int, default=8)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), help="names from VARIANTS")
     parser.add_argument("--save-dir", default="runs/benchmarks")
     parser.add_argument("--out", default="benchmarks/results_demo.md")
+    parser.add_argument("--plot-only", action="store_true", help="redraw the figure from an existing --out table")
     args = parser.parse_args()
+    png = Path(args.out).with_suffix(".png")
+    if args.plot_only:
+        plot_table(Path(args.out).read_text(), png)
+        return
     results = [run_variant(name, VARIANTS[name], args.max_epochs, args.save_dir) for name in args.variants]
     machine = f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}, torch CPU"
     text = (f"Command: `python -m benchmarks.demo_variants --max-epochs {args.max_epochs}`  \n"
@@ -68,6 +96,7 @@ def main() -> None:
             "validation, 3 subjects, 9 regions), random-init ResNet-18 at 64 px, 8 frames.\n\n"
             + table(results) + "\n")
     Path(args.out).write_text(text)
+    plot_table(text, png)
     print(text)
 
 
