@@ -73,10 +73,14 @@ class RidgeCV:
         ``intercept_``. If False, the model has no intercept.
     standardize : bool
         Also divide each feature by its standard deviation over the training
-        part (population std; constant features are left unscaled).
+        part (population std, or root mean square without intercept; constant
+        features are left unscaled).
     scoring : {"correlation", "r2"}
         CV score per (alpha, target): Pearson r between the validation
-        predictions and targets (the field's score, default) or R^2.
+        predictions and targets (the field's score, default) or R^2
+        (``1 - SS_res / SS_tot`` per fold). Pearson r ignores the scale of
+        the prediction, so a pure-noise target's alpha is arbitrary (its r is
+        about 0 for every alpha); R^2 sends such targets to large alphas.
     shuffle : bool
         False: contiguous folds (scikit-learn ``KFold(n_folds)``). True: folds
         of a permutation drawn from ``seed``. Deterministic either way.
