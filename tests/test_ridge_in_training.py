@@ -80,3 +80,14 @@ def test_rescale_to_targets_keeps_correlation_and_matches_spread():
                                                                             abs=1e-4)
     torch.testing.assert_close(after.std(0), Y.std(0), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(after.mean(0), Y.mean(0), rtol=1e-4, atol=1e-4)
+
+
+def test_ridge_only_checkpoint_predicts_and_exports(tiny_root, tmp_path):
+    import predict
+
+    cli = _ridge_only(tiny_root, tmp_path)
+    out = tmp_path / "out"
+    predict.predict(predict.parse_args(["--ckpt_path", cli.trainer.checkpoint_callback.last_model_path,
+                                        "--output_dir", str(out), "--num_workers", "0",
+                                        "--cache_dir", str(tiny_root.parent / "cache")]))
+    assert (out / "mini_track.zip").is_file() and (out / "predictions" / "sub01" / "V1.npy").is_file()

@@ -98,3 +98,11 @@ def test_print_config_resolves_composed_configs():
                          text=True, timeout=120, check=True).stdout
     assert "backbone: resnet18" in out and "ridge_only: true" in out and "temporal: mean" in out
     assert "monitor: val/score" in out
+
+
+def test_bf16_mixed_precision_trains(tiny_root, tmp_path):
+    # CPU autocast here; on a GPU the same flag runs the backbone in bfloat16.
+    cli = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--trainer.precision", "bf16-mixed",
+               "--model.freeze_backbone_epochs", "0", "--trainer.limit_train_batches", "1")
+    score = float(cli.trainer.callback_metrics["val/score"])
+    assert score == score and -1 <= score <= 2
