@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from datamodules.clip_cache import ClipCache
 from datamodules.dataset import ClipDataset, mean_over_repetitions
 from datamodules.noise_ceiling import noise_ceiling
-from datamodules.release import Release, list_videos, load_release
+from datamodules.release import Release, load_release
 from datamodules.splits import holdout_split, kfold_split
 from datamodules.targets import TargetLayout, VoxelCounts
 
@@ -49,7 +49,6 @@ class AlgonautsDataModule(pl.LightningDataModule):
         ``n_val`` videos with fMRI, the challenge's validation convention).
     repetitions : training target: "mean" over repetitions, or "random_subset" (augmentation).
     on_bad_video : "raise" (default) or "skip": an undecodable clip becomes blank frames, logged.
-    predict_videos : a folder of mp4s to predict instead of the release's test videos.
     """
 
     def __init__(
@@ -72,13 +71,11 @@ class AlgonautsDataModule(pl.LightningDataModule):
         batch_size: int = 8,
         num_workers: int = 2,
         on_bad_video: Literal["raise", "skip"] = "raise",
-        predict_videos: str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
         self._release: Release | None = None
         self._clips: ClipCache | None = None
-        self._predict_clips: ClipCache | None = None
         self.train_indices = self.val_indices = None
 
     # ----------------------------------------------------------------- the data on disk
@@ -133,10 +130,6 @@ class AlgonautsDataModule(pl.LightningDataModule):
         self.release  # noqa: B018 - fails early, naming the file, if the layout is wrong
         if not self.clips.is_built:
             self.clips.build(progress=True, num_workers=self.hparams.num_workers)
-        if self.hparams.predict_videos:
-            cache = self.predict_clips
-            if not cache.is_built:
-                cache.build(progress=True, num_workers=self.hparams.num_workers)
 
     def setup(self, stage: str | None = None) -> None:
         n_train = self.release.n_train
@@ -198,22 +191,8 @@ class AlgonautsDataModule(pl.LightningDataModule):
         return self.val_dataloader()
 
     # ----------------------------------------------------------------- prediction
-    @property
-    def predict_video_paths(self) -> list[Path]:
-        """The videos ``predict`` serves, in row order: a given folder, or the release's test set."""
-        if self.hparams.predict_videos:
-            return list_videos(Path(self.hparams.predict_videos), subdir=None)
-        return self.release.video_paths[self.release.n_train:]
-
-    @property
-    def predict_clips(self) -> ClipCache:
-        if self._predict_clips is None:
-            self._predict_clips = self._cache(self.predict_video_paths) if self.hparams.predict_videos else self.clips
-        return self._predict_clips
-
     def predict_dataloader(self) -> DataLoader:
-        if self.hparams.predict_videos:
-            indices = np.arange(len(self.predict_video_paths))
-        else:
-            indices = np.arange(self.release.n_train, len(self.release.video_paths))
-        return self._loader(ClipDataset(self.predict_clips, indices), shuffle=False)
+        """The release's test videos (those without fMRI), in order. ``predict.py`` is the tool
+        that exports them; this serves ``train.py predict``."""
+        indices = np.arange(self.release.n_train, len(self.release.video_paths))
+        return self._loader(ClipDataset(self.clips, indices), shuffle=False, evaluation=True)

@@ -61,6 +61,8 @@ def test_datamodule_batches_every_subject_and_region(tiny_root, tmp_path):
                                for g in dm.target_layout.groups])
     np.testing.assert_allclose(batch["targets"][0].numpy(), expected, rtol=1e-5)
     np.testing.assert_array_equal(dm.val_indices, np.arange(release.n_train - 4, release.n_train))
+    test_batch = next(iter(dm.predict_dataloader()))
+    assert "targets" not in test_batch and test_batch["index"].tolist() == list(range(release.n_train, 16))
     expected_nc = noise_ceiling(release.stacked_train()[dm.val_indices])
     np.testing.assert_allclose(dm.noise_ceiling("val").numpy(), expected_nc, rtol=1e-5)
 
