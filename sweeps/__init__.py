@@ -1,0 +1,1 @@
+"""Hyperparameter sweeps: Optuna TPE over config keys, each trial a normal training run (``sweep.py``)."""

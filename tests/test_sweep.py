@@ -1,0 +1,111 @@
+"""sweep.py: Optuna trials are real training runs; scores, overrides and shared studies line up."""
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+import sweep
+from sweeps.grid import grid_cells
+from sweeps.space import SearchSpaceError, as_cli_overrides, load_space
+from tests.helpers import FAST, REPO
+
+
+def tiny_sweep_args(tiny_root: Path, out: Path, space: Path, trials: int, *extra: str) -> list[str]:
+    fixed = [*FAST, "--data.root", str(tiny_root), "--data.synthetic", "null",
+             "--data.cache_dir", str(tiny_root.parent / "cache"), "--trainer.max_epochs", "2",
+             "--trainer.limit_train_batches", "1", "--model.ridge", "false"]
+    return ["--config", str(REPO / "configs/demo.yaml"), "--space", str(space), "--trials", str(trials),
+            "--out", str(out), "--seed", "0", "--startup-trials", "1", *extra, "--", *fixed]
+
+
+@pytest.fixture
+def space_file(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump({
+        "model.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+        "model.temporal": {"type": "categorical", "choices": ["mean", "weighted"]},
+        "model.layers": {"type": "categorical", "choices": [[4], [3, 4]]},
+    }))
+    return path
+
+
+def test_sweep_trials_are_runs_with_their_overrides(tiny_root, tmp_path, space_file):
+    (study,) = sweep.main(tiny_sweep_args(tiny_root, tmp_path / "sweep", space_file, 2))
+    trials = study.get_trials()
+    assert len(trials) == 2
+    assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials)
+    assert (tmp_path / "sweep" / "study.db").is_file()
+    for trial in trials:
+        run_dir = Path(trial.user_attrs["run_dir"])
+        assert run_dir.name == f"trial_{trial.number:04d}"
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        assert config["model"]["lr"] == pytest.approx(trial.params["model.lr"])
+        assert config["model"]["temporal"] == trial.params["model.temporal"]
+        assert config["model"]["layers"] == json.loads(trial.params["model.layers"])
+        assert config["trainer"]["max_epochs"] == 2  # the fixed overrides after "--" reached it too
+    best = study.best_trial
+    summary = json.loads((Path(best.user_attrs["run_dir"]) / "summary.json").read_text())
+    assert best.value == pytest.approx(summary["best"]["score"]["overall"], abs=1e-12)
+
+
+def test_second_worker_joins_the_study_and_stops_at_the_total(tiny_root, tmp_path, space_file):
+    args = tiny_sweep_args(tiny_root, tmp_path / "sweep", space_file, 1)
+    sweep.main(args)
+    (study,) = sweep.main(args)  # the same storage and name: joins, finds 1 of 1 finished, runs nothing
+    assert len(study.get_trials()) == 1
+    args[args.index("--trials") + 1] = "2"
+    (study,) = sweep.main(args)
+    assert len(study.get_trials()) == 2 and len({t.number for t in study.get_trials()}) == 2
+
+
+def test_space_file_errors_name_the_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model.lr: {type: float, low: 0.1, high: 0.01}\n")
+    with pytest.raises(SearchSpaceError, match=r"bad.yaml: model.lr: low"):
+        load_space(bad)
+    bad.write_text("lr: {type: float, low: 0.001, high: 0.01}\n")
+    with pytest.raises(SearchSpaceError, match="dotted config keys"):
+        load_space(bad)
+    bad.write_text("model.temporal: {type: categorical}\n")
+    with pytest.raises(SearchSpaceError, match="choices"):
+        load_space(bad)
+    with pytest.raises(SearchSpaceError, match="not found"):
+        load_space(tmp_path / "missing.yaml")
+
+
+def test_shipped_space_and_cli_overrides():
+    dims = load_space(REPO / "configs/sweeps/demo_space.yaml")
+    assert "model.lr" in [d.key for d in dims]
+    assert as_cli_overrides({"model.lr": 0.001, "model.layers": [3, 4], "model.temporal": "lstm",
+                             "model.ridge_pca": None}) == [
+        "--model.lr", "0.001", "--model.layers", "[3, 4]", "--model.temporal", "lstm", "--model.ridge_pca", "null"]
+
+
+def test_grid_cells_in_slurm_array_order():
+    cells = grid_cells(["sub01", "sub02"], ["V1", "FFA"])
+    assert [c.name for c in cells] == ["sub01-V1", "sub01-FFA", "sub02-V1", "sub02-FFA"]
+    assert cells[3].overrides == ["--data.subjects", "[sub02]", "--data.rois", "[FFA]"]
+    assert len(grid_cells(["sub01"])) == 9
+
+
+class PruneAll(optuna.pruners.BasePruner):
+    def prune(self, study, trial) -> bool:
+        return True
+
+
+def test_pruned_trial_stops_after_its_first_epoch(tiny_root, tmp_path, space_file):
+    from sweeps.trial_run import run_trial
+
+    args = tiny_sweep_args(tiny_root, tmp_path, space_file, 1)
+    base_args = args[:2] + args[args.index("--") + 1:]
+    study = optuna.create_study(direction="maximize", pruner=PruneAll())
+    study.optimize(lambda t: run_trial(t, load_space(space_file), base_args, tmp_path / "runs", "pruned"),
+                   n_trials=1)
+    (trial,) = study.get_trials()
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert list(trial.intermediate_values) == [0]  # reported epoch 0, then stopped (max_epochs is 2)
+    summary = json.loads((Path(trial.user_attrs["run_dir"]) / "summary.json").read_text())
+    assert summary["epochs_run"] == 1
