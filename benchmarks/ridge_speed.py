@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from lightning_modules.pca import pca_reduce
+from benchmarks import seed_route
 from lightning_modules.ridge import RidgeCV
 from lightning_modules.ridge_ops import kfold_splits
 
@@ -99,35 +99,21 @@ def run_sklearn_loo(X, Y, Xt, alphas, splits, device):
 
 
 def time_seed_route(X, Y, n_folds, rounds, roi_voxels, seed=0):
-    """Seconds per round (n_folds ElasticNet fits + Pearson r) on one region.
+    """Seconds per round (n_folds ElasticNet fits + Pearson r) on one region, and of the PCA.
 
     PCA to 100 components (fitted on the training videos), then per round one
     random (alpha, l1_ratio) draw, standing in for a Bayesian search step.
     """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import ElasticNet
-
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    Z = pca_reduce(torch.from_numpy(X), 100)[0].numpy()
+    Z = seed_route.pca_components(X, X[:0], 100)[0]
     t_pca = time.perf_counter() - t0
     Yr = Y[:, :roi_voxels]
-    splits = kfold_splits(len(X), n_folds)
-    # search range: that of sklearn's enet_path, [1e-3, 1] x alpha_max (all-zero threshold)
-    Zc, Yc = Z - Z.mean(0), Yr - Yr.mean(0)
-    alpha_max = np.median(np.abs(Zc.T @ Yc).max(0)) / len(Z)
+    splits = seed_route.kfold_splits(len(X), n_folds, seed)
+    a_max = seed_route.alpha_max(Z, Yr)
     t0 = time.perf_counter()
     for _ in range(rounds):
-        l1 = rng.uniform(0.05, 1.0)
-        alpha = alpha_max / l1 * 10 ** rng.uniform(-3, 0)
-        for tr, va in splits:
-            tr, va = tr.numpy(), va.numpy()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                m = ElasticNet(alpha=alpha, l1_ratio=l1).fit(Z[tr], Yr[tr])
-            p, y = m.predict(Z[va]), Yr[va]
-            p, y = p - p.mean(0), y - y.mean(0)
-            _ = (p * y).sum(0) / np.sqrt((p * p).sum(0) * (y * y).sum(0) + 1e-30)
+        seed_route.cv_round(Z, Yr, splits, *seed_route.draw_params(rng, a_max))
     return (time.perf_counter() - t0) / rounds, t_pca
 
 

@@ -1,0 +1,251 @@
+"""The accuracy study: which model recovers the simulated brain best, scored on the test videos.
+
+    python -m benchmarks.accuracy                                   # CPU, small backbone, ~40 min
+    python -m benchmarks.accuracy --n-train 1000 --n-test 102 --image-size 160 --num-frames 16 \\
+        --accelerator gpu --max-epochs 15 --out benchmarks/results_accuracy_gpu.md
+
+On a synthetic release (generated on first use) every model is a real ``train.py fit`` run
+(the demo config plus the model's flags), selected on a held-out part of the training videos
+by ``val/score``, and its best checkpoint predicts the test videos through ``predict.py``.
+The seed-style pipeline (PCA-100 + ElasticNet per subject and region, on the same frozen
+features the ridge head reads) is fitted here. Each model is then scored against the
+simulator's truth (:func:`datamodules.synthetic.truth.score_against_truth`): raw r with
+the measured test responses, the noise-normalised score, r with the noise-free responses,
+and the fraction of the attainable r reached, overall and per region.
+
+Writes a markdown table to ``--out``, a figure beside it (``.png``), and each model's
+result to ``<work>/results/<model>.json`` as soon as it is known: an interrupted study
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import predict
+import train
+from benchmarks import seed_route
+from datamodules.algonauts import AlgonautsDataModule
+from datamodules.synthetic import DEMO_CONFIG, generate_dataset
+from datamodules.synthetic.truth import load_ground_truth, score_against_truth
+from datamodules.targets import MINI_TRACK_ROIS, TargetLayout
+from export.checkpoint import load_encoding_model
+from lightning_modules.frozen_features import extract_features
+
+#: name -> (track, extra ``train.py fit`` flags); "seed" names the PCA + ElasticNet route.
+MODELS: dict[str, tuple[str, list[str] | None]] = {
+    "seed-style: PCA-100 + ElasticNet per region": ("mini", None),
+    "ridge head (ours), frozen features": ("mini", ["--config", "configs/ridge_baseline.yaml"]),
+    "fine-tune, mean over frames": ("mini", ["--model.temporal", "mean", "--model.ridge_init_heads", "false"]),
+    "fine-tune, learned frame weights": ("mini", ["--model.temporal", "weighted", "--model.ridge_init_heads", "false"]),
+    "fine-tune, LSTM": ("mini", ["--model.temporal", "lstm", "--model.lstm_hidden", "256"]),
+    "fine-tune, learned weights + frame differences": ("mini", ["--model.temporal", "weighted", "--model.frame_diff", "true"]),
+    "fine-tune, learned weights, heads from ridge": ("mini", ["--model.temporal", "weighted", "--model.ridge_init_heads", "true"]),
+    "WB: seed-style": ("full", None),
+    "WB: ridge head (ours)": ("full", ["--config", "configs/ridge_baseline.yaml"]),
+    "WB: fine-tune, learned frame weights": ("full", ["--model.temporal", "weighted", "--model.ridge_init_heads", "false"]),
+}
+COLUMNS = (*MINI_TRACK_ROIS, "WB")
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+
+
+def ensure_dataset(root: Path, args) -> None:
+    if (root / "participants_data_v2021").is_dir():
+        return
+    config = dataclasses.replace(DEMO_CONFIG, n_train=args.n_train, n_test=args.n_test,
+                                 n_subjects=args.n_subjects, seed=args.data_seed)
+    generate_dataset(root, config)
+
+
+def fit_args(args, root: Path, track: str, name: str, extra: list[str]) -> list[str]:
+    """``train.py fit`` arguments: the demo config on this study's data, then the model's flags."""
+    return ["fit", "--config", "configs/demo.yaml", *extra,
+            "--data.root", str(root), "--data.synthetic", "null", "--data.track", track,
+            "--data.n_val", str(args.n_val), "--data.num_frames", str(args.num_frames),
+            "--data.image_size", str(args.image_size), "--data.num_workers", str(args.num_workers),
+            *(["--data.cache_dir", args.cache_dir] if args.cache_dir else []),
+            "--model.backbone", args.backbone,
+            "--trainer.accelerator", args.accelerator, "--trainer.enable_progress_bar", "false",
+            *([] if "ridge_baseline" in " ".join(extra) else ["--trainer.max_epochs", str(args.max_epochs)]),
+            "--trainer.logger.init_args.save_dir", str(args.work / "runs"),
+            "--trainer.logger.init_args.name", slug(name)]
+
+
+def read_predictions(folder: Path, layout: TargetLayout) -> np.ndarray:
+    """``predict.py``'s ``.npy`` files, concatenated in the layout's order, (n_test, n_voxels)."""
+    return np.concatenate([np.load(folder / "predictions" / g.subject / f"{g.roi}.npy") for g in layout.groups],
+                          axis=1)
+
+
+def trained_model(args, root: Path, track: str, name: str, extra: list[str]) -> tuple[np.ndarray, TargetLayout, dict]:
+    """Train, pick the best checkpoint by ``val/score``, predict the test videos."""
+    cli = train.main(fit_args(args, root, track, name, extra))
+    run_dir = Path(cli.trainer.log_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    checkpoint = summary["best_checkpoint"] or summary["last_checkpoint"]
+    out = run_dir / "test_predictions"
+    predict.predict(predict.parse_args(["--ckpt_path", checkpoint, "--output_dir", str(out), "--overwrite",
+                                        "--num_workers", str(args.num_workers), "--accelerator", args.accelerator]))
+    layout = cli.model.layout
+    return read_predictions(out, layout), layout, {"run_dir": str(run_dir), "best_epoch": summary["best_epoch"],
+                                                   "val_score": summary["best"]["score"]["overall"]}
+
+
+def seed_style_model(args, root: Path, track: str) -> tuple[np.ndarray, TargetLayout, dict]:
+    """PCA-100 + ElasticNet per (subject, region) on the frozen features of the ridge run's backbone.
+
+    Fitted on the same training rows as the ridge head (the held-out validation videos are
+    left out, as they are for every other model)."""
+    ridge_name = "ridge head (ours), frozen features" if track == "mini" else "WB: ridge head (ours)"
+    ridge = json.loads((args.work / "results" / f"{slug(ridge_name)}.json").read_text())
+    run_dir = Path(ridge["run_dir"])
+    model, data_hparams = load_encoding_model(next((run_dir / "checkpoints").glob("last*.ckpt")))
+    data = AlgonautsDataModule(**{**data_hparams, "num_workers": args.num_workers})
+    data.setup("fit")
+    device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
+    model.to(device)
+    X_train = extract_features(model.model, data.evaluation_dataloader(data.train_indices), device)
+    X_test = extract_features(model.model, data.predict_dataloader(), device)
+    Z_train, Z_test = seed_route.pca_components(X_train, X_test, 100)
+    Y_train = data.mean_responses[data.train_indices]
+    layout = model.layout
+    preds = np.zeros((len(X_test), layout.n_voxels), np.float32)
+    chosen = {}
+    for g in tqdm(layout.groups, desc="seed route (ElasticNet per region)"):
+        cols = slice(g.start, g.stop)
+        preds[:, cols], chosen[g.name] = seed_route.seed_route_predict(
+            Z_train, np.nan_to_num(Y_train[:, cols]), Z_test, n_rounds=args.seed_rounds, n_folds=args.seed_folds)
+    return preds, layout, {"search": chosen}
+
+
+def run_model(args, root: Path, name: str) -> dict:
+    """One model's test-set scores, from ``<work>/results`` if it ran before."""
+    path = args.work / "results" / f"{slug(name)}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    track, extra = MODELS[name]
+    start = time.perf_counter()
+    if extra is None:
+        preds, layout, info = seed_style_model(args, root, track)
+    else:
+        preds, layout, info = trained_model(args, root, track, name, extra)
+    seconds = time.perf_counter() - start
+    scores = score_against_truth(preds, load_ground_truth(root, track, layout), layout)
+    result = {"name": name, "track": track, "seconds": seconds, **info, "test": scores}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    os.replace(tmp, path)
+    return result
+
+
+def table(results: list[dict], measure: str = "ceiling_fraction") -> str:
+    head = ("| model | test r | test score | r with noise-free truth | fraction of attainable r | "
+            + " | ".join(COLUMNS) + " | val score | wall s |")
+    rows = [head, "|" + "---|" * (7 + len(COLUMNS))]
+    for res in results:
+        t = res["test"]
+        rois = " | ".join(f"{t[measure]['rois'][c]:.2f}" if c in t[measure]["rois"] else "" for c in COLUMNS)
+        val = f"{res['val_score']:.3f}" if res.get("val_score") is not None else "-"
+        rows.append(f"| {res['name']} | {t['r']['overall']:.3f} | {t['score']['overall']:.3f} | "
+                    f"{t['r_truth']['overall']:.3f} | {t['ceiling_fraction']['overall']:.3f} | {rois} | {val} | "
+                    f"{res['seconds']:.0f} |")
+    return "\n".join(rows)
+
+
+def plot(results: list[dict], png: Path, measure: str = "ceiling_fraction") -> None:
+    """Per-region bars, one per model: the fraction of the attainable test r each model reaches."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    width = 0.85 / max(1, len(results))
+    for i, res in enumerate(results):
+        rois = res["test"][measure]["rois"]
+        heights = [rois.get(c, np.nan) for c in COLUMNS]
+        ax.bar(np.arange(len(COLUMNS)) - 0.425 + (i + 0.5) * width, heights, width,
+               label=f"{res['name']} ({res['test'][measure]['overall']:.2f})")
+    ax.set_xticks(np.arange(len(COLUMNS)), COLUMNS)
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.axhline(1, color="grey", linewidth=0.5, linestyle="--")
+    ax.set_ylabel("test r / r of the noise-free truth")
+    ax.set_title("Fraction of the attainable test r reached, per region (mean over subjects)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, frameon=False)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="data/synthetic_accuracy", help="synthetic release (generated if missing)")
+    parser.add_argument("--n-train", type=int, default=240)
+    parser.add_argument("--n-test", type=int, default=40)
+    parser.add_argument("--n-subjects", type=int, default=3)
+    parser.add_argument("--data-seed", type=int, default=1)
+    parser.add_argument("--cache-dir", default=None, help="clip cache (default: inside --data)")
+    parser.add_argument("--n-val", type=int, default=40, help="training videos held out for model selection")
+    parser.add_argument("--backbone", default="resnet18")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--num-frames", type=int, default=8)
+    parser.add_argument("--max-epochs", type=int, default=6)
+    parser.add_argument("--accelerator", default="cpu")
+    parser.add_argument("--num-workers", type=int, default=2)
+    parser.add_argument("--seed-rounds", type=int, default=20, help="ElasticNet search rounds per region")
+    parser.add_argument("--seed-folds", type=int, default=5)
+    parser.add_argument("--models", nargs="*", default=list(MODELS), help="names from MODELS, in this order")
+    parser.add_argument("--work", default="runs/accuracy", help="runs and per-model results (resumable)")
+    parser.add_argument("--out", default="benchmarks/results_accuracy.md")
+    args = parser.parse_args(argv)
+    args.work = Path(args.work)
+    unknown = [m for m in args.models if m not in MODELS]
+    if unknown:
+        parser.error(f"unknown models {unknown}; choose from {list(MODELS)}")
+    root = Path(args.data)
+    ensure_dataset(root, args)
+    results = []
+    for name in args.models:
+        if MODELS[name][1] is None:  # the seed route reads the ridge run's frozen backbone
+            ridge = "ridge head (ours), frozen features" if MODELS[name][0] == "mini" else "WB: ridge head (ours)"
+            run_model(args, root, ridge)
+        results.append(run_model(args, root, name))
+        print(table(results[-1:]), flush=True)
+
+    machine = (torch.cuda.get_device_name() if args.accelerator == "gpu"
+               else f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}, torch CPU")
+    command = shlex.join(["python", "-m", "benchmarks.accuracy", *(argv if argv is not None else sys.argv[1:])])
+    meta = json.loads((root / "synthetic_truth" / "meta.json").read_text())
+    text = (f"Command: `{command}`  \nMachine: {machine}. Data: synthetic release, {meta['n_train']} "
+            f"videos with fMRI ({args.n_val} held out for model selection), {meta['n_test']} test videos with "
+            f"{meta['config']['n_test_repetitions']} repetitions each, {len(meta['subjects'])} subjects, nine "
+            "regions and the whole brain (WB). "
+            f"Backbone: random-init {args.backbone} at {args.image_size} px, {args.num_frames} frames, "
+            f"{args.max_epochs} epochs.\n\n"
+            "Test-set scores against the simulator's truth; region columns give the fraction of the "
+            "attainable r reached (test r / r of the noise-free responses with the measured mean).\n\n"
+            + table(results) + "\n")
+    out = Path(args.out)
+    out.write_text(text)
+    plot(results, out.with_suffix(".png"))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

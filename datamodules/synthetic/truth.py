@@ -1,0 +1,107 @@
+"""The simulator's ground truth for the test videos, and scores of predictions against it.
+
+A real release withholds the test videos' fMRI; the simulator keeps it in
+``ROOT/synthetic_truth/``: the noise-free response of every voxel, ten noisy
+repetitions, and each voxel's noise level. So predictions can be scored three
+ways: against the measured mean of the repetitions (what a benchmark does),
+normalised by the true noise ceiling, and against the noise-free responses
+themselves (what a benchmark would like to do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from datamodules.safe_pickle import load_pickle
+from datamodules.synthetic import brain
+from datamodules.synthetic.writer import TRUTH_DIR
+from datamodules.targets import TargetLayout
+
+
+@dataclass
+class GroundTruth:
+    """Test-set truth in a model's voxel order.
+
+    Attributes
+    ----------
+    clean : (n_test, n_voxels) noise-free responses
+    measured : (n_test, n_voxels) mean over the test repetitions
+    ceiling : (n_voxels,) true noise ceiling of ``measured``: the share of its variance that is
+        signal, ``var(clean) / (var(clean) + noise_sd**2 / n_test_repetitions)``
+    """
+
+    clean: np.ndarray
+    measured: np.ndarray
+    ceiling: np.ndarray
+
+
+def load_ground_truth(root: str | Path, track: str, layout: TargetLayout) -> GroundTruth:
+    """Read ``root/synthetic_truth`` for every subject and region of ``layout``, concatenated in its order."""
+    folder = Path(root) / TRUTH_DIR / f"{track}_track"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no simulator truth here; is {root} a synthetic dataset?")
+    clean, measured, ceiling = [], [], []
+    for group in layout.groups:
+        path = folder / group.subject / f"{group.roi}.pkl"
+        truth = load_pickle(path)
+        n_test, n_reps, n_voxels = truth["test"].shape
+        if n_voxels != group.stop - group.start:
+            raise ValueError(f"{path}: {n_voxels} voxels, but the model has {group.stop - group.start} "
+                             f"for {group.subject}/{group.roi}")
+        test_clean = truth["clean"][-n_test:]
+        clean.append(test_clean)
+        measured.append(truth["test"].mean(axis=1))
+        has_signal = truth["noise_ceiling"] > 0
+        ceiling.append(np.where(has_signal, brain.true_ceiling(truth["clean"], truth["noise_sd"], n_reps), 0.0))
+    return GroundTruth(clean=np.concatenate(clean, axis=1).astype(np.float32),
+                     measured=np.concatenate(measured, axis=1).astype(np.float32),
+                     ceiling=np.concatenate(ceiling).astype(np.float32))
+
+
+def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r of each column pair of ``a`` and ``b`` (n_videos, n_voxels) -> (n_voxels,); 0 if constant."""
+    a = np.asarray(a, np.float64) - np.mean(a, axis=0)
+    b = np.asarray(b, np.float64) - np.mean(b, axis=0)
+    denom = np.sqrt((a * a).sum(0) * (b * b).sum(0))
+    return np.where(denom > 0, (a * b).sum(0) / np.where(denom > 0, denom, 1.0), 0.0)
+
+
+def score_against_truth(predictions: np.ndarray, truth: GroundTruth, layout: TargetLayout) -> dict[str, dict]:
+    """How well ``predictions`` (n_test, n_voxels) recover the test set, per group and overall.
+
+    Returns ``{measure: {"overall": x, "rois": {roi: x}, "groups": {"sub01/V1": x}}}`` for
+    measures
+      ``r``: Pearson r with the measured mean, averaged over voxels;
+      ``score``: ``r / sqrt(ceiling)`` averaged over voxels with a positive ceiling (the
+        benchmark's noise-normalised score, with the true rather than an estimated ceiling);
+      ``r_truth``: Pearson r with the noise-free responses;
+      ``ceiling_fraction``: mean ``r`` over mean r of the noise-free responses themselves with
+        the measured mean, i.e. the share of the best attainable r that the model reaches.
+    Groups count equally: a region's value is the mean over subjects, the overall value the
+    mean over all (subject, region) groups. Voxels without signal (ceiling 0) are left out of
+    every measure, as the benchmark's score leaves them out.
+    """
+    r = pearson_columns(predictions, truth.measured)
+    r_truth = pearson_columns(predictions, truth.clean)
+    r_best = pearson_columns(truth.clean, truth.measured)
+    per_group = {k: {} for k in ("r", "score", "r_truth", "ceiling_fraction")}
+    for g in layout.groups:
+        cols = slice(g.start, g.stop)
+        signal = truth.ceiling[cols] > 0
+        if not signal.any():
+            continue
+        name = f"{g.subject}/{g.roi}"
+        per_group["r"][name] = r[cols][signal].mean()
+        per_group["score"][name] = (r[cols][signal] / np.sqrt(truth.ceiling[cols][signal])).mean()
+        per_group["r_truth"][name] = r_truth[cols][signal].mean()
+        per_group["ceiling_fraction"][name] = r[cols][signal].mean() / r_best[cols][signal].mean()
+    out = {}
+    for measure, groups in per_group.items():
+        rois = {roi: float(np.mean([v for k, v in groups.items() if k.split("/")[1] == roi]))
+                for roi in layout.rois if any(k.split("/")[1] == roi for k in groups)}
+        out[measure] = {"overall": float(np.mean(list(groups.values()))), "rois": rois,
+                        "groups": {k: float(v) for k, v in groups.items()}}
+    return out
