@@ -62,12 +62,14 @@ class LSTMPool(nn.Module):
 
 
 class FrameDiffPool(nn.Module):
-    """Concatenate pooled frames with pooled frame-to-frame differences.
+    """Concatenate pooled frames with pooled magnitudes of frame-to-frame differences.
 
-    ``out = [frames(x), diffs(x[:, 1:] - x[:, :-1])]``, two stages of the same kind
+    ``out = [frames(x), diffs(|x[:, 1:] - x[:, :-1]|)]``, two stages of the same kind
     with their own parameters; ``out_dim = frames.out_dim + diffs.out_dim``.
-    Note that the mean of signed differences telescopes to
-    ``(x[:, -1] - x[:, 0]) / (num_frames - 1)``; the learned kinds can do more.
+    The magnitude is what makes this a motion signal (a motion-energy model, as in
+    the field's motion-energy encoding models): a weighted sum of *signed*
+    differences is just another linear weighting of the frames, which the frame
+    stage already has, and their mean telescopes to ``(x[:, -1] - x[:, 0]) / (T - 1)``.
     """
 
     def __init__(self, frames: nn.Module, diffs: nn.Module):
@@ -76,7 +78,7 @@ class FrameDiffPool(nn.Module):
         self.out_dim = frames.out_dim + diffs.out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.frames(x), self.diffs(x[:, 1:] - x[:, :-1])], dim=1)
+        return torch.cat([self.frames(x), self.diffs((x[:, 1:] - x[:, :-1]).abs())], dim=1)
 
 
 def _build(kind, in_dim, num_frames, hidden_dim, bidirectional) -> nn.Module:
@@ -109,7 +111,7 @@ def build_temporal(
     hidden_dim, bidirectional
         LSTM size and direction ("lstm" only).
     frame_diff : bool
-        Also pool ``x[:, 1:] - x[:, :-1]`` (same kind, own parameters) and
+        Also pool ``|x[:, 1:] - x[:, :-1]|`` (same kind, own parameters) and
         concatenate it; ``out_dim`` doubles.
     """
     frames = _build(kind, in_dim, num_frames, hidden_dim, bidirectional)
