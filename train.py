@@ -17,6 +17,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from datamodules.algonauts import AlgonautsDataModule
 from lightning_modules.callbacks import RunSummary, ValidationFigures
 from lightning_modules.system import EncodingModel
+from lightning_modules.validation_dump import ValidationDump
 
 
 class EncodingCLI(LightningCLI):
@@ -42,7 +43,8 @@ def main(args=None, run: bool = True) -> EncodingCLI:
         trainer_defaults={
             "logger": {"class_path": "pytorch_lightning.loggers.TensorBoardLogger",
                        "init_args": {"save_dir": "runs", "name": "encoding", "default_hp_metric": False}},
-            "callbacks": [LearningRateMonitor(logging_interval="step"), RunSummary(), ValidationFigures()],
+            "callbacks": [LearningRateMonitor(logging_interval="step"), RunSummary(), ValidationFigures(),
+                          ValidationDump()],
         },
         save_config_kwargs={"overwrite": True},
         args=args,

@@ -178,11 +178,12 @@ class EncodingModel(pl.LightningModule):
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(preds))
         return loss
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
         preds = self(batch["video"]).float()
         loss = correlation_loss(preds, batch["targets"], mse_weight=self.hparams.mse_weight)
         self.log("val/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(preds))
         self.val_r.update(preds, batch["targets"])
+        return {"preds": preds}  # for callbacks (ValidationDump keeps the best validation's)
 
     def on_validation_epoch_end(self) -> None:
         r = self.val_r.compute()

@@ -1,0 +1,111 @@
+"""Keep the best validation's predictions on disk, for reports: ``<run dir>/val_predictions.npz``.
+
+Written at every new best ``val/score`` (atomically: a temporary file, then ``os.replace``), so
+the file always matches the best checkpoint's validation. Contents (``np.load``):
+
+    predictions   float32 (n_val_videos, n_voxels_total)   the model's output, rows by video index
+    targets       float32 (n_val_videos, n_voxels_total)   measured responses (repetition means)
+    r             float32 (n_voxels_total,)                per-voxel Pearson r (the logged metric's)
+    noise_ceiling float32 (n_voxels_total,)                NaN everywhere if the split has none
+    video_index   int64 (n_val_videos,)                    positions in the sorted release
+    video_names   str (n_val_videos,)                      the clips' file names
+    subjects, rois, voxel_counts  (n_groups,)              the flat layout, subject-major
+    voxel_mask_<subject>  bool (X, Y, Z)                   whole-brain runs: where each voxel sits
+    epoch, score                                           which validation this is
+
+Under DDP each rank validates its own share of the videos; the rows are gathered to rank 0,
+which alone writes. 161k voxels x 100 videos is 65 MB per array, so memory stays modest.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+FILE_NAME = "val_predictions.npz"
+
+
+def gather_rows(pl_module: pl.LightningModule, rows: torch.Tensor) -> torch.Tensor:
+    """Concatenate every rank's ``(n_rank, ...)`` rows (shares may differ in length), ``(sum n_rank, ...)``."""
+    if pl_module.trainer.world_size == 1:
+        return rows
+    device = pl_module.device
+    counts = pl_module.all_gather(torch.tensor(len(rows), device=device)).reshape(-1).tolist()
+    padded = torch.zeros((max(counts), *rows.shape[1:]), dtype=rows.dtype, device=device)
+    padded[: len(rows)] = rows.to(device)
+    gathered = pl_module.all_gather(padded)  # (world_size, max(counts), ...)
+    return torch.cat([gathered[i, :n] for i, n in enumerate(counts)]).cpu()
+
+
+class ValidationDump(pl.Callback):
+    """Writes ``val_predictions.npz`` in the run folder at each new best ``val/score``."""
+
+    def __init__(self):
+        self.best_score: float | None = None
+        self._batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def state_dict(self) -> dict:
+        return {"best_score": self.best_score}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best_score = state_dict.get("best_score")
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._batches = []
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if trainer.sanity_checking or not isinstance(outputs, dict) or "preds" not in outputs:
+            return
+        self._batches.append((outputs["preds"].detach().float().cpu(), batch["targets"].detach().float().cpu(),
+                              batch["index"].detach().cpu()))
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        batches, self._batches = self._batches, []
+        summary = getattr(pl_module, "last_val_summary", None) or {}
+        score = summary.get("score")
+        # Every rank sees the same synced score, so all take part in the gather or none does.
+        if trainer.sanity_checking or score is None or score != score or not batches:
+            return
+        if self.best_score is not None and score <= self.best_score:
+            return
+        self.best_score = score
+        preds, targets, index = (torch.cat(parts) for parts in zip(*batches))
+        preds, targets, index = (gather_rows(pl_module, t) for t in (preds, targets, index))
+        if trainer.is_global_zero:
+            self._write(Path(trainer.log_dir or trainer.default_root_dir), trainer, pl_module,
+                        preds.numpy(), targets.numpy(), index.numpy(), score)
+
+    @staticmethod
+    def _write(run_dir: Path, trainer, pl_module, preds, targets, index, score: float) -> None:
+        order = np.argsort(index, kind="stable")
+        layout = pl_module.layout
+        ceiling = pl_module.val_ceiling
+        arrays = {
+            "predictions": preds[order].astype(np.float32),
+            "targets": targets[order].astype(np.float32),
+            "r": pl_module.last_val_r.float().cpu().numpy(),
+            "noise_ceiling": (ceiling.float().cpu().numpy() if ceiling is not None
+                              else np.full(layout.n_voxels, np.nan, np.float32)),
+            "video_index": index[order].astype(np.int64),
+            "subjects": np.array([g.subject for g in layout.groups]),
+            "rois": np.array([g.roi for g in layout.groups]),
+            "voxel_counts": np.array([g.n_voxels for g in layout.groups], dtype=np.int64),
+            "epoch": np.int64(trainer.current_epoch),
+            "score": np.float64(score),
+        }
+        release = getattr(getattr(trainer, "datamodule", None), "release", None)
+        if release is not None:
+            arrays["video_names"] = np.array([release.video_paths[i].name for i in arrays["video_index"]])
+            for subject, rois in release.recordings.items():
+                for recording in rois.values():
+                    if recording.voxel_mask is not None:
+                        arrays[f"voxel_mask_{subject}"] = recording.voxel_mask
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = run_dir / f".{FILE_NAME}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, run_dir / FILE_NAME)

@@ -1,0 +1,76 @@
+"""Whole-brain runs: per-voxel values put back into the volume through the release's ``voxel_mask``.
+
+The release's whole-brain arrays list voxels in the C order of ``voxel_mask``'s True entries
+(``volume[mask] = values``), and the volume's axes are x (left-right), y (posterior-anterior),
+z (inferior-superior). The release carries no affine, so NIfTI files get the identity: voxel
+coordinates, not millimetres.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from reports.figures import plt
+from reports.runs import ValidationPredictions
+
+VIEWS = (("sagittal (x)", 0), ("coronal (y)", 1), ("axial (z)", 2))
+
+
+def to_volume(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Scatter ``values`` of shape (n_voxels,) into a float32 volume shaped like ``mask`` (X, Y, Z); NaN elsewhere."""
+    mask = np.asarray(mask, bool)
+    if mask.ndim != 3 or int(mask.sum()) != len(values):
+        raise ValueError(f"voxel_mask {mask.shape} has {int(mask.sum())} voxels but there are {len(values)} values")
+    volume = np.full(mask.shape, np.nan, np.float32)
+    volume[mask] = values
+    return volume
+
+
+def r_volumes(predictions: ValidationPredictions, kind: str = "r") -> dict[str, np.ndarray]:
+    """``{subject: volume (X, Y, Z)}`` of per-voxel ``r`` (or ``score``) for every whole-brain subject."""
+    values = getattr(predictions, kind)
+    return {subject: to_volume(values[start:stop], predictions.voxel_masks[subject])
+            for subject, roi, start, stop in predictions.groups
+            if roi == "WB" and subject in predictions.voxel_masks}
+
+
+def slice_positions(mask: np.ndarray, axis: int, n: int) -> list[int]:
+    """``n`` evenly spaced slice indices along ``axis`` through the mask's extent."""
+    occupied = np.flatnonzero(np.asarray(mask, bool).any(axis=tuple(a for a in range(3) if a != axis)))
+    if occupied.size == 0:
+        return []
+    return sorted(set(np.linspace(occupied[0], occupied[-1], n + 2)[1:-1].round().astype(int).tolist()))
+
+
+def slices_figure(volume: np.ndarray, mask: np.ndarray, title: str, n_slices: int = 6, limit: float | None = None):
+    """Rows of slices (sagittal, coronal, axial) through the mask; values coloured, the mask in grey."""
+    if limit is None:
+        limit = float(np.nanmax(np.abs(volume))) if np.isfinite(volume).any() else 1.0
+    fig, axes = plt.subplots(3, n_slices, figsize=(1.7 * n_slices, 5.6), squeeze=False)
+    image = None
+    for row, (view, axis) in enumerate(VIEWS):
+        positions = slice_positions(mask, axis, n_slices)
+        for col, ax in enumerate(axes[row]):
+            ax.axis("off")
+            if col >= len(positions):
+                continue
+            take = lambda a: np.take(a, positions[col], axis=axis).T  # noqa: E731 - rows up: the second axis
+            ax.imshow(take(mask), cmap="Greys", vmin=0, vmax=3, origin="lower", interpolation="nearest")
+            image = ax.imshow(take(volume), cmap="RdBu_r", vmin=-limit, vmax=limit, origin="lower",
+                              interpolation="nearest")
+            ax.set_title(f"{view.split()[0]} {positions[col]}", fontsize=7)
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.6, label="per-voxel r")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def save_nifti(volume: np.ndarray, path: str | Path) -> Path:
+    """Write ``volume`` (X, Y, Z) as a NIfTI-1 file with an identity affine; needs ``nibabel``."""
+    import nibabel as nib
+
+    path = Path(path)
+    nib.save(nib.Nifti1Image(np.asarray(volume, np.float32), affine=np.eye(4)), str(path))
+    return path

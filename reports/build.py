@@ -1,0 +1,96 @@
+"""The report: every figure as a PNG in ``out_dir`` and one self-contained ``report.html`` beside them."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from reports import html
+from reports.brain_maps import r_volumes, save_nifti, slices_figure
+from reports.figures import best_worst_voxels_figure, save_png, score_table, scores_figure, voxel_r_histogram
+from reports.runs import RunResult, load_run
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
+
+
+def runs_table(runs: list[RunResult]) -> str:
+    rows = []
+    for run in runs:
+        best, last = run.summary.get("best", {}), run.summary.get("last", {})
+        rows.append([run.name, best.get("score", {}).get("overall"), best.get("r", {}).get("overall"),
+                     run.summary.get("best_epoch"), run.summary.get("epochs_run"),
+                     last.get("score", {}).get("overall"), best.get("n_unreliable_voxels"),
+                     "yes" if run.predictions is not None else "no", str(run.path)])
+    return html.table(["run", "best val/score", "best val/r", "best epoch", "epochs run", "last val/score",
+                       "unreliable voxels", "predictions saved", "folder"], rows)
+
+
+def scores_tables(runs: list[RunResult]) -> str:
+    subjects, rois, scores = score_table(runs)
+    with warnings.catch_warnings():  # a run without some region: its mean is NaN, shown as a dash
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_roi, per_subject = np.nanmean(scores, axis=1), np.nanmean(scores, axis=2)
+    roi_rows = [[run.name, run.best_scores.get("overall"), *map(float, per_roi[i])] for i, run in enumerate(runs)]
+    subject_rows = [[run.name, *map(float, per_subject[i])] for i, run in enumerate(runs)]
+    return (html.table(["run", "overall", *rois], roi_rows)
+            + (html.table(["run", *subjects], subject_rows) if len(subjects) > 1 else ""))
+
+
+def build_report(run_dirs: list[str | Path], out_dir: str | Path, n_extreme: int = 3, nifti: bool = True,
+                 progress: bool = True) -> Path:
+    """Read the runs and write the figures, the NIfTI volumes (whole-brain runs, if nibabel is
+    installed) and ``report.html`` into ``out_dir``; returns the HTML's path."""
+    runs = [load_run(d) for d in run_dirs]
+    for i, run in enumerate(runs):  # runs/a/version_0 and runs2/a/version_0: tell them apart
+        if any(other.name == run.name for other in runs[:i]):
+            run.name = f"{run.name} ({i + 1})"
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sections = [("Runs", runs_table(runs))]
+    bar = tqdm(total=2 + 2 * len(runs), desc="report", disable=not progress)
+    png = save_png(scores_figure(runs), out / "scores.png")
+    sections.append(("Score per region and subject",
+                     html.image_tag(png, "scores") + scores_tables(runs)
+                     + "<p class='note'>Best validation of each run; noise-normalised r averaged over a "
+                       "region's voxels, then over subjects.</p>"))
+    bar.update()
+    with_preds = [run for run in runs if run.predictions is not None]
+    if missing := [run.name for run in runs if run.predictions is None]:
+        sections.append(("Runs without saved predictions", "<p class='note'>No <code>val_predictions.npz</code> "
+                         f"in {', '.join(missing)} (runs from before it was written): scores only.</p>"))
+    if with_preds:
+        png = save_png(voxel_r_histogram(with_preds), out / "voxel_r.png")
+        sections.append(("Distribution of per-voxel r", html.image_tag(png, "per-voxel r")))
+    bar.update()
+    for run in with_preds:
+        png = save_png(best_worst_voxels_figure(run, n_extreme), out / f"voxels_{slug(run.name)}.png")
+        sections.append((f"Best and worst voxels: {run.name}", html.image_tag(png, run.name)
+                         + f"<p class='note'>Each point is one validation video (epoch {run.predictions.epoch}); "
+                           "the line is a least-squares fit.</p>"))
+        bar.update()
+        volumes = r_volumes(run.predictions) if run.whole_brain else {}
+        maps = []
+        for subject, volume in volumes.items():
+            mask = run.predictions.voxel_masks[subject]
+            png = save_png(slices_figure(volume, mask, f"{run.name} {subject}: per-voxel r"),
+                           out / f"brain_{slug(run.name)}_{subject}.png")
+            maps.append(html.image_tag(png, f"{run.name} {subject}"))
+            if nifti:
+                try:
+                    path = save_nifti(volume, out / f"r_{slug(run.name)}_{subject}.nii.gz")
+                    maps.append(f"<p class='note'>Volume: <code>{path.name}</code></p>")
+                except ImportError:
+                    maps.append("<p class='note'>pip install nibabel to also get the volume as NIfTI.</p>")
+        if maps:
+            sections.append((f"Brain maps: {run.name}", "\n".join(maps)))
+        bar.update()
+    bar.close()
+    path = out / "report.html"
+    path.write_text(html.page("Encoding-model runs: " + ", ".join(run.name for run in runs), sections))
+    return path
