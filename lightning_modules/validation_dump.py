@@ -75,8 +75,10 @@ class ValidationDump(pl.Callback):
         self.best_score = score
         preds, targets, index = (torch.cat(parts) for parts in zip(*batches))
         preds, targets, index = (gather_rows(pl_module, t) for t in (preds, targets, index))
+        # trainer.log_dir broadcasts under DDP: every rank must ask, not only the one that writes.
+        run_dir = Path(trainer.log_dir or trainer.default_root_dir)
         if trainer.is_global_zero:
-            self._write(Path(trainer.log_dir or trainer.default_root_dir), trainer, pl_module,
+            self._write(run_dir, trainer, pl_module,
                         preds.numpy(), targets.numpy(), index.numpy(), score)
 
     @staticmethod

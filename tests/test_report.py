@@ -137,3 +137,16 @@ def test_notebook_parses_and_calls_only_existing_functions():
         for name in names.split(","):
             assert hasattr(mod, name.strip()), f"{module}.{name.strip()}"
     compile(re.sub(r"^%.*$", "", code, flags=re.M), "explore_runs.ipynb", "exec")  # IPython magics aside
+
+
+def test_ddp_dump_gathers_every_rank_rows_to_one_file(mini_run, tiny_root, tmp_path):
+    _, run_dir = mini_run
+    dumps = {}
+    for devices in (1, 2):
+        out = tmp_path / f"d{devices}"
+        subprocess.run([sys.executable, str(REPO / "tests/ddp_dump.py"), str(run_dir / "checkpoints/last.ckpt"),
+                        str(tiny_root), str(devices), str(out)], check=True, cwd=tmp_path, timeout=300)
+        dumps[devices] = np.load(out / "val_predictions.npz")
+    assert dumps[2]["video_index"].tolist() == dumps[1]["video_index"].tolist() == list(range(5, 12))
+    for key in ("predictions", "targets", "r"):
+        np.testing.assert_allclose(dumps[2][key], dumps[1][key], rtol=1e-5, atol=1e-6, err_msg=key)
