@@ -1,6 +1,7 @@
 """sweep.py: Optuna trials are real training runs; scores, overrides and shared studies line up."""
 
 import json
+import subprocess
 from pathlib import Path
 
 import optuna
@@ -109,3 +110,20 @@ def test_pruned_trial_stops_after_its_first_epoch(tiny_root, tmp_path, space_fil
     assert list(trial.intermediate_values) == [0]  # reported epoch 0, then stopped (max_epochs is 2)
     summary = json.loads((Path(trial.user_attrs["run_dir"]) / "summary.json").read_text())
     assert summary["epochs_run"] == 1
+
+
+def test_slurm_array_script_starts_workers_on_one_shared_study(tmp_path):
+    """Run the sbatch script with ``python`` stubbed out; what it would launch must parse."""
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "python").write_text('#!/bin/bash\nprintf "%s\\n" "$@" > "$ARGS_FILE"\n')
+    (stub / "python").chmod(0o755)
+    env = {"PATH": f"{stub}:/usr/bin:/bin", "ARGS_FILE": str(tmp_path / "args"), "SLURM_ARRAY_TASK_ID": "3"}
+    subprocess.run(["bash", str(REPO / "scripts/slurm_sweep.sbatch"), "configs/demo.yaml",
+                    "configs/sweeps/demo_space.yaml", "40"], cwd=tmp_path, env=env, check=True, timeout=30)
+    script, *argv = (tmp_path / "args").read_text().splitlines()
+    assert script == "sweep.py"
+    args, fixed = sweep.parse_args(argv)
+    assert args.trials == 40 and args.seed == 3 and args.study_name == "demo_space"
+    assert args.storage == f"journal:{tmp_path}/runs/sweeps/study.journal"  # shared by every array task
+    assert fixed[:4] == ["--trainer.accelerator", "gpu", "--trainer.devices", "1"]
