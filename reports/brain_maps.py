@@ -37,15 +37,32 @@ def r_volumes(predictions: ValidationPredictions, kind: str = "r") -> dict[str, 
 
 
 def slice_positions(mask: np.ndarray, axis: int, n: int) -> list[int]:
-    """``n`` evenly spaced slice indices along ``axis`` through the mask's extent."""
-    occupied = np.flatnonzero(np.asarray(mask, bool).any(axis=tuple(a for a in range(3) if a != axis)))
-    if occupied.size == 0:
+    """Up to ``n`` slice indices along ``axis``, at evenly spaced quantiles of the voxels' positions.
+
+    Quantiles, not even spacing over the extent: slices then pass where the voxels are (the
+    visual cortex fills only the back of the volume), instead of through empty planes.
+    """
+    coords = np.argwhere(np.asarray(mask, bool))[:, axis]
+    if coords.size == 0:
         return []
-    return sorted(set(np.linspace(occupied[0], occupied[-1], n + 2)[1:-1].round().astype(int).tolist()))
+    return sorted(set(np.quantile(coords, np.linspace(0, 1, n + 2)[1:-1]).round().astype(int).tolist()))
+
+
+def bounding_box(mask: np.ndarray, margin: int = 2) -> tuple[slice, slice, slice]:
+    """Index slices of the mask's bounding box, ``margin`` voxels wider on each side (clipped to the volume)."""
+    coords = np.argwhere(np.asarray(mask, bool))
+    if coords.size == 0:
+        return tuple(slice(None) for _ in range(3))
+    lo, hi = coords.min(0) - margin, coords.max(0) + margin + 1
+    return tuple(slice(max(int(a), 0), min(int(b), size)) for a, b, size in zip(lo, hi, mask.shape))
 
 
 def slices_figure(volume: np.ndarray, mask: np.ndarray, title: str, n_slices: int = 6, limit: float | None = None):
-    """Rows of slices (sagittal, coronal, axial) through the mask; values coloured, the mask in grey."""
+    """Rows of slices (sagittal, coronal, axial) through the mask, cropped to its bounding box;
+    values coloured, the mask in grey."""
+    box = bounding_box(mask)
+    offsets = [b.start or 0 for b in box]
+    volume, mask = volume[box], np.asarray(mask, bool)[box]
     if limit is None:
         limit = float(np.nanmax(np.abs(volume))) if np.isfinite(volume).any() else 1.0
     fig, axes = plt.subplots(3, n_slices, figsize=(1.7 * n_slices, 5.6), squeeze=False)
@@ -60,7 +77,7 @@ def slices_figure(volume: np.ndarray, mask: np.ndarray, title: str, n_slices: in
             ax.imshow(take(mask), cmap="Greys", vmin=0, vmax=3, origin="lower", interpolation="nearest")
             image = ax.imshow(take(volume), cmap="RdBu_r", vmin=-limit, vmax=limit, origin="lower",
                               interpolation="nearest")
-            ax.set_title(f"{view.split()[0]} {positions[col]}", fontsize=7)
+            ax.set_title(f"{view.split()[0]} {positions[col] + offsets[axis]}", fontsize=7)
     if image is not None:
         fig.colorbar(image, ax=axes, shrink=0.6, label="per-voxel r")
     fig.suptitle(title, fontsize=10)

@@ -82,15 +82,21 @@ def voxel_r_histogram(runs: list[RunResult], bins: int = 60):
     for ax, kind in zip(axes, ("r", "score")):
         values = [getattr(run.predictions, kind) for run in with_preds]
         finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.zeros(1)
-        edges = np.linspace(min(-0.2, finite.min()), max(1.0, finite.max()), bins + 1)
+        # A voxel with a tiny positive ceiling gives a huge score; the 0.5-99.5 percentile range
+        # keeps the bulk readable, and the few outside are counted in the legend.
+        lo, hi = ((finite.min(), finite.max()) if kind == "r"
+                  else np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0))
+        edges = np.linspace(min(-0.2, lo), max(1.0, hi), bins + 1)
         for run, v in zip(with_preds, values):
             v = v[np.isfinite(v)]
+            outside = int(((v < edges[0]) | (v > edges[-1])).sum())
+            note = f", {outside} outside the axis" if outside else ""
             ax.hist(v, bins=edges, histtype="step", linewidth=1.5, density=True,
-                    label=f"{run.name}: median {np.median(v):.3f}")
+                    label=f"{run.name}: median {np.median(v):.3f}{note}")
         ax.axvline(0, color="black", linewidth=0.5)
         ax.set_xlabel("Pearson r per voxel" if kind == "r" else "r / sqrt(noise ceiling) per voxel")
         ax.set_ylabel("density")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="best")
     axes[0].set_title("per-voxel r, all voxels", fontsize=9)
     axes[1].set_title("noise-normalised, reliable voxels", fontsize=9)
     fig.tight_layout()

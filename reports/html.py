@@ -24,11 +24,13 @@ def image_tag(png: str | Path, alt: str) -> str:
 
 
 def table(header: list[str], rows: list[list]) -> str:
-    """An HTML table; floats are shown with 3 decimals, None as a dash."""
+    """An HTML table; floats are shown with 3 decimals (whole numbers as integers), None as a dash."""
     def cell(v):
         if v is None or (isinstance(v, float) and v != v):
             return "&ndash;"
-        return f"{v:.3f}" if isinstance(v, float) else html.escape(str(v))
+        if isinstance(v, float):  # JSON gives counts such as n_unreliable_voxels back as floats
+            return f"{v:.0f}" if v.is_integer() and abs(v) >= 1 else f"{v:.3f}"
+        return html.escape(str(v))
 
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)

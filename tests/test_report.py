@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from export.checkpoint import load_encoding_model
-from reports.brain_maps import r_volumes, slice_positions, to_volume
+from reports.brain_maps import bounding_box, r_volumes, slice_positions, to_volume
 from reports.build import build_report
 from reports.figures import extreme_voxels
 from reports.runs import RunReadError, load_run
@@ -113,6 +113,11 @@ def test_extreme_voxels_and_volume_checks():
     mask = np.zeros((5, 6, 7), bool)
     mask[1:4, 2, 3:6] = True
     assert slice_positions(mask, 0, 1) == [2] and slice_positions(mask, 1, 3) == [2]
+    assert bounding_box(mask) == (slice(0, 5), slice(0, 5), slice(1, 7))
+    sparse = np.zeros((20, 4, 4), bool)
+    sparse[0, 0, 0] = True  # one stray voxel far from the rest: slices still go where the voxels are
+    sparse[10:13] = True
+    assert slice_positions(sparse, 0, 1) == [11]
 
 
 def test_report_cli_names_the_missing_summary(tmp_path):
