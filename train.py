@@ -11,18 +11,21 @@ Every ``model.*`` and ``data.*`` key is an ``__init__`` argument of
 
 from __future__ import annotations
 
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from datamodules.algonauts import AlgonautsDataModule
 from lightning_modules.callbacks import RunSummary, ValidationFigures
+from lightning_modules.checkpointing import EpochCheckpoint
+from lightning_modules.random_state import RandomStateCheckpoint
 from lightning_modules.system import EncodingModel
 from lightning_modules.validation_dump import ValidationDump
 
 
 class EncodingCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        # last.ckpt after every epoch (Lightning alone rewrites it only when val/score improves).
+        parser.add_lightning_class_args(EpochCheckpoint, "checkpoint")
         parser.set_defaults({
             "checkpoint.monitor": "val/score",
             "checkpoint.mode": "max",
@@ -44,7 +47,7 @@ def main(args=None, run: bool = True) -> EncodingCLI:
             "logger": {"class_path": "pytorch_lightning.loggers.TensorBoardLogger",
                        "init_args": {"save_dir": "runs", "name": "encoding", "default_hp_metric": False}},
             "callbacks": [LearningRateMonitor(logging_interval="step"), RunSummary(), ValidationFigures(),
-                          ValidationDump()],
+                          ValidationDump(), RandomStateCheckpoint()],
         },
         save_config_kwargs={"overwrite": True},
         args=args,

@@ -47,6 +47,13 @@ class RunSummary(pl.Callback):
         self.last: dict | None = None
         self.best_epoch: int | None = None
 
+    # Kept in checkpoints, so a resumed run's summary still covers the epochs before the stop.
+    def state_dict(self) -> dict:
+        return {"best": self.best, "last": self.last, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best, self.last, self.best_epoch = state_dict["best"], state_dict["last"], state_dict["best_epoch"]
+
     # on_validation_end, not on_validation_epoch_end: Lightning runs callbacks' epoch-end hooks
     # before the module's, which is where this validation's summary is computed.
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -135,12 +135,16 @@ class EncodingModel(pl.LightningModule):
         if not (self.hparams.ridge or self.hparams.ridge_only) or self.ridge_summary is not None:
             return  # off, or restored from a checkpoint on resume (keep the restored heads)
         datamodule = self.trainer.datamodule
-        # Rank 0 extracts and caches the features; the others then read the cache.
-        if self.trainer.is_global_zero:
-            self._fit_ridge(datamodule)
-        self.trainer.strategy.barrier()
-        if not self.trainer.is_global_zero:
-            self._fit_ridge(datamodule)
+        # Under a forked generator: extracting features draws (a data loader's seed) only when they
+        # are not cached yet, and training must not depend on whether they were.
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            # Rank 0 extracts and caches the features; the others then read the cache.
+            if self.trainer.is_global_zero:
+                self._fit_ridge(datamodule)
+            self.trainer.strategy.barrier()
+            if not self.trainer.is_global_zero:
+                self._fit_ridge(datamodule)
 
     def _fit_ridge(self, datamodule) -> None:
         baseline = fit_ridge_baseline(
@@ -167,6 +171,10 @@ class EncodingModel(pl.LightningModule):
             self.model.unfreeze_backbone()
         elif not train_backbone and not self.model.backbone_frozen:
             self.model.freeze_backbone()
+        # Lightning puts back each submodule's own mode after validation (and the sanity check), set
+        # flag by flag, bypassing VideoEncoder.train: on a resumed run whose backbone was never
+        # frozen in this process that can leave BatchNorm on batch statistics. Re-apply the rules.
+        self.model.train(self.training)
         self.log("train/backbone_trainable", float(train_backbone), on_epoch=True, on_step=False)
 
     # ------------------------------------------------------------------ steps
