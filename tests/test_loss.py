@@ -57,3 +57,38 @@ def test_half_precision_computed_in_float32():
     r = pearson_r(t.half(), t.half())
     assert r.dtype == torch.float32
     torch.testing.assert_close(r, torch.ones(3), atol=1e-3, rtol=0)
+
+
+def test_nan_targets_are_skipped_per_voxel_as_scipy_on_the_valid_entries():
+    rng = np.random.default_rng(1)
+    p, t = rng.normal(size=(10, 4)), rng.normal(size=(10, 4))
+    t[:, 0] += p[:, 0]
+    t[[1, 4, 7], 0] = np.nan  # voxel 0 unmeasured for three videos
+    t[[0, 9], 2] = np.nan
+    r = pearson_r(torch.from_numpy(p), torch.from_numpy(t)).numpy()
+    for v in range(4):
+        ok = ~np.isnan(t[:, v])
+        np.testing.assert_allclose(r[v], stats.pearsonr(p[ok, v], t[ok, v])[0], rtol=1e-6)
+    loss = correlation_loss(torch.from_numpy(p), torch.from_numpy(t))
+    torch.testing.assert_close(loss, torch.tensor(1 - r.mean(), dtype=loss.dtype))
+
+
+def test_voxel_with_under_two_measured_entries_counts_zero_and_gives_no_nan_gradient():
+    pred = torch.randn(6, 3, requires_grad=True)
+    target = torch.randn(6, 3)
+    target[:, 1] = float("nan")  # never measured in this batch
+    target[1:, 2] = float("nan")  # measured once: no correlation
+    r = pearson_r(pred, target)
+    assert r[1] == 0 and r[2] == 0 and torch.isfinite(r).all()
+    loss = correlation_loss(pred, target, mse_weight=0.5)
+    valid = ~torch.isnan(target)
+    expected = 1 - r[0] + 0.5 * ((pred - target.nan_to_num()) ** 2)[valid].mean()
+    torch.testing.assert_close(loss, expected)  # only voxel 0 is averaged; MSE over measured entries
+    loss.backward()
+    assert torch.isfinite(pred.grad).all()
+    assert (pred.grad[:, 1] == 0).all()
+    all_missing = torch.full((4, 2), float("nan"))
+    p2 = torch.randn(4, 2, requires_grad=True)
+    loss2 = correlation_loss(p2, all_missing)
+    loss2.backward()
+    assert loss2.item() == 1.0 and (p2.grad == 0).all()
