@@ -76,7 +76,11 @@ def predict(args: argparse.Namespace) -> Path:
         first = 0
         cache_dir = args.cache_dir or str(Path(args.videos) / ".clip_cache")
     else:
-        release = load_release(root, data_hparams.get("track", "mini"), layout.subjects, layout.rois)
+        # The training run's selection, so the (subject, region) order matches the checkpoint's
+        # even when a subject lacked a region (missing_rois: skip).
+        release = load_release(root, data_hparams.get("track", "mini"), layout.subjects,
+                               data_hparams["rois"] if "rois" in data_hparams else layout.rois,
+                               missing_rois=data_hparams.get("missing_rois", "raise"))
         if TargetLayout(release.voxel_counts) != layout:
             raise SystemExit(f"error: the checkpoint's voxels {layout.voxel_counts} do not match the data in "
                              f"{root}: {release.voxel_counts}")

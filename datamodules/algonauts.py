@@ -26,6 +26,7 @@ from datamodules.noise_ceiling import noise_ceiling
 from datamodules.release import Release, load_release
 from datamodules.splits import holdout_split, kfold_split
 from datamodules.targets import TargetLayout, VoxelCounts
+from datamodules.voxel_checks import check_voxels
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,16 @@ class AlgonautsDataModule(pl.LightningDataModule):
     split : "kfold" (``n_folds`` shuffled folds, validate on ``fold``) or "holdout" (the last
         ``n_val`` videos with fMRI, the challenge's validation convention).
     repetitions : training target: "mean" over repetitions, or "random_subset" (augmentation).
-    on_bad_video : "raise" (default) or "skip": an undecodable clip becomes blank frames, logged.
+    on_bad_video : "raise" (default) or "skip": an undecodable clip becomes blank frames, logged;
+        such videos are left out of the training and validation videos (count logged), so a
+        blank clip never trains or scores as if it had been watched.
+    missing_rois : a subject lacking one region's file: "raise" (default) a ``DataLayoutError``
+        naming the file, or "skip" just that subject's region (logged warning naming the file);
+        the heads, metrics and submission then cover the (subject, region) pairs that exist.
+
+    At set-up the data module logs how many voxels have missing measurements (NaN
+    repetitions), how many are NaN in every repetition of some video (masked in the loss
+    and metrics) and how many are constant over the training videos.
     """
 
     def __init__(
@@ -71,12 +81,14 @@ class AlgonautsDataModule(pl.LightningDataModule):
         batch_size: int = 8,
         num_workers: int = 2,
         on_bad_video: Literal["raise", "skip"] = "raise",
+        missing_rois: Literal["raise", "skip"] = "raise",
     ):
         super().__init__()
         self.save_hyperparameters()
         self._release: Release | None = None
         self._clips: ClipCache | None = None
         self.train_indices = self.val_indices = None
+        self._voxels_reported = False
 
     # ----------------------------------------------------------------- the data on disk
     @property
@@ -101,7 +113,8 @@ class AlgonautsDataModule(pl.LightningDataModule):
     def release(self) -> Release:
         if self._release is None:
             self.ensure_data()
-            self._release = load_release(self.root, self.hparams.track, self.hparams.subjects, self.hparams.rois)
+            self._release = load_release(self.root, self.hparams.track, self.hparams.subjects, self.hparams.rois,
+                                         missing_rois=self.hparams.missing_rois)
         return self._release
 
     @property
@@ -140,6 +153,28 @@ class AlgonautsDataModule(pl.LightningDataModule):
             self.train_indices, self.val_indices = holdout_split(n_train, self.hparams.n_val)
         if not self.clips.is_built:  # prepare_data ran in another process (multi-node without shared disk)
             self.clips.build(progress=True)
+        self._drop_bad_videos()
+        if not self._voxels_reported:
+            self._voxels_reported = True
+            for line in check_voxels(self.responses, self.train_indices).describe(self.target_layout):
+                log.warning(line)
+
+    def _drop_bad_videos(self) -> None:
+        """Leave videos stored as blank clips (``on_bad_video: skip``) out of training and validation."""
+        bad = np.array(sorted(b["index"] for b in self.clips.manifest["bad_videos"]), dtype=np.int64)
+        if not bad.size:
+            return
+        keep_train = ~np.isin(self.train_indices, bad)
+        keep_val = ~np.isin(self.val_indices, bad)
+        dropped = [self.release.video_paths[i].name for i in bad if i < self.release.n_train]
+        self.train_indices, self.val_indices = self.train_indices[keep_train], self.val_indices[keep_val]
+        log.warning("left out %d training and %d validation video(s) that could not be decoded "
+                    "(on_bad_video=skip): %s", int((~keep_train).sum()), int((~keep_val).sum()), ", ".join(dropped))
+        if n_test_bad := int((bad >= self.release.n_train).sum()):
+            log.warning("%d test video(s) could not be decoded: their predictions come from blank clips", n_test_bad)
+        if len(self.train_indices) < 2 or len(self.val_indices) < 1:
+            raise ValueError(f"only {len(self.train_indices)} training and {len(self.val_indices)} validation "
+                             "videos are left after dropping undecodable ones")
 
     @property
     def responses(self) -> np.ndarray:

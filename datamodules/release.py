@@ -12,6 +12,7 @@ names the file and what was expected.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +26,17 @@ VIDEO_DIR = "AlgonautsVideos268_All_30fpsmax"
 FMRI_DIR = "participants_data_v2021"
 TRACKS = {"mini": ("mini_track", MINI_TRACK_ROIS), "full": ("full_track", FULL_TRACK_ROIS)}
 _SUBJECT_RE = re.compile(r"^sub\d+$")
+MISSING_ROIS = ("raise", "skip")
+
+log = logging.getLogger(__name__)
 
 
 class DataLayoutError(ValueError):
     """The data on disk does not look like the Algonauts release."""
+
+
+class MissingRegionError(DataLayoutError, FileNotFoundError):
+    """A subject's region file is absent (see ``load_release``'s ``missing_rois``)."""
 
 
 @dataclass
@@ -128,7 +136,7 @@ def load_recording(path: Path, whole_brain: bool = False) -> Recording:
 
 
 def load_release(root: str | Path, track: str = "mini", subjects: list[str] | None = None,
-                 rois: list[str] | None = None) -> Release:
+                 rois: list[str] | None = None, missing_rois: str = "raise") -> Release:
     """Find the videos and read the selected subjects' and regions' fMRI.
 
     Parameters
@@ -136,6 +144,10 @@ def load_release(root: str | Path, track: str = "mini", subjects: list[str] | No
     track : "mini" (nine regions) or "full" (whole brain, ``WB``)
     subjects : e.g. ``["sub01", "sub04"]``; default every ``subNN`` folder found
     rois : regions to read; default all of the track's
+    missing_rois : a subject lacking one of the regions' files: "raise" (default) a
+        :class:`DataLayoutError` naming the file, or "skip" that subject's region (logged
+        warning naming the file); the subjects then have different region sets, and a subject
+        left with no region at all is dropped
 
     Raises
     ------
@@ -158,12 +170,30 @@ def load_release(root: str | Path, track: str = "mini", subjects: list[str] | No
     if unknown := [r for r in rois if r not in track_rois]:
         raise DataLayoutError(f"regions {unknown} are not part of the {track} track; choose from {list(track_rois)}")
 
+    if missing_rois not in MISSING_ROIS:
+        raise ValueError(f"missing_rois must be one of {MISSING_ROIS}, got {missing_rois!r}")
+
     release = Release(root=root, track=track, video_paths=videos)
     for subject in subjects:
-        release.recordings[subject] = {
-            roi: load_recording(root / FMRI_DIR / track_name / subject / f"{roi}.pkl", whole_brain=track == "full")
-            for roi in rois
-        }
+        recordings = {}
+        for roi in rois:
+            path = root / FMRI_DIR / track_name / subject / f"{roi}.pkl"
+            if not path.is_file():
+                if missing_rois == "raise":
+                    raise MissingRegionError(
+                        f"{path}: region file not found ({subject} has no {roi}). Restore the file, select "
+                        f"other regions or subjects (data.rois, data.subjects), or pass "
+                        f"--data.missing_rois skip to train without {subject}/{roi} only")
+                log.warning("%s not found: %s/%s is left out (missing_rois=skip)", path, subject, roi)
+                continue
+            recordings[roi] = load_recording(path, whole_brain=track == "full")
+        if recordings:
+            release.recordings[subject] = recordings
+        else:
+            log.warning("%s has none of the regions %s: subject left out (missing_rois=skip)", subject, rois)
+    if not release.recordings:
+        raise DataLayoutError(f"{root / FMRI_DIR / track_name}: none of the selected subjects {subjects} has "
+                              f"any of the regions {rois}")
     n_rows = {rec.path: rec.train.shape[0] for rois_ in release.recordings.values() for rec in rois_.values()}
     if len(set(n_rows.values())) > 1:
         raise DataLayoutError("the fMRI files disagree on the number of train videos: "
