@@ -31,6 +31,7 @@ from datamodules.targets import TargetLayout
 from export.checkpoint import EnsemblePredictor, load_encoding_model
 from export.prediction_writer import ShardedPredictionWriter, merge_shards
 from export.submission import TRACK_NAMES, build_submission, track_of, validate_submission, write_submission_zip
+from lightning_modules.out_of_memory import PREDICT_SETTINGS, DeviceOutOfMemoryError, explain_out_of_memory
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -108,7 +109,9 @@ def predict(args: argparse.Namespace) -> Path:
         clips.build(progress=True)
     ensemble = EnsemblePredictor([model for model, _ in models])
     try:
-        trainer.predict(ensemble, loader, return_predictions=False)
+        with explain_out_of_memory("prediction", PREDICT_SETTINGS,
+                                   {"--batch_size": args.batch_size, "--precision": args.precision}):
+            trainer.predict(ensemble, loader, return_predictions=False)
     except BaseException:
         if trainer.is_global_zero:  # a failed run leaves no partial shards behind
             shutil.rmtree(shard_dir, ignore_errors=True)
@@ -170,7 +173,7 @@ def main(argv=None) -> None:
     with one ``error:`` line naming the file and what was expected, not a traceback."""
     try:
         predict(parse_args(argv))
-    except (FileNotFoundError, ValueError) as err:  # DataLayoutError, SubmissionError, VideoDecodeError
+    except (FileNotFoundError, ValueError, DeviceOutOfMemoryError) as err:  # DataLayoutError, SubmissionError, ...
         raise SystemExit(f"error: {err}") from err
 
 

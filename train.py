@@ -17,6 +17,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from datamodules.algonauts import AlgonautsDataModule
 from lightning_modules.callbacks import RunSummary, ValidationFigures
 from lightning_modules.checkpointing import EpochCheckpoint
+from lightning_modules.out_of_memory import explain_out_of_memory
 from lightning_modules.random_state import RandomStateCheckpoint
 from lightning_modules.system import EncodingModel
 from lightning_modules.validation_dump import ValidationDump
@@ -37,6 +38,19 @@ class EncodingCLI(LightningCLI):
         parser.link_arguments("data.image_size", "model.image_size")
         # The heads' sizes come from the fMRI files, read once the data module exists.
         parser.link_arguments("data.voxel_counts", "model.voxel_counts", apply_on="instantiate")
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        # Out of device memory: name the settings to lower, with their values in this run.
+        with explain_out_of_memory(subcommand, current=self._memory_settings):
+            super()._run_subcommand(subcommand)
+
+    def _memory_settings(self) -> dict:
+        data = self.datamodule.hparams
+        return {"data.batch_size": data.batch_size, "data.num_frames": data.num_frames,
+                "data.image_size": data.image_size,
+                "data.subjects / data.rois": f"{self.datamodule.target_layout.n_voxels} voxels",
+                "trainer.precision": self.trainer.precision,
+                "model.freeze_backbone_epochs": self.model.hparams.freeze_backbone_epochs}
 
 
 def main(args=None, run: bool = True) -> EncodingCLI:
