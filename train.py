@@ -3,6 +3,11 @@
     python train.py fit --config configs/demo.yaml
     python train.py fit --config configs/resnet50_lstm.yaml --data.root /data/algonauts --trainer.devices 4
     python train.py fit --config configs/demo.yaml --print_config
+    python train.py fit --config configs/demo.yaml --trainer.logger.init_args.version run1 --ckpt_path last
+
+``--ckpt_path last`` continues the run in that logger version's folder from its newest checkpoint
+(``last.ckpt``, or a SLURM requeue checkpoint), and starts it fresh when it has none yet: the
+same command starts a run and resumes it (``scripts/slurm_train.sbatch``, ``RELIABILITY.md``).
 
 Every ``model.*`` and ``data.*`` key is an ``__init__`` argument of
 ``lightning_modules.system.EncodingModel`` and ``datamodules.algonauts.AlgonautsDataModule``;
@@ -19,6 +24,7 @@ from lightning_modules.callbacks import RunSummary, ValidationFigures
 from lightning_modules.checkpointing import EpochCheckpoint
 from lightning_modules.out_of_memory import explain_out_of_memory
 from lightning_modules.random_state import RandomStateCheckpoint
+from lightning_modules.resume import latest_checkpoint
 from lightning_modules.system import EncodingModel
 from lightning_modules.validation_dump import ValidationDump
 
@@ -43,6 +49,13 @@ class EncodingCLI(LightningCLI):
         # Out of device memory: name the settings to lower, with their values in this run.
         with explain_out_of_memory(subcommand, current=self._memory_settings):
             super()._run_subcommand(subcommand)
+
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        if subcommand == "fit" and kwargs.get("ckpt_path") == "last":
+            # The newest of last.ckpt and a SLURM requeue checkpoint; a fresh start when neither exists.
+            kwargs["ckpt_path"] = latest_checkpoint(self.trainer)
+        return kwargs
 
     def _memory_settings(self) -> dict:
         data = self.datamodule.hparams
