@@ -49,12 +49,14 @@ class AlgonautsDataModule(pl.LightningDataModule):
     split : "kfold" (``n_folds`` shuffled folds, validate on ``fold``) or "holdout" (the last
         ``n_val`` videos with fMRI, the challenge's validation convention).
     repetitions : training target: "mean" over repetitions, or "random_subset" (augmentation).
-    on_bad_video : "raise" (default) or "skip": an undecodable clip becomes blank frames, logged;
-        such videos are left out of the training and validation videos (count logged), so a
-        blank clip never trains or scores as if it had been watched.
-    missing_rois : a subject lacking one region's file: "raise" (default) a ``DataLayoutError``
-        naming the file, or "skip" just that subject's region (logged warning naming the file);
-        the heads, metrics and submission then cover the (subject, region) pairs that exist.
+    on_bad_video : "raise" or "skip"
+        "raise" (default) stops at an undecodable clip, naming it; "skip" stores it as blank
+        frames (logged) and leaves such videos out of the training and validation videos (count
+        logged), so a blank clip never trains or scores as if it had been watched.
+    missing_rois : "raise" or "skip"
+        A subject lacking one region's file: "raise" (default) a ``DataLayoutError`` naming the
+        file, or "skip" just that subject's region (logged warning naming the file); the heads,
+        metrics and submission then cover the (subject, region) pairs that exist.
 
     At set-up the data module logs how many voxels have missing measurements (NaN
     repetitions), how many are NaN in every repetition of some video (masked in the loss
