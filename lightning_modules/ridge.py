@@ -162,7 +162,7 @@ class RidgeCV:
         return mean, scale
 
     # --------------------------------------------------------------------- fit
-    def fit(self, X, Y) -> RidgeCV:
+    def fit(self, X, Y, groups=None) -> RidgeCV:
         """Fit on every target; choose each target's alpha by K-fold CV.
 
         Parameters
@@ -171,6 +171,11 @@ class RidgeCV:
         Y : array or tensor of shape (n_videos, n_targets), or (n_videos,)
             Stays where it is (numpy or CPU is fine with a GPU ``device``);
             each batch of targets is moved to ``device`` in turn.
+        groups : int array or tensor of shape (n_targets,), optional
+            Group label of each target (e.g. its subject and region). Given, all
+            targets of a group share one alpha: the best mean CV score over the
+            group's targets. With few videos, one noisy CV curve per target picks
+            extreme alphas by chance; a group's mean curve does not.
 
         Returns
         -------
@@ -214,13 +219,25 @@ class RidgeCV:
         self.intercept_ = torch.zeros(n_targets, **kw)
         self.best_alphas_ = torch.empty(n_targets, dtype=torch.float64, device=device)
         self.cv_scores_ = torch.empty(len(alphas), n_targets, dtype=torch.float64, device=device)
-        for start in range(0, n_targets, self.target_batch_size):
-            batch = slice(start, min(start + self.target_batch_size, n_targets))
-            Yb = Y[:, batch].to(**kw)
-            y_mean, Yc, tiny_ss = self._centre_targets(Yb)
-            scores = self._cv_scores(folds, Yc, tiny_ss)
-            best = self._select(scores, alphas)
-            self.cv_scores_[:, batch] = scores
+        batches = [slice(start, min(start + self.target_batch_size, n_targets))
+                   for start in range(0, n_targets, self.target_batch_size)]
+        group_best = None
+        if groups is not None:  # a first pass: every target's CV curve before any group's choice
+            groups = torch.as_tensor(np.asarray(groups), device=device).long()
+            if groups.shape != (n_targets,):
+                raise ValueError(f"groups must have shape ({n_targets},), one label per target; "
+                                 f"got {tuple(groups.shape)}")
+            for batch in batches:
+                _, Yc, tiny_ss = self._centre_targets(Y[:, batch].to(**kw))
+                self.cv_scores_[:, batch] = self._cv_scores(folds, Yc, tiny_ss)
+            group_best = self._select_per_group(self.cv_scores_, alphas, groups)
+        for batch in batches:
+            y_mean, Yc, tiny_ss = self._centre_targets(Y[:, batch].to(**kw))
+            if group_best is None:
+                self.cv_scores_[:, batch] = self._cv_scores(folds, Yc, tiny_ss)
+                best = self._select(self.cv_scores_[:, batch], alphas)
+            else:
+                best = group_best[batch]
             self.best_alphas_[batch] = alphas[best]
             # refit: coef = P diag(1 / (lam + alpha_t)) Q^T Yc, column by column
             coef = P @ (weights[best].T * (Qt @ Yc)) / x_scale[:, None]
@@ -274,6 +291,15 @@ class RidgeCV:
         """Index (b,) of the best alpha per target; exact ties go to the largest alpha."""
         is_best = scores >= scores.amax(0, keepdim=True)
         return torch.where(is_best, alphas[:, None], -torch.inf).argmax(0)
+
+    @classmethod
+    def _select_per_group(cls, scores: Tensor, alphas: Tensor, groups: Tensor) -> Tensor:
+        """Index (n_targets,) of the alpha with the best mean CV score over each target's group."""
+        labels, inverse = torch.unique(groups, return_inverse=True)
+        sums = torch.zeros(len(alphas), len(labels), dtype=scores.dtype, device=scores.device)
+        sums.index_add_(1, inverse, scores)
+        counts = torch.bincount(inverse, minlength=len(labels)).to(scores.dtype)
+        return cls._select(sums / counts, alphas)[inverse]
 
     # ----------------------------------------------------------------- predict
     def _check_fitted_X(self, X) -> Tensor:

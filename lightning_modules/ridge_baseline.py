@@ -74,8 +74,12 @@ def rescale_to_targets(coef: torch.Tensor, X: torch.Tensor, Y: torch.Tensor) -> 
 
 def fit_ridge_baseline(encoder: VideoEncoder, datamodule, layout: TargetLayout, ceiling: torch.Tensor | None,
                        device: torch.device, alphas: Sequence[float] | None = None, n_folds: int = 5,
-                       pca_components: int | None = None, progress: bool = True) -> RidgeBaseline:
+                       pca_components: int | None = None, alpha_per: str = "voxel",
+                       progress: bool = True) -> RidgeBaseline:
     """Extract (or read cached) features of all train-split videos, fit, and score on validation.
+
+    ``alpha_per``: "voxel" chooses each voxel's penalty by CV; "region" one penalty per
+    (subject, region) group of ``layout``, by the group's mean CV score.
 
     ``datamodule`` provides ``clips`` (with ``key``), ``train_indices``, ``val_indices``,
     ``responses`` (n_train, n_repetitions, n_voxels) and ``evaluation_dataloader(indices)``.
@@ -97,7 +101,12 @@ def fit_ridge_baseline(encoder: VideoEncoder, datamodule, layout: TargetLayout, 
     # Each fold's Pearson r needs at least two videos: tiny sets get fewer folds.
     n_folds = max(2, min(n_folds, n_train // 2))
     ridge = RidgeCV(alphas=tuple(alphas or DEFAULT_ALPHAS), n_folds=n_folds, device=device)
-    ridge.fit(X_fit[:n_train], Y_train)
+    if alpha_per not in ("voxel", "region"):
+        raise ValueError(f"alpha_per must be 'voxel' or 'region', got {alpha_per!r}")
+    groups = None
+    if alpha_per == "region":  # (n_voxels,) index of each voxel's (subject, region) group
+        groups = np.concatenate([np.full(g.n_voxels, i) for i, g in enumerate(layout.groups)])
+    ridge.fit(X_fit[:n_train], Y_train, groups=groups)
     coef, intercept = ridge.coef_, ridge.intercept_
     if components is not None:  # (x - mean) @ C.T @ coef + b  ==  x @ (C.T @ coef) + (b - mean @ C.T @ coef)
         coef = components.T.to(coef) @ coef

@@ -60,6 +60,10 @@ class EncodingModel(pl.LightningModule):
         "weighted" (uniform at start) without ``frame_diff``; otherwise the heads start random.
     ridge_alphas : the penalty grid searched per voxel (default: 20 values from 1e-2 to 1e7).
     ridge_folds : K of the K-fold cross-validation choosing each voxel's penalty.
+    ridge_alpha_per : "voxel" (each voxel's own penalty, the field's usual choice) or "region"
+        (one penalty per subject and region, the best mean CV score over its voxels, as the 2021
+        seed chose). With a few hundred videos, per-voxel choices are noisy: in the accuracy study
+        (BENCHMARKS.md) "region" scored higher on the test videos.
     ridge_pca : reduce the features to this many principal components first (the 2021 seed's PCA-100).
     ridge_only : the ridge baseline alone: no gradient steps; the heads are the ridge map
         (see ``configs/ridge_baseline.yaml``).
@@ -94,6 +98,7 @@ class EncodingModel(pl.LightningModule):
         ridge_init_heads: bool = True,
         ridge_alphas: list[float] | None = None,
         ridge_folds: int = 5,
+        ridge_alpha_per: Literal["voxel", "region"] = "voxel",
         ridge_pca: int | None = None,
         ridge_only: bool = False,
     ):
@@ -150,7 +155,7 @@ class EncodingModel(pl.LightningModule):
         baseline = fit_ridge_baseline(
             self.model, datamodule, self.layout, self.val_ceiling, self.device, alphas=self.hparams.ridge_alphas,
             n_folds=self.hparams.ridge_folds, pca_components=self.hparams.ridge_pca,
-            progress=self.trainer.is_global_zero)
+            alpha_per=self.hparams.ridge_alpha_per, progress=self.trainer.is_global_zero)
         self.ridge_summary = baseline.val_summary
         log.info("ridge baseline on frozen features: val/score %.4f", baseline.val_summary.get("score", float("nan")))
         reads_frame_mean = self.hparams.temporal in ("mean", "weighted") and not self.hparams.frame_diff

@@ -201,3 +201,26 @@ def test_cuda_equals_cpu():
     gpu = RidgeCV(ALPHAS, n_folds=5, dtype=torch.float64, device="cuda").fit(X, Y)
     assert torch.equal(cpu.best_alphas_, gpu.best_alphas_.cpu())
     torch.testing.assert_close(cpu.coef_, gpu.coef_.cpu(), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("n_features", [30, 200], ids=["primal", "dual"])
+def test_one_alpha_per_group_is_the_best_mean_cv_score_as_sklearn(n_features):
+    X, Y = _data(n_features)
+    groups = np.repeat([7, 3, 5], [10, 25, 5])  # unequal groups, labels in no particular order
+    ours = RidgeCV(ALPHAS, n_folds=5, target_batch_size=16).fit(X, Y, groups=groups)  # batches cut groups
+    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    cv = np.zeros((len(ALPHAS), Y.shape[1]))  # mean over folds of per-target Pearson r, by scikit-learn
+    for train, val in KFold(5).split(X64):
+        for i, alpha in enumerate(ALPHAS):
+            pred = Ridge(alpha).fit(X64[train], Y64[train]).predict(X64[val])
+            p, t = pred - pred.mean(0), Y64[val] - Y64[val].mean(0)
+            cv[i] += (p * t).sum(0) / np.sqrt((p * p).sum(0) * (t * t).sum(0)) / 5
+    for label in (7, 3, 5):
+        cols = groups == label
+        want = ALPHAS[cv[:, cols].mean(1).argmax()]
+        assert np.unique(ours.best_alphas_.numpy()[cols]).tolist() == [pytest.approx(want)]
+    assert len(np.unique(ours.best_alphas_.numpy())) > 1  # the groups did not all land on one alpha
+    ref = np.column_stack([Ridge(a).fit(X64, Y64[:, t]).predict(X64) for t, a in enumerate(ours.best_alphas_)])
+    assert _rel(ours.predict(X), ref) < 2e-6
+    with pytest.raises(ValueError, match=r"groups must have shape \(40,\)"):
+        RidgeCV(ALPHAS, n_folds=5).fit(X, Y, groups=groups[:-1])

@@ -91,3 +91,22 @@ def test_ridge_only_checkpoint_predicts_and_exports(tiny_root, tmp_path):
                                         "--output_dir", str(out), "--num_workers", "0",
                                         "--cache_dir", str(tiny_root.parent / "cache")]))
     assert (out / "mini_track.zip").is_file() and (out / "predictions" / "sub01" / "V1.npy").is_file()
+
+
+def test_one_penalty_per_region_reaches_the_fit(tiny_root, tmp_path, monkeypatch):
+    import lightning_modules.system as system
+
+    fits = []
+
+    def recording_fit(*args, **kwargs):
+        fits.append(system.fit_ridge_baseline.__wrapped__(*args, **kwargs))
+        return fits[-1]
+
+    recording_fit.__wrapped__ = system.fit_ridge_baseline
+    monkeypatch.setattr(system, "fit_ridge_baseline", recording_fit)
+    cli = _ridge_only(tiny_root, tmp_path, "--model.ridge_alpha_per", "region")
+    alphas = fits[0].best_alphas.numpy()
+    for group in cli.model.layout.groups:
+        assert len(set(alphas[group.start:group.stop].tolist())) == 1, group.name
+    metrics = cli.trainer.callback_metrics
+    assert float(metrics["val/score"]) == pytest.approx(float(metrics["val/ridge/score"]), abs=1e-4)
