@@ -48,6 +48,10 @@ from lightning_modules.frozen_features import extract_features
 MODELS: dict[str, tuple[str, list[str] | None]] = {
     "seed-style: PCA-100 + ElasticNet per region": ("mini", None),
     "ridge head (ours), frozen features": ("mini", ["--config", "configs/ridge_baseline.yaml"]),
+    "ridge head (ours), PCA-100 features": ("mini", ["--config", "configs/ridge_baseline.yaml",
+                                                     "--model.ridge_pca", "100"]),
+    "ridge head (ours), one penalty per region": ("mini", ["--config", "configs/ridge_baseline.yaml",
+                                                           "--model.ridge_alpha_per", "region"]),
     "fine-tune, mean over frames": ("mini", ["--model.temporal", "mean", "--model.ridge_init_heads", "false"]),
     "fine-tune, learned frame weights": ("mini", ["--model.temporal", "weighted", "--model.ridge_init_heads", "false"]),
     "fine-tune, LSTM": ("mini", ["--model.temporal", "lstm", "--model.lstm_hidden", "256"]),
@@ -55,6 +59,10 @@ MODELS: dict[str, tuple[str, list[str] | None]] = {
     "fine-tune, learned weights, heads from ridge": ("mini", ["--model.temporal", "weighted", "--model.ridge_init_heads", "true"]),
     "WB: seed-style": ("full", None),
     "WB: ridge head (ours)": ("full", ["--config", "configs/ridge_baseline.yaml"]),
+    "WB: ridge head (ours), PCA-100 features": ("full", ["--config", "configs/ridge_baseline.yaml",
+                                                         "--model.ridge_pca", "100"]),
+    "WB: ridge head (ours), one penalty per region": ("full", ["--config", "configs/ridge_baseline.yaml",
+                                                               "--model.ridge_alpha_per", "region"]),
     "WB: fine-tune, learned frame weights": ("full", ["--model.temporal", "weighted", "--model.ridge_init_heads", "false"]),
 }
 COLUMNS = (*MINI_TRACK_ROIS, "WB")
@@ -180,7 +188,7 @@ def plot(results: list[dict], png: Path, measure: str = "ceiling_fraction") -> N
     for i, res in enumerate(results):
         rois = res["test"][measure]["rois"]
         heights = [rois.get(c, np.nan) for c in COLUMNS]
-        ax.bar(np.arange(len(COLUMNS)) - 0.425 + (i + 0.5) * width, heights, width,
+        ax.bar(np.arange(len(COLUMNS)) - 0.425 + (i + 0.5) * width, heights, width, color=plt.cm.tab20(i % 20),
                label=f"{res['name']} ({res['test'][measure]['overall']:.2f})")
     ax.set_xticks(np.arange(len(COLUMNS)), COLUMNS)
     ax.axhline(0, color="black", linewidth=0.5)
