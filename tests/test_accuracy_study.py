@@ -82,3 +82,17 @@ def test_study_runs_end_to_end_at_tiny_size(tiny_root, tmp_path):
     stored = json.loads((tmp_path / "work" / "results" / f"{accuracy.slug(models[1])}.json").read_text())
     again = accuracy.run_model(argparse.Namespace(work=tmp_path / "work"), tiny_root, models[1])
     assert again == stored
+
+
+def test_bootstrap_score_is_the_studys_score_and_a_model_ties_with_itself(truth_and_layout):
+    from benchmarks.accuracy_bootstrap import group_score, paired_bootstrap
+
+    truth, layout = truth_and_layout
+    rng = np.random.default_rng(0)
+    good = truth.clean + rng.standard_normal(truth.clean.shape) * truth.clean.std(0)
+    bad = truth.clean + rng.standard_normal(truth.clean.shape) * 5 * truth.clean.std(0)
+    study = score_against_truth(good, truth, layout)["score"]["overall"]
+    assert group_score(good, truth.measured, truth.ceiling, layout) == pytest.approx(study, abs=1e-5)
+    assert paired_bootstrap(good, good, truth.measured, truth.ceiling, layout, n_boot=20) == (0.0, 0.0, 0.0)
+    full, low, high = paired_bootstrap(good, bad, truth.measured, truth.ceiling, layout, n_boot=200)
+    assert low <= full <= high and full > 0
