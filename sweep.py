@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
                    "(default sqlite:///<out>/study.db; postgresql://..., or journal:/shared/study.log)")
     p.add_argument("--seed", type=int, default=None, help="TPE sampler seed (give each worker its own)")
     p.add_argument("--no-prune", action="store_true", help="train every trial to the end")
+    p.add_argument("--prune-warmup", type=int, default=1, help="epochs (0-based) before a trial may be pruned")
     p.add_argument("--startup-trials", type=int, default=5, help="random trials before TPE and pruning start")
     p.add_argument("--grid", action="store_true", help="one study per subject x region (the 2021 layout) "
                    "instead of one model for all of them")
@@ -54,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     args = p.parse_args(argv)
     if args.trials < 1:
         p.error(f"--trials must be at least 1, got {args.trials}")
+    if args.prune_warmup < 0:
+        p.error(f"--prune-warmup must be 0 or more epochs, got {args.prune_warmup}")
     return args, fixed
 
 
@@ -108,6 +111,7 @@ def main(argv: list[str] | None = None) -> list[optuna.Study]:
     studies = []
     for study_name, job_args in jobs:
         study = open_study(storage, study_name, seed=args.seed, prune=not args.no_prune,
+                           prune_warmup_epochs=args.prune_warmup,
                            n_startup_trials=args.startup_trials)
         run_study(study, space, job_args, out / "runs", args.trials, prune=not args.no_prune)
         report(study)

@@ -28,15 +28,18 @@ def make_storage(url: str):
 
 
 def open_study(storage_url: str, study_name: str, seed: int | None = None, prune: bool = True,
-               n_startup_trials: int = 5) -> optuna.Study:
+               n_startup_trials: int = 5, prune_warmup_epochs: int = 1) -> optuna.Study:
     """Create the study, or join it if another worker already did (``load_if_exists``).
 
     TPE proposes values (after ``n_startup_trials`` random ones); the median pruner stops a trial
-    whose score at an epoch is below the median of earlier trials at that epoch, from the second
-    epoch on and once ``n_startup_trials`` trials have finished.
+    whose score at an epoch is below the median of earlier trials at that epoch, from epoch
+    ``prune_warmup_epochs`` on (0-based: 1 spares only the first) and once ``n_startup_trials``
+    trials have finished. Raise the warm-up when some settings start slow and finish high
+    (random heads against heads started from the ridge solution, say).
     """
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup_trials)
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=1) if prune
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials,
+                                                 n_warmup_steps=prune_warmup_epochs) if prune
               else optuna.pruners.NopPruner())
     return optuna.create_study(storage=make_storage(storage_url), study_name=study_name, sampler=sampler,
                                pruner=pruner, direction="maximize", load_if_exists=True)

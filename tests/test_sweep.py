@@ -127,3 +127,13 @@ def test_slurm_array_script_starts_workers_on_one_shared_study(tmp_path):
     assert args.trials == 40 and args.seed == 3 and args.study_name == "demo_space"
     assert args.storage == f"journal:{tmp_path}/runs/sweeps/study.journal"  # shared by every array task
     assert fixed[:4] == ["--trainer.accelerator", "gpu", "--trainer.devices", "1"]
+
+
+def test_prune_warmup_reaches_the_pruner(tmp_path):
+    from sweeps.study import open_study
+
+    args, _ = sweep.parse_args(["--config", "c.yaml", "--space", "s.yaml", "--prune-warmup", "3"])
+    study = open_study(f"sqlite:///{tmp_path / 's.db'}", "w", prune_warmup_epochs=args.prune_warmup)
+    assert isinstance(study.pruner, optuna.pruners.MedianPruner) and study.pruner._n_warmup_steps == 3
+    with pytest.raises(SystemExit):
+        sweep.parse_args(["--config", "c.yaml", "--space", "s.yaml", "--prune-warmup", "-1"])
