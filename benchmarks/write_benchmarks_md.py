@@ -100,7 +100,9 @@ SECTIONS = [
      "against ridge-level medians, and TPE then proposed ridge-initialised trials that all score the "
      "baseline. `sweep.py --prune-warmup N` (new) lets slow starters run N epochs before pruning; a "
      "sweep that pays here needs that and the demo's full 8 epochs (about an hour of CPU for 20 "
-     "trials, not run in this session).\n"),
+     "trials, not run in this session). These runs predate the demo's switch to random heads "
+     "(`model.ridge_init_heads: false` in `configs/demo.yaml`), made for the same reason: its "
+     "defaults row is the ridge-initialised demo.\n"),
     ("Lightning's training-step overhead (issue 3)", "results_overhead.md",
      "Within the 10% target. Repeats alternate the two loops, but the bare loop's spread "
      "(3.1-4.4 s/step) shows the machine's load; rerun on a quiet machine or a GPU for a "

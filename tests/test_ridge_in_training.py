@@ -41,7 +41,7 @@ def test_features_are_cached_and_reused(tiny_root, tmp_path, monkeypatch):
 
 def test_fine_tuning_starts_from_ridge_and_logs_it(tiny_root, tmp_path):
     cli = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.freeze_backbone_epochs", "1",
-               "--model.lr", "1e-12", "--model.warmup_epochs", "0")
+               "--model.lr", "1e-12", "--model.warmup_epochs", "0", "--model.ridge_init_heads", "true")
     metrics = cli.trainer.callback_metrics
     # With a vanishing learning rate the ridge-initialised heads barely move.
     assert float(metrics["val/score"]) == pytest.approx(float(metrics["val/ridge/score"]), abs=1e-3)
