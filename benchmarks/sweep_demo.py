@@ -44,7 +44,7 @@ def run_default(work: Path, max_epochs: int) -> tuple[float, float]:
 
 
 def write_table(out: Path, study: optuna.Study, default: tuple[float, float], max_epochs: int,
-                trials: int, sweep_seconds: float | None) -> None:
+                trials: int, sweep_seconds: float | None, prune_warmup: int = 1) -> None:
     all_trials = study.get_trials(deepcopy=False)
     complete = [t for t in all_trials if t.state == optuna.trial.TrialState.COMPLETE]
     pruned = [t for t in all_trials if t.state == optuna.trial.TrialState.PRUNED]
@@ -54,8 +54,9 @@ def write_table(out: Path, study: optuna.Study, default: tuple[float, float], ma
     lines = [
         "# Sweep vs defaults on the demo release",
         "",
-        f"`python -m benchmarks.sweep_demo --trials {trials} --max-epochs {max_epochs}` "
-        f"(search space `{SPACE}`, TPE with 5 random start-up trials, median pruning from epoch 1; "
+        f"`python -m benchmarks.sweep_demo --trials {trials} --max-epochs {max_epochs} "
+        f"--prune-warmup {prune_warmup}` "
+        f"(search space `{SPACE}`, TPE with 5 random start-up trials, median pruning from epoch {prune_warmup}; "
         f"every run {max_epochs} epochs; {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPU cores shared with other jobs, no GPU).",
         "",
@@ -82,6 +83,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--max-epochs", type=int, default=3)
+    p.add_argument("--prune-warmup", type=int, default=1, help="epochs before a trial may be pruned (sweep.py)")
     p.add_argument("--work", default="runs/benchmarks/sweep_demo")
     p.add_argument("--out", default="benchmarks/results_sweep.md")
     p.add_argument("--report-only", action="store_true", help="only rewrite the table from the study so far")
@@ -90,7 +92,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     default = run_default(work, args.max_epochs)
     sweep_args = ["--config", "configs/demo.yaml", "--space", SPACE, "--trials", str(args.trials),
-                  "--out", str(work), "--study-name", f"demo-{args.max_epochs}ep", "--seed", "0", "--",
+                  "--out", str(work), "--study-name", f"demo-{args.max_epochs}ep", "--seed", "0",
+                  "--prune-warmup", str(args.prune_warmup), "--",
                   "--trainer.max_epochs", str(args.max_epochs), "--trainer.enable_progress_bar", "false"]
     seconds = None
     if args.report_only:
@@ -99,7 +102,7 @@ def main() -> None:
         start = time.perf_counter()
         (study,) = sweep.main(sweep_args)
         seconds = time.perf_counter() - start
-    write_table(Path(args.out), study, default, args.max_epochs, args.trials, seconds)
+    write_table(Path(args.out), study, default, args.max_epochs, args.trials, seconds, args.prune_warmup)
 
 
 if __name__ == "__main__":
