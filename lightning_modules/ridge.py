@@ -223,7 +223,7 @@ class RidgeCV:
                    for start in range(0, n_targets, self.target_batch_size)]
         group_best = None
         if groups is not None:  # a first pass: every target's CV curve before any group's choice
-            groups = torch.as_tensor(np.asarray(groups), device=device).long()
+            groups = torch.as_tensor(groups, device=device).long()
             if groups.shape != (n_targets,):
                 raise ValueError(f"groups must have shape ({n_targets},), one label per target; "
                                  f"got {tuple(groups.shape)}")

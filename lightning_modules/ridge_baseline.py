@@ -103,10 +103,7 @@ def fit_ridge_baseline(encoder: VideoEncoder, datamodule, layout: TargetLayout, 
     ridge = RidgeCV(alphas=tuple(alphas or DEFAULT_ALPHAS), n_folds=n_folds, device=device)
     if alpha_per not in ("voxel", "region"):
         raise ValueError(f"alpha_per must be 'voxel' or 'region', got {alpha_per!r}")
-    groups = None
-    if alpha_per == "region":  # (n_voxels,) index of each voxel's (subject, region) group
-        groups = np.concatenate([np.full(g.n_voxels, i) for i, g in enumerate(layout.groups)])
-    ridge.fit(X_fit[:n_train], Y_train, groups=groups)
+    ridge.fit(X_fit[:n_train], Y_train, groups=layout.group_index() if alpha_per == "region" else None)
     coef, intercept = ridge.coef_, ridge.intercept_
     if components is not None:  # (x - mean) @ C.T @ coef + b  ==  x @ (C.T @ coef) + (b - mean @ C.T @ coef)
         coef = components.T.to(coef) @ coef

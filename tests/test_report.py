@@ -149,8 +149,9 @@ def test_ddp_dump_gathers_every_rank_rows_to_one_file(mini_run, tiny_root, tmp_p
     dumps = {}
     for devices in (1, 2):
         out = tmp_path / f"d{devices}"
-        subprocess.run([sys.executable, str(REPO / "tests/ddp_dump.py"), str(run_dir / "checkpoints/last.ckpt"),
-                        str(tiny_root), str(devices), str(out)], check=True, cwd=tmp_path, timeout=300)
+        subprocess.run([sys.executable, str(REPO / "tests/ddp_validate.py"), str(run_dir / "checkpoints/last.ckpt"),
+                        str(tiny_root), str(devices), str(out / "metrics.json"), str(out)],
+                       check=True, cwd=tmp_path, timeout=300)
         dumps[devices] = np.load(out / "val_predictions.npz")
     assert dumps[2]["video_index"].tolist() == dumps[1]["video_index"].tolist() == list(range(5, 12))
     for key in ("predictions", "targets", "r"):
