@@ -19,34 +19,28 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.accuracy import MODELS, read_predictions, slug
-from datamodules.synthetic.truth import load_ground_truth
+from datamodules.synthetic.truth import GroundTruth, load_ground_truth, score_against_truth
 from datamodules.targets import TargetLayout
 
 
-def group_score(preds: np.ndarray, measured: np.ndarray, ceiling: np.ndarray, layout: TargetLayout) -> float:
-    """Mean over (subject, region) groups of the mean noise-normalised r of voxels with a positive ceiling.
-
-    ``preds``, ``measured``: (n_videos, n_voxels); ``ceiling``: (n_voxels,).
-    """
-    p = preds - preds.mean(0)
-    t = measured - measured.mean(0)
-    r = (p * t).sum(0) / np.sqrt((p * p).sum(0) * (t * t).sum(0) + 1e-12)
-    good = ceiling > 0
-    score = np.where(good, r / np.sqrt(np.where(good, ceiling, 1.0)), np.nan)
-    return float(np.nanmean([np.nanmean(score[g.start:g.stop]) for g in layout.groups]))
+def normalised_score(preds: np.ndarray, truth: GroundTruth, layout: TargetLayout,
+                     roi: str | None = None) -> float:
+    """The study's noise-normalised test score of ``preds`` (n_videos, n_voxels): overall, or one region's."""
+    score = score_against_truth(preds, truth, layout)["score"]
+    return score["overall"] if roi is None else score["rois"][roi]
 
 
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, measured: np.ndarray, ceiling: np.ndarray,
-                     layout: TargetLayout, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, truth: GroundTruth, layout: TargetLayout,
+                     roi: str | None = None, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
     """(difference on all videos, 2.5th and 97.5th percentile over resamples) of score(a) - score(b)."""
     rng = np.random.default_rng(seed)
-    n = len(measured)
     diffs = np.empty(n_boot)
     for i in range(n_boot):
-        rows = rng.integers(0, n, n)
-        diffs[i] = (group_score(a[rows], measured[rows], ceiling, layout)
-                    - group_score(b[rows], measured[rows], ceiling, layout))
-    full = group_score(a, measured, ceiling, layout) - group_score(b, measured, ceiling, layout)
+        rows = rng.integers(0, len(truth.measured), len(truth.measured))
+        resampled = GroundTruth(clean=truth.clean[rows], measured=truth.measured[rows], ceiling=truth.ceiling)
+        diffs[i] = (normalised_score(a[rows], resampled, layout, roi)
+                    - normalised_score(b[rows], resampled, layout, roi))
+    full = normalised_score(a, truth, layout, roi) - normalised_score(b, truth, layout, roi)
     low, high = np.percentile(diffs, [2.5, 97.5])
     return full, float(low), float(high)
 
@@ -78,15 +72,9 @@ def main(argv=None) -> None:
     if layout_b != layout:
         raise SystemExit("the two models predict different voxels (another track or selection)")
     truth = load_ground_truth(args.data, track, layout)
-    measured, ceiling = truth.measured, truth.ceiling
-    if args.roi:
-        groups = [g for g in layout.groups if g.roi == args.roi]
-        if not groups:
-            raise SystemExit(f"no {args.roi} voxels in these models")
-        cols = np.concatenate([np.arange(g.start, g.stop) for g in groups])
-        a, b, measured, ceiling = a[:, cols], b[:, cols], measured[:, cols], ceiling[cols]
-        layout = TargetLayout({g.subject: {g.roi: g.n_voxels} for g in groups})
-    full, low, high = paired_bootstrap(a, b, measured, ceiling, layout, args.n_boot)
+    if args.roi and args.roi not in layout.rois:
+        raise SystemExit(f"no {args.roi} voxels in these models; they have {layout.rois}")
+    full, low, high = paired_bootstrap(a, b, truth, layout, args.roi, args.n_boot)
     where = f" ({args.roi})" if args.roi else ""
     print(f"| {args.model_a} minus {args.model_b}{where} | {full:+.3f} | [{low:+.3f}, {high:+.3f}] |")
 

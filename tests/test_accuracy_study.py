@@ -85,14 +85,16 @@ def test_study_runs_end_to_end_at_tiny_size(tiny_root, tmp_path):
 
 
 def test_bootstrap_score_is_the_studys_score_and_a_model_ties_with_itself(truth_and_layout):
-    from benchmarks.accuracy_bootstrap import group_score, paired_bootstrap
+    from benchmarks.accuracy_bootstrap import paired_bootstrap
 
     truth, layout = truth_and_layout
     rng = np.random.default_rng(0)
     good = truth.clean + rng.standard_normal(truth.clean.shape) * truth.clean.std(0)
     bad = truth.clean + rng.standard_normal(truth.clean.shape) * 5 * truth.clean.std(0)
-    study = score_against_truth(good, truth, layout)["score"]["overall"]
-    assert group_score(good, truth.measured, truth.ceiling, layout) == pytest.approx(study, abs=1e-5)
-    assert paired_bootstrap(good, good, truth.measured, truth.ceiling, layout, n_boot=20) == (0.0, 0.0, 0.0)
-    full, low, high = paired_bootstrap(good, bad, truth.measured, truth.ceiling, layout, n_boot=200)
+    study = {name: score_against_truth(p, truth, layout)["score"] for name, p in (("good", good), ("bad", bad))}
+    assert paired_bootstrap(good, good, truth, layout, n_boot=20) == (0.0, 0.0, 0.0)
+    full, low, high = paired_bootstrap(good, bad, truth, layout, n_boot=200)
+    assert full == pytest.approx(study["good"]["overall"] - study["bad"]["overall"], abs=1e-5)
     assert low <= full <= high and full > 0
+    sts = paired_bootstrap(good, bad, truth, layout, roi="STS", n_boot=50)[0]
+    assert sts == pytest.approx(study["good"]["rois"]["STS"] - study["bad"]["rois"]["STS"], abs=1e-5)
