@@ -158,7 +158,7 @@ class AlgonautsDataModule(pl.LightningDataModule):
         self._drop_bad_videos()
         if not self._voxels_reported:
             self._voxels_reported = True
-            for line in check_voxels(self.responses, self.train_indices).describe(self.target_layout):
+            for line in check_voxels(self.responses, self.mean_responses[self.train_indices]).describe(self.target_layout):
                 log.warning(line)
 
     def _drop_bad_videos(self) -> None:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from datamodules.dataset import mean_over_repetitions
 from datamodules.targets import TargetLayout
 
 
@@ -33,10 +32,10 @@ class VoxelReport:
     def describe(self, layout: TargetLayout) -> list[str]:
         """One line per non-empty kind: the count and the (subject, region) groups holding them."""
         lines = []
-        for kind, mask, what in (
-            ("missing", self.missing, "have missing measurements (NaN in some repetition)"),
-            ("unmeasured", self.unmeasured, "are NaN in all repetitions of some video: masked in loss and metrics"),
-            ("constant", self.constant, "are constant over the training videos: r = 0, left out of the score"),
+        for mask, what in (
+            (self.missing, "have missing measurements (NaN in some repetition)"),
+            (self.unmeasured, "are NaN in all repetitions of some video: masked in loss and metrics"),
+            (self.constant, "are constant over the training videos: r = 0, left out of the score"),
         ):
             if mask.any():
                 where = ", ".join(f"{g.name}: {int(mask[g.start:g.stop].sum())}" for g in layout.groups
@@ -45,20 +44,20 @@ class VoxelReport:
         return lines
 
 
-def check_voxels(responses: np.ndarray, train_rows: np.ndarray) -> VoxelReport:
+def check_voxels(responses: np.ndarray, train_means: np.ndarray) -> VoxelReport:
     """Count degenerate voxels.
 
     Parameters
     ----------
     responses : array of shape (n_train, n_repetitions, n_voxels_total), NaN where unmeasured
-    train_rows : indices of the training videos, over which constancy is judged
+    train_means : repetition means of the training videos, (n_train_videos, n_voxels_total),
+        over which constancy is judged (the data module's cached ``mean_responses`` rows)
     """
     nan = np.isnan(responses)
     missing = nan.any(axis=(0, 1))
     unmeasured = nan.all(axis=1).any(axis=0)
-    means = mean_over_repetitions(responses[np.asarray(train_rows)])  # (n_rows, n_voxels)
-    measured = ~np.isnan(means)
-    lo = np.where(measured, means, np.inf).min(axis=0)
-    hi = np.where(measured, means, -np.inf).max(axis=0)
+    measured = ~np.isnan(train_means)
+    lo = np.where(measured, train_means, np.inf).min(axis=0)
+    hi = np.where(measured, train_means, -np.inf).max(axis=0)
     constant = (measured.sum(axis=0) < 2) | (hi <= lo)
     return VoxelReport(missing=missing, unmeasured=unmeasured, constant=constant)
