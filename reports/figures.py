@@ -96,7 +96,7 @@ def voxel_r_histogram(runs: list[RunResult], bins: int = 60):
         ax.axvline(0, color="black", linewidth=0.5)
         ax.set_xlabel("Pearson r per voxel" if kind == "r" else "r / sqrt(noise ceiling) per voxel")
         ax.set_ylabel("density")
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7)
     axes[0].set_title("per-voxel r, all voxels", fontsize=9)
     axes[1].set_title("noise-normalised, reliable voxels", fontsize=9)
     fig.tight_layout()
