@@ -9,13 +9,17 @@ block of a ViT); negative indices count from the end.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import timm
 import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from lightning_modules.package_weights import PACKAGE_WEIGHTS, load_checked, load_package_weights
 from lightning_modules.vonenet import attach_vone_frontend
+from lightning_modules.weights_cache import create_pretrained
 
 TORCHVISION_PREFIX = "torchvision/"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -159,21 +163,58 @@ def _supports_intermediates(model: nn.Module) -> bool:
     return hasattr(model, "forward_intermediates") and hasattr(model, "feature_info")
 
 
-def _create_timm(name, image_size, **kwargs) -> nn.Module:
+def _create_timm(name, image_size, factory=timm.create_model, **kwargs) -> nn.Module:
     if image_size is None:
-        return timm.create_model(name, **kwargs)
+        return factory(name, **kwargs)
     try:  # ViT-like models are built for one input size; CNNs take any
-        return timm.create_model(name, img_size=image_size, **kwargs)
+        return factory(name, img_size=image_size, **kwargs)
     except TypeError as e:
         if "img_size" not in str(e):
             raise
-        return timm.create_model(name, **kwargs)
+        return factory(name, **kwargs)
+
+
+def create_timm_model(name: str, pretrained: bool = False, checkpoint_path: str | None = None,
+                      image_size: int | None = None, **kwargs) -> nn.Module:
+    """A whole timm model (classifier included) with the weights asked for, and no network needed.
+
+    Weights, in order of precedence:
+
+    - ``checkpoint_path``: a state dict file, read with ``weights_only=True``, in timm's key
+      naming or a foreign one ``package_weights`` translates (EfficientNet-PyTorch), checked
+      tensor by tensor (a key missing, left over, or of another shape stops naming the key);
+    - ``pretrained`` for a model in ``package_weights.PACKAGE_WEIGHTS``: the file that ships
+      in its pip package (EfficientNet-Lite0/1/2), checked the same way;
+    - ``pretrained`` otherwise: timm's weights, from the local cache filled by
+      ``scripts/fetch_weights.py`` or downloaded; with neither, ``WeightsUnavailableError``.
+
+    ``kwargs`` go to ``timm.create_model`` (e.g. ``features_only=True``, whose truncated model
+    does not use every tensor of a file).
+    """
+    allow_unexpected = bool(kwargs.get("features_only"))
+    if checkpoint_path and Path(checkpoint_path).suffix in (".npz", ".npy"):  # timm's own formats
+        return _create_timm(name, image_size, checkpoint_path=checkpoint_path, **kwargs)
+    if checkpoint_path:
+        if not Path(checkpoint_path).is_file():
+            raise FileNotFoundError(f"model.checkpoint_path: {checkpoint_path} is not a file")
+        model = _create_timm(name, image_size, **kwargs)
+        load_checked(model, timm.models.load_state_dict(checkpoint_path, weights_only=True),
+                     str(checkpoint_path), allow_unexpected)
+        return model
+    if pretrained and name in PACKAGE_WEIGHTS:
+        model = _create_timm(name, image_size, **kwargs)
+        load_package_weights(model, name, allow_unexpected)
+        return model
+    if pretrained:
+        return _create_timm(name, image_size, factory=create_pretrained, **kwargs)
+    return _create_timm(name, image_size, **kwargs)
 
 
 def _build_torchvision(arch, pretrained, checkpoint_path, layers, pool_grid, image_size):
     model = torchvision.models.get_model(arch, weights="DEFAULT" if pretrained else None)
     if checkpoint_path:
-        model.load_state_dict(torch.load(checkpoint_path, map_location="cpu", weights_only=True))
+        load_checked(model, torch.load(checkpoint_path, map_location="cpu", weights_only=True),
+                     str(checkpoint_path))
     n_levels = len(TorchvisionFeatures(model).feature_info)
     layers = _normalise_layers(layers, n_levels)
     adapter = TorchvisionFeatures(model, keep=layers)
@@ -201,10 +242,12 @@ def build_backbone(
         A timm model name (``resnet50``, ``vit_base_patch16_224``, ...) or
         ``torchvision/<arch>`` for torchvision's AlexNet/VGG family.
     pretrained : bool
-        timm pretrained weights, or torchvision's ``DEFAULT`` weights enum.
+        ImageNet weights: from a pip package for the models in ``PACKAGE_WEIGHTS``
+        (``tf_efficientnet_lite0/1/2``), otherwise timm's (local cache or download; see
+        ``create_timm_model``), or torchvision's ``DEFAULT`` weights enum.
     checkpoint_path : str, optional
-        A state-dict file loaded into the model (by timm, or with
-        ``torch.load(weights_only=True)`` for torchvision).
+        A state-dict file loaded into the model instead, with ``weights_only=True``, in timm's
+        naming or EfficientNet-PyTorch's, checked tensor by tensor.
     layers : list of int, optional
         Feature-hierarchy indices to read (default: the last level).
     pool_grid : int
@@ -223,8 +266,7 @@ def build_backbone(
             name[len(TORCHVISION_PREFIX):], pretrained, checkpoint_path, layers, pool_grid,
             image_size,
         )
-    kwargs = dict(pretrained=pretrained, checkpoint_path=checkpoint_path or "")
-    model = _create_timm(name, image_size, **kwargs)
+    model = create_timm_model(name, pretrained, checkpoint_path, image_size)
     data_config = timm.data.resolve_model_data_config(model)
     input_size = (3, image_size, image_size) if image_size else tuple(data_config["input_size"])
     n_levels = len(model.feature_info)
@@ -232,13 +274,8 @@ def build_backbone(
     names = [model.feature_info[i]["module"] for i in layers]
     features_only = not _supports_intermediates(model)
     if features_only:
-        model = _create_timm(name, image_size, pretrained=pretrained, features_only=True,
-                             out_indices=tuple(sorted(layers)))
-        if checkpoint_path:  # the feature model lacks the truncated layers' keys
-            state = timm.models.load_state_dict(checkpoint_path)
-            missing = model.load_state_dict(state, strict=False).missing_keys
-            if missing:
-                raise RuntimeError(f"{checkpoint_path} lacks keys {missing[:5]}...")
+        model = create_timm_model(name, pretrained, checkpoint_path, image_size, features_only=True,
+                                  out_indices=tuple(sorted(layers)))
     if vone_frontend:
         attach_vone_frontend(model, image_size=input_size[-1])
     if not features_only and hasattr(model, "prune_intermediate_layers"):
