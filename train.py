@@ -83,4 +83,11 @@ def main(args=None, run: bool = True) -> EncodingCLI:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from lightning_modules.weights_cache import WeightsUnavailableError
+
+    try:
+        main()
+    except WeightsUnavailableError as e:  # one line naming the fetch command, not a traceback
+        sys.exit(f"error: {e}")
