@@ -64,9 +64,13 @@ class RunSummary(pl.Callback):
         if self.best is None or summary["score"] > self.best["score"]:
             self.best, self.best_epoch = summary, trainer.current_epoch
 
-    @rank_zero_only
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # trainer.log_dir broadcasts under DDP: every rank must ask, then only rank 0 writes.
         run_dir = Path(trainer.log_dir or trainer.default_root_dir)
+        if trainer.is_global_zero:
+            self._write(trainer, run_dir)
+
+    def _write(self, trainer: pl.Trainer, run_dir: Path) -> None:
         checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
         record = {
             "best_epoch": self.best_epoch,

@@ -114,7 +114,9 @@ def fit_ridge_baseline(encoder: VideoEncoder, datamodule, layout: TargetLayout, 
     head_coef, head_intercept = rescale_to_targets(coef, X[:n_train].to(coef), Y_train.to(coef))
     val_pred = X[n_train:].to(coef) @ head_coef + head_intercept
     val_true = torch.from_numpy(targets[datamodule.val_indices].astype(np.float32)).to(device)
-    metric = VoxelCorrelation(layout.n_voxels).to(device)  # skips NaN (unmeasured) targets per voxel
+    # Skips NaN (unmeasured) targets per voxel. No cross-rank sync: under DDP rank 0 fits alone, and a
+    # collective here would wait for ranks that never call it.
+    metric = VoxelCorrelation(layout.n_voxels, sync_on_compute=False).to(device)
     metric.update(val_pred, val_true)
     val_r = metric.compute().cpu()
     return RidgeBaseline(coef=coef.cpu(), intercept=intercept.cpu(), head_coef=head_coef.cpu(),

@@ -12,13 +12,15 @@ from typing import Literal
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.strategies import DDPStrategy
 
 from datamodules.targets import TargetLayout, VoxelCounts
 from lightning_modules.backbones import build_backbone
+from lightning_modules.distributed import broadcast_module, broadcast_object, gather_rows
 from lightning_modules.encoder import VideoEncoder
 from lightning_modules.loss import correlation_loss
 from lightning_modules.metrics import VoxelCorrelation, score_summary
-from lightning_modules.ridge_baseline import fit_ridge_baseline
+from lightning_modules.ridge_baseline import RidgeBaseline, fit_ridge_baseline
 from lightning_modules.schedule import backbone_should_train, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,9 @@ class EncodingModel(pl.LightningModule):
         self.last_val_r: torch.Tensor | None = None
         self.last_val_summary: dict[str, float] = {}
         self.ridge_summary: dict[str, float] | None = None
+        # The ridge baseline alone takes no gradient step: its training_step returns None, which
+        # Lightning's automatic optimisation refuses under DDP.
+        self.automatic_optimization = not ridge_only
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         """``video`` uint8 (batch, num_frames, 3, H, W) -> predictions (batch, n_voxels_total)."""
@@ -135,35 +140,72 @@ class EncodingModel(pl.LightningModule):
                                  f"{self.layout}: check subjects, regions and track")
             if stage in ("fit", "validate", "test") and datamodule.val_indices is not None:
                 self.val_ceiling = datamodule.noise_ceiling("val")
+        if stage == "fit" and self._trainer is not None:
+            self._let_ddp_skip_a_frozen_backbone()
+
+    def _let_ddp_skip_a_frozen_backbone(self) -> None:
+        """Have DDP accept steps in which the frozen backbone gets no gradient.
+
+        DDP is built after this hook, while every parameter still requires a gradient, and it
+        expects each of them to get one at every step; a backbone frozen at the start of an
+        epoch then fails the second step ("parameters that were not used in producing the
+        loss"). Freezing before the wrap would not do either: DDP registers only the parameters
+        that require gradients when it is built, and would never sync the backbone's after
+        unfreezing. ``find_unused_parameters`` keeps every parameter registered and lets DDP
+        skip those left out of a step's graph, so gradients stay in sync on both sides of the
+        freeze-to-unfreeze transition (at the cost of a graph traversal per step).
+        """
+        strategy = self.trainer.strategy
+        freezes = (self.hparams.freeze_backbone_epochs != 0 or self.hparams.unfreeze_at_score is not None)
+        if not (isinstance(strategy, DDPStrategy) and freezes and not self.hparams.ridge_only):
+            return
+        if not strategy._ddp_kwargs.get("find_unused_parameters"):
+            log.info("DDP with find_unused_parameters=True: the backbone is frozen for part of the training")
+            strategy._ddp_kwargs["find_unused_parameters"] = True
 
     def on_fit_start(self) -> None:
         if not (self.hparams.ridge or self.hparams.ridge_only) or self.ridge_summary is not None:
             return  # off, or restored from a checkpoint on resume (keep the restored heads)
-        datamodule = self.trainer.datamodule
-        # Under a forked generator: extracting features draws (a data loader's seed) only when they
-        # are not cached yet, and training must not depend on whether they were.
-        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda):
-            # Rank 0 extracts and caches the features; the others then read the cache.
-            if self.trainer.is_global_zero:
-                self._fit_ridge(datamodule)
-            self.trainer.strategy.barrier()
-            if not self.trainer.is_global_zero:
-                self._fit_ridge(datamodule)
+        # Under DDP, rank 0 alone extracts the features, fits and scores (no collective inside),
+        # while the others wait in the broadcast of its result; then every rank takes the heads
+        # from rank 0. Every rank makes the same collective calls in the same order.
+        baseline, error = None, None
+        if self.trainer.is_global_zero:
+            # Under a forked generator: extracting features draws (a data loader's seed) only when
+            # they are not cached yet, and training must not depend on whether they were.
+            cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=cuda):
+                try:
+                    baseline = self._fit_ridge(self.trainer.datamodule)
+                except Exception as err:  # re-raised below, on every rank, so none waits for good
+                    error = err
+        summary, message = broadcast_object(
+            (baseline.val_summary if baseline else None, f"{type(error).__name__}: {error}" if error else None))
+        if error is not None:
+            raise error
+        if message is not None:
+            raise RuntimeError(f"the ridge baseline failed on rank 0: {message}")
+        self.ridge_summary = summary
+        if self._ridge_sets_heads():
+            if baseline is not None:
+                self.model.heads.load_linear(baseline.head_coef.to(self.device),
+                                             baseline.head_intercept.to(self.device))
+            broadcast_module(self.model.heads)
 
-    def _fit_ridge(self, datamodule) -> None:
+    def _ridge_sets_heads(self) -> bool:
+        reads_frame_mean = self.hparams.temporal in ("mean", "weighted") and not self.hparams.frame_diff
+        return self.hparams.ridge_only or (self.hparams.ridge_init_heads and reads_frame_mean)
+
+    def _fit_ridge(self, datamodule) -> RidgeBaseline:
         baseline = fit_ridge_baseline(
             self.model, datamodule, self.layout, self.val_ceiling, self.device, alphas=self.hparams.ridge_alphas,
             n_folds=self.hparams.ridge_folds, pca_components=self.hparams.ridge_pca,
-            alpha_per=self.hparams.ridge_alpha_per, progress=self.trainer.is_global_zero)
-        self.ridge_summary = baseline.val_summary
+            alpha_per=self.hparams.ridge_alpha_per, progress=True)
         log.info("ridge baseline on frozen features: val/score %.4f", baseline.val_summary.get("score", float("nan")))
-        reads_frame_mean = self.hparams.temporal in ("mean", "weighted") and not self.hparams.frame_diff
-        if self.hparams.ridge_only or (self.hparams.ridge_init_heads and reads_frame_mean):
-            self.model.heads.load_linear(baseline.head_coef.to(self.device), baseline.head_intercept.to(self.device))
-        elif self.hparams.ridge_init_heads:
+        if self.hparams.ridge_init_heads and not self._ridge_sets_heads():
             log.info("ridge_init_heads skipped: the %s temporal stage (frame_diff=%s) does not feed the heads "
                      "frame-averaged features", self.hparams.temporal, self.hparams.frame_diff)
+        return baseline
 
     def on_train_epoch_start(self) -> None:
         if self.hparams.ridge_only:
@@ -180,15 +222,24 @@ class EncodingModel(pl.LightningModule):
         # flag by flag, bypassing VideoEncoder.train: on a resumed run whose backbone was never
         # frozen in this process that can leave BatchNorm on batch statistics. Re-apply the rules.
         self.model.train(self.training)
-        self.log("train/backbone_trainable", float(train_backbone), on_epoch=True, on_step=False)
+        self.log("train/backbone_trainable", float(train_backbone), on_epoch=True, on_step=False,
+                 sync_dist=True)
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         if self.hparams.ridge_only:
             return None
-        preds = self(batch["video"])
-        loss = correlation_loss(preds.float(), batch["targets"], mse_weight=self.hparams.mse_weight)
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(preds))
+        # Under DDP, the correlation is taken over the global batch: every rank gathers all ranks'
+        # predictions (with their gradients) and targets and computes the same loss; the gradient
+        # reaching each rank's own predictions is then N times the loss's, which DDP's averaging
+        # over the N ranks cancels (see distributed.gather_rows). One process holding the whole
+        # batch gets the same gradients.
+        preds = gather_rows(_at_least_float32(self(batch["video"])))
+        targets = gather_rows(batch["targets"])
+        loss = correlation_loss(preds, targets, mse_weight=self.hparams.mse_weight)
+        # Already the same global value on every rank; sync_dist only averages equal numbers.
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(preds),
+                 sync_dist=True)
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
@@ -252,3 +303,8 @@ class EncodingModel(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.best_score = checkpoint.get("best_val_score")
         self.ridge_summary = checkpoint.get("ridge_val_summary")
+
+
+def _at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
+    """Half and bfloat16 (mixed precision) to float32 for the loss; float32 and float64 unchanged."""
+    return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
