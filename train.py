@@ -22,9 +22,12 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from datamodules.algonauts import AlgonautsDataModule
 from lightning_modules.callbacks import RunSummary, ValidationFigures
 from lightning_modules.checkpointing import EpochCheckpoint
+from lightning_modules.nonfinite_guard import NonFiniteGuard
 from lightning_modules.out_of_memory import explain_out_of_memory
 from lightning_modules.random_state import RandomStateCheckpoint
 from lightning_modules.resume import latest_checkpoint
+from lightning_modules.resume_settings import check_resume_settings
+from lightning_modules.run_folder import RunFolderClaim
 from lightning_modules.system import EncodingModel
 from lightning_modules.validation_dump import ValidationDump
 
@@ -55,6 +58,8 @@ class EncodingCLI(LightningCLI):
         if subcommand == "fit" and kwargs.get("ckpt_path") == "last":
             # The newest of last.ckpt and a SLURM requeue checkpoint; a fresh start when neither exists.
             kwargs["ckpt_path"] = latest_checkpoint(self.trainer)
+        if subcommand == "fit" and kwargs.get("ckpt_path"):  # before config.yaml is written: name what differs
+            check_resume_settings(kwargs["ckpt_path"], self.model.hparams)
         return kwargs
 
     def _memory_settings(self) -> dict:
@@ -73,7 +78,9 @@ def main(args=None, run: bool = True) -> EncodingCLI:
         trainer_defaults={
             "logger": {"class_path": "pytorch_lightning.loggers.TensorBoardLogger",
                        "init_args": {"save_dir": "runs", "name": "encoding", "default_hp_metric": False}},
-            "callbacks": [LearningRateMonitor(logging_interval="step"), RunSummary(), ValidationFigures(),
+            # RunFolderClaim first: it takes the run folder before anything is written there.
+            "callbacks": [RunFolderClaim(), NonFiniteGuard(),
+                          LearningRateMonitor(logging_interval="step"), RunSummary(), ValidationFigures(),
                           ValidationDump(), RandomStateCheckpoint()],
         },
         save_config_kwargs={"overwrite": True},

@@ -24,6 +24,7 @@ from datamodules.clip_cache import ClipCache
 from datamodules.dataset import ClipDataset, mean_over_repetitions
 from datamodules.noise_ceiling import noise_ceiling
 from datamodules.release import Release, load_release
+from datamodules.settings_checks import check_batch_size, check_split_sizes
 from datamodules.splits import holdout_split, kfold_split
 from datamodules.targets import TargetLayout, VoxelCounts
 from datamodules.voxel_checks import check_voxels
@@ -57,6 +58,10 @@ class AlgonautsDataModule(pl.LightningDataModule):
         A subject lacking one region's file: "raise" (default) a ``DataLayoutError`` naming the
         file, or "skip" just that subject's region (logged warning naming the file); the heads,
         metrics and submission then cover the (subject, region) pairs that exist.
+    non_finite : "raise" or "mask"
+        Infinite values (or values beyond 1e15, whose squares overflow float32) in a response
+        file: "raise" (default) stops at set-up naming the file, video, repetition and voxel;
+        "mask" treats them as missing measurements (NaN), logged.
 
     At set-up the data module logs how many voxels have missing measurements (NaN
     repetitions), how many are NaN in every repetition of some video (masked in the loss
@@ -84,8 +89,10 @@ class AlgonautsDataModule(pl.LightningDataModule):
         num_workers: int = 2,
         on_bad_video: Literal["raise", "skip"] = "raise",
         missing_rois: Literal["raise", "skip"] = "raise",
+        non_finite: Literal["raise", "mask"] = "raise",
     ):
         super().__init__()
+        check_batch_size(batch_size)
         self.save_hyperparameters()
         self._release: Release | None = None
         self._clips: ClipCache | None = None
@@ -116,7 +123,8 @@ class AlgonautsDataModule(pl.LightningDataModule):
         if self._release is None:
             self.ensure_data()
             self._release = load_release(self.root, self.hparams.track, self.hparams.subjects, self.hparams.rois,
-                                         missing_rois=self.hparams.missing_rois)
+                                         missing_rois=self.hparams.missing_rois,
+                                         non_finite=self.hparams.get("non_finite", "raise"))
         return self._release
 
     @property
@@ -153,6 +161,8 @@ class AlgonautsDataModule(pl.LightningDataModule):
                                                                self.hparams.seed)
         else:
             self.train_indices, self.val_indices = holdout_split(n_train, self.hparams.n_val)
+        check_split_sizes(len(self.train_indices), len(self.val_indices), n_train, self.hparams.split,
+                          self.hparams.n_val, self.hparams.n_folds)
         if not self.clips.is_built:  # prepare_data ran in another process (multi-node without shared disk)
             self.clips.build(progress=True)
         self._drop_bad_videos()

@@ -14,6 +14,11 @@ Scoring (``score_summary``), as the challenge defined it:
     overall  mean over (subject, region) groups
 Voxels with nc_v <= 0 cannot be normalised: they are left out of the
 normalised score (still counted in raw r) and their number is reported.
+
+Non-finite predictions are never scored as r = 0: a voxel with a NaN or infinite prediction
+for a measured video has r = NaN, and NaN propagates to its group, subject, region and the
+overall score. (Were it 0, a diverged model would outrank every real model whose score is
+negative, and a sweep would keep it.)
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ class VoxelCorrelation(Metric):
 
     ``update(preds, targets)`` with both of shape (batch, n_voxels). Rows whose
     target is NaN (a missing measurement) are skipped voxel by voxel. A voxel
-    with zero variance in predictions or targets gets r = 0, never NaN.
+    with zero variance in predictions or targets gets r = 0. A voxel with a
+    non-finite prediction for a measured video gets r = NaN (the model is broken there).
     """
 
     full_state_update = False
@@ -38,13 +44,16 @@ class VoxelCorrelation(Metric):
 
     def __init__(self, n_voxels: int, **kwargs):
         super().__init__(**kwargs)
-        for name in ("n", "sx", "sy", "sxx", "syy", "sxy"):
+        for name in ("n", "sx", "sy", "sxx", "syy", "sxy", "n_nonfinite"):
             self.add_state(name, default=torch.zeros(n_voxels, dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, preds: torch.Tensor, targets: torch.Tensor) -> None:
         x = preds.detach().to(torch.float64)
         y = targets.detach().to(torch.float64)
-        valid = ~(torch.isnan(y) | torch.isnan(x))
+        measured = ~torch.isnan(y)
+        broken = measured & ~torch.isfinite(x)
+        self.n_nonfinite += broken.sum(0)
+        valid = measured & ~broken
         x = torch.where(valid, x, 0.0)
         y = torch.where(valid, y, 0.0)
         self.n += valid.sum(0)
@@ -63,7 +72,8 @@ class VoxelCorrelation(Metric):
         # inputs can tell (their resolution is ~1e-7): its r would be rounding noise, so it is 0.
         varying = (var_x > 1e-10 * self.sxx) & (var_y > 1e-10 * self.syy)
         r = cov / torch.sqrt(var_x * var_y).clamp(min=1e-300)
-        return torch.where(varying, r, torch.zeros_like(r)).float()
+        r = torch.where(varying, r, torch.zeros_like(r))
+        return torch.where(self.n_nonfinite > 0, torch.full_like(r, float("nan")), r).float()
 
 
 def normalised_r(r: torch.Tensor, ceiling: torch.Tensor) -> torch.Tensor:
@@ -84,9 +94,12 @@ def score_summary(r: torch.Tensor, ceiling: torch.Tensor | None, layout: TargetL
     -------
     dict with keys ``r``, ``score``, ``r/<subject>``, ``r/<roi>``, ``r/<subject>/<roi>``, the same
     under ``score``, and ``n_unreliable_voxels``. Subjects' and regions' values are means over
-    their groups, so each (subject, region) counts once whatever its voxel count.
+    their groups, so each (subject, region) counts once whatever its voxel count. A NaN in ``r``
+    (a non-finite prediction) makes its group and every mean that includes the group NaN; only
+    voxels whose ceiling is not positive are left out.
     """
     r = r.float().cpu()
+    broken = torch.isnan(r)
     kinds = {"r": r}
     if ceiling is not None:
         kinds["score"] = normalised_r(r, ceiling.cpu())
@@ -96,8 +109,11 @@ def score_summary(r: torch.Tensor, ceiling: torch.Tensor | None, layout: TargetL
         for g in layout.groups:
             v = values[g.start:g.stop]
             v = v[~torch.isnan(v)]
-            group_means[g] = float(v.mean()) if v.numel() else float("nan")
-            out[f"{kind}/{g.subject}/{g.roi}"] = group_means[g]
+            if broken[g.start:g.stop].any():
+                group_means[g] = _BROKEN
+            else:
+                group_means[g] = float(v.mean()) if v.numel() else float("nan")
+            out[f"{kind}/{g.subject}/{g.roi}"] = float("nan") if group_means[g] is _BROKEN else group_means[g]
         out[kind] = _nanmean(group_means.values())
         for subject in layout.subjects:
             out[f"{kind}/{subject}"] = _nanmean(m for g, m in group_means.items() if g.subject == subject)
@@ -108,6 +124,17 @@ def score_summary(r: torch.Tensor, ceiling: torch.Tensor | None, layout: TargetL
     return out
 
 
+class _Broken:
+    """A group whose r is NaN: the mean over anything that includes it is NaN."""
+
+
+_BROKEN = _Broken()
+
+
 def _nanmean(values) -> float:
+    """Mean of the groups that have a value; NaN if any group is broken (non-finite predictions)."""
+    values = list(values)
+    if any(v is _BROKEN for v in values):
+        return float("nan")
     values = [v for v in values if v == v]
     return sum(values) / len(values) if values else float("nan")

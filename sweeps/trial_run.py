@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import optuna
 
 import train
+from lightning_modules.nonfinite_guard import NonFiniteError
 from sweeps.pruning import ValScorePruning
 from sweeps.space import Dimension, as_cli_overrides
+
+log = logging.getLogger(__name__)
 
 
 def trial_args(base_args: list[str], overrides: list[str], runs_dir: Path, run_name: str,
@@ -39,7 +43,10 @@ def run_trial(trial: optuna.Trial, space: list[Dimension], base_args: list[str],
     """Train with the trial's suggested values; returns the run's best ``val/score``.
 
     The run lands in ``runs_dir/run_name/trial_NNNN/`` (recorded as the trial's ``run_dir``
-    attribute). Raises ``optuna.TrialPruned`` when the pruner stopped it early.
+    attribute). Raises ``optuna.TrialPruned`` when the pruner stopped it early. A trial whose
+    training diverged (non-finite loss or predictions, :class:`NonFiniteError`) returns NaN, which
+    Optuna records as a failed trial (``TrialState.FAIL``, the message in its ``failure``
+    attribute), never as a score: the sweep goes on with the next trial.
     """
     values = {dim.key: dim.suggest(trial) for dim in space}
     version = f"trial_{trial.number:04d}"
@@ -52,7 +59,12 @@ def run_trial(trial: optuna.Trial, space: list[Dimension], base_args: list[str],
         cli.trainer.callbacks.append(pruning)
     run_dir = Path(cli.trainer.log_dir)
     trial.set_user_attr("run_dir", str(run_dir.resolve()))
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    try:
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    except NonFiniteError as err:
+        trial.set_user_attr("failure", str(err))
+        log.warning("trial %d diverged, marked failed: %s", trial.number, err)
+        return float("nan")
     score = best_score(run_dir)
     trial.set_user_attr("best_val_score", score)
     if pruning.pruned:

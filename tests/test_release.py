@@ -107,3 +107,52 @@ def test_unknown_subject_and_region(tmp_path):
         load_release(root, rois=["MT"])
     with pytest.raises(FileNotFoundError, match="sub01/PPA.pkl"):
         load_release(root, rois=["PPA"])
+
+
+# ----------------------------------------------------------------------------- clip numbering
+def _video_dir(root: Path) -> Path:
+    return root / "AlgonautsVideos268_All_30fpsmax"
+
+
+@pytest.mark.parametrize("stray, expected", [
+    ("0000_stray.mp4", r"0000_stray.mp4: clip numbers start at 0001"),
+    ("._0001_clip.mp4", r"\._0001_clip.mp4: a macOS metadata file, not a video .*find .* -name '\._\*' -delete"),
+    ("extra.mp4", r"extra.mp4: not a numbered clip \(expected NNNN_<name>.mp4"),
+    ("0003_again.mp4", r"0003_clip.mp4: clip number 0003 appears twice \(also 0003_again.mp4\)"),
+    ("0008_clip.mp4", r"clip 0007_ is missing"),
+])
+def test_stray_or_repeated_clip_is_refused_naming_it(tmp_path, stray, expected):
+    root = _write_release(tmp_path / "r")
+    (_video_dir(root) / stray).write_bytes(b"")
+    with pytest.raises(DataLayoutError, match=expected):
+        load_release(root, rois=ROIS)
+
+
+def test_missing_clip_is_refused_naming_the_first_gap(tmp_path):
+    root = _write_release(tmp_path / "r", n_videos=8)
+    (_video_dir(root) / "0003_clip.mp4").unlink()
+    (_video_dir(root) / "0006_clip.mp4").unlink()
+    with pytest.raises(DataLayoutError, match=r"clip 0003_ is missing \(2 number\(s\) missing between 0001 and "
+                                              r"0008\); fMRI row 2 and every later one"):
+        load_release(root, rois=ROIS)
+
+
+def test_algonauts_release_needs_all_1102_clips(tmp_path):
+    root = _write_release(tmp_path / "r", n_videos=1101, n_train=1000, subjects=("sub01",), rois=("V1",),
+                          wb=False)
+    with pytest.raises(DataLayoutError, match=r"has 1102 clips \(1000 train \+ 102 test\): clip 1102_ onwards"):
+        load_release(root, rois=["V1"])
+    (_video_dir(root) / "1102_clip.mp4").write_bytes(b"")
+    assert load_release(root, rois=["V1"]).n_test == 102
+
+
+def test_one_repetition_and_flat_voxel_mask_name_the_file_and_the_problem(tmp_path):
+    root = _write_release(tmp_path / "r")
+    path = root / "participants_data_v2021/mini_track/sub01/V1.pkl"
+    path.write_bytes(pickle.dumps({"train": np.zeros((4, 1, 2))}))
+    with pytest.raises(DataLayoutError, match=r"sub01/V1.pkl: 'train' has 1 repetition per video.*at least 2"):
+        load_release(root, rois=ROIS)
+    wb = root / "participants_data_v2021/full_track/sub01/WB.pkl"
+    wb.write_bytes(pickle.dumps({"train": np.zeros((4, 3, 7)), "voxel_mask": np.ones(7, bool)}))
+    with pytest.raises(DataLayoutError, match=r"WB.pkl: voxel_mask must be a 3-D volume .* got shape \(7,\)"):
+        load_release(root, "full")

@@ -1,0 +1,67 @@
+"""Refuse to resume a checkpoint with settings that change the model it holds.
+
+Resuming with another ``data.num_frames`` (or backbone, layers, subjects, ...) used to fail deep in
+``load_state_dict`` with a raw size mismatch, after ``config.yaml`` in the run folder had already
+been overwritten with the new settings. ``check_resume_settings`` runs before the run starts:
+it reads the checkpoint's saved hyper-parameters (memory-mapped, tensors only) and names every
+setting that differs, so nothing in the run folder is touched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+#: Model settings that decide the shapes of the weights in a checkpoint (or what they mean).
+ARCHITECTURE = ("voxel_counts", "backbone", "layers", "pool_grid", "vone_frontend", "temporal", "num_frames",
+                "image_size", "lstm_hidden", "bidirectional", "frame_diff", "ridge_pca")
+#: Where the user sets the model settings that train.py links from the data.
+_SET_AS = {"num_frames": "data.num_frames", "image_size": "data.image_size",
+           "voxel_counts": "data.subjects / data.rois / data.track (the voxels per subject and region)"}
+
+
+class ResumeSettingsError(ValueError):
+    """The run's settings differ from the checkpoint's in a way the weights cannot follow."""
+
+
+def _saved_hyperparameters(ckpt_path: str | Path) -> dict:
+    from pytorch_lightning.utilities.parsing import AttributeDict
+
+    try:
+        with torch.serialization.safe_globals([AttributeDict]):
+            checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"{ckpt_path}: not a loadable checkpoint ({type(err).__name__}: {err})") from err
+    return dict(checkpoint.get("hyper_parameters", {}))
+
+
+def setting_differences(saved: dict, current: dict) -> list[str]:
+    """``"data.num_frames: checkpoint 4, this run 8"`` for every architecture setting that differs."""
+    lines = []
+    for key in ARCHITECTURE:
+        if key in saved and key in current and _plain(saved[key]) != _plain(current[key]):
+            lines.append(f"{_SET_AS.get(key, 'model.' + key)}: checkpoint {_plain(saved[key])}, "
+                         f"this run {_plain(current[key])}")
+    return lines
+
+
+def check_resume_settings(ckpt_path: str | Path, model_hparams) -> None:
+    """Raise :class:`ResumeSettingsError` naming each architecture setting of ``model_hparams``
+    that differs from the checkpoint's."""
+    differences = setting_differences(_saved_hyperparameters(ckpt_path), dict(model_hparams))
+    if differences:
+        raise ResumeSettingsError(
+            f"cannot resume from {ckpt_path}: its model was built with other settings than this run's:\n  "
+            + "\n  ".join(differences)
+            + "\nResume with the checkpoint's settings (the run folder's config.yaml), or start a new run "
+              "(another --trainer.logger.init_args.version, without --ckpt_path). Nothing was written.")
+
+
+def _plain(value):
+    """Containers as plain dicts/lists, so YAML-loaded and checkpoint-loaded values compare equal."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
