@@ -11,6 +11,13 @@ Files in ``cache_dir`` for one cache (``<stem> = clips-<backend>-<F>f-<S>px-<key
 
 The key hashes everything that changes the content: format version, frame sampling,
 resize, num_frames, size, backend and each video's fingerprint (name, bytes, mtime_ns).
+
+Before the array is created the free space is checked against its size, and its blocks are
+reserved (``posix_fallocate``): writing through a memory map onto a full disk would otherwise
+kill the process with SIGBUS and no message (:mod:`datamodules.disk_space`). When the space is
+not there, the error names the path and the size, and the new partial files are removed. A
+cache folder that cannot be written (a read-only data folder) is an error naming the folder
+and the setting that moves the cache.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from datamodules.disk_space import ensure_free_space, reserve
 from datamodules.video import BACKENDS, VideoDecodeError, read_clip
 
 log = logging.getLogger(__name__)
@@ -40,6 +48,11 @@ SAMPLING = "np.linspace(0, n_frames - 1, num_frames).astype(int)"
 RESIZE = "torch bilinear antialias=True on float32, rounded to uint8"
 ON_ERROR = ("raise", "skip")
 _FLUSH_EVERY_S = 2.0
+_CACHE_SETTING = "data.cache_dir (train.py) or --cache_dir (predict.py)"
+
+
+class CacheLocationError(OSError):
+    """The clip cache's folder cannot be created or written (read-only data folder, ...)."""
 
 
 def video_fingerprint(path: Path) -> dict:
@@ -186,8 +199,14 @@ class ClipCache:
         settings. ``num_workers > 0`` decodes in that many processes. Returns ``self``.
         """
         if not self.is_built:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            with open(self._file(".lock"), "a") as lock:
+            try:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                lock = open(self._file(".lock"), "a")
+            except OSError as err:
+                raise CacheLocationError(
+                    err.errno, f"{self.cache_dir}: cannot write the clip cache here ({err.strerror or err}); "
+                               f"set {_CACHE_SETTING} to a writable folder") from err
+            with lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building this cache
                 if not self.is_built:
                     self._build(progress, num_workers)
@@ -214,12 +233,23 @@ class ClipCache:
             try:
                 mm = np.lib.format.open_memmap(partial, mode="r+")
                 if mm.shape == self.shape and mm.dtype == np.uint8:
+                    reserve(partial, partial.stat().st_size, "the clip cache", _CACHE_SETTING)  # may be sparse
                     return mm, np.frombuffer(rows.read_bytes(), np.uint8).copy()
             except ValueError:
                 pass
         rows.unlink(missing_ok=True)  # rows file last: without it nothing counts as done
+        header = 128  # np.lib.format's header for this shape, rounded up
+        ensure_free_space(partial, header + int(np.prod(self.shape)) + len(self), "the clip cache",
+                          _CACHE_SETTING)
         mm = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=self.shape)
-        rows.write_bytes(bytes(len(self)))
+        try:
+            reserve(partial, partial.stat().st_size, "the clip cache", _CACHE_SETTING)
+            rows.write_bytes(bytes(len(self)))
+        except OSError:
+            del mm
+            partial.unlink(missing_ok=True)
+            rows.unlink(missing_ok=True)
+            raise
         return mm, np.zeros(len(self), np.uint8)
 
     def _reuse_rows(self, mm: np.ndarray, done: np.ndarray) -> list[int]:

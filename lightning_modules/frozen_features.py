@@ -9,6 +9,7 @@ backbone or clip set never reads stale features.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from datamodules.disk_space import DiskFullError, ensure_free_space
 from lightning_modules.encoder import VideoEncoder
 
 
@@ -54,14 +56,33 @@ def extract_features(encoder: VideoEncoder, loader: DataLoader, device: torch.de
 
 
 def cached_features(cache_dir: str | Path, key: str, compute) -> np.ndarray:
-    """``compute()`` once, stored as ``cache_dir/features-<key>.npy`` (written atomically)."""
+    """``compute()`` once, stored as ``cache_dir/features-<key>.npy`` (written atomically).
+
+    The free space is checked against the array's size first; a failed write (full disk,
+    read-only folder) removes its temporary file and names the path and the size needed.
+    """
     path = Path(cache_dir) / f"features-{key}.npy"
     if path.is_file():
         return np.load(path)
     features = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    needed = features.nbytes + 128  # the .npy header
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(err.errno, f"{path.parent}: cannot write the features cache here ({err.strerror}); set "
+                                 "data.cache_dir to a writable folder") from err
+    ensure_free_space(path, needed, "the frozen-features cache", "data.cache_dir")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, features)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, features)
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and not isinstance(err, DiskFullError):
+            full = err.errno in (None, errno.ENOSPC)  # numpy reports a short write without an errno
+            message = (f"{path}: writing the frozen-features cache ({needed:,} bytes) failed: {err}; free some "
+                       "space or set data.cache_dir elsewhere")
+            raise (DiskFullError if full else OSError)(errno.ENOSPC if full else err.errno, message) from err
+        raise
     return features
