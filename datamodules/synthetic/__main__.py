@@ -1,4 +1,8 @@
-"""``python -m datamodules.synthetic --out DIR [--preset demo|tiny] [overrides]``."""
+"""``python -m datamodules.synthetic --out DIR [--preset demo|tiny|release] [overrides]``.
+
+``--preset release`` is the real release's size and noise (1000 + 102 clips, 10 subjects,
+sub01-like voxel counts, realistic noise; several GB with the whole brain).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,11 @@ import argparse
 import dataclasses
 import time
 
-from datamodules.synthetic.config import DEMO_CONFIG, TINY_CONFIG
+from datamodules.synthetic.config import DEMO_CONFIG, RELEASE_CONFIG, TINY_CONFIG, VOXEL_COUNT_SOURCES
 from datamodules.synthetic.generate import generate_dataset
+from datamodules.synthetic.noise_profiles import NOISE_PROFILES
 
-PRESETS = {"demo": DEMO_CONFIG, "tiny": TINY_CONFIG}
+PRESETS = {"demo": DEMO_CONFIG, "tiny": TINY_CONFIG, "release": RELEASE_CONFIG}
 OVERRIDES = {  # flag -> (config field, type)
     "--n-train": ("n_train", int),
     "--n-test": ("n_test", int),
@@ -32,11 +37,20 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(flag, dest=name, type=kind, help=f"override the preset's {name}")
     parser.add_argument("--wb-volume-shape", dest="wb_volume_shape", type=int, nargs=3,
                         metavar=("X", "Y", "Z"), help="override the whole-brain volume shape")
+    parser.add_argument("--noise-profile", dest="noise_profile", choices=NOISE_PROFILES,
+                        help="'easy' (round one's reliable brain; demo, tiny) or 'realistic' "
+                             "(as noisy as the real release; release)")
+    parser.add_argument("--voxel-counts", dest="voxel_counts", choices=VOXEL_COUNT_SOURCES,
+                        help="'ranges' (uniform in the release's ranges) or 'sub01' (sub01's "
+                             "counts with a spread across subjects)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
     changes = {name: getattr(args, name) for name, _ in OVERRIDES.values()}
     changes = {name: value for name, value in changes.items() if value is not None}
+    for name in ("noise_profile", "voxel_counts"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
     if args.wb_volume_shape is not None:
         changes["wb_volume_shape"] = tuple(args.wb_volume_shape)
     try:

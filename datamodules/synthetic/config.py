@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from datamodules.synthetic.noise_profiles import check_profile
 from datamodules.targets import MINI_TRACK_ROIS
 
 #: Per-subject voxel counts of the release (design.md), drawn uniformly per subject and region.
@@ -18,9 +19,15 @@ RELEASE_VOXEL_RANGES: dict[str, tuple[int, int]] = {
     "STS": (80, 421),
     "PPA": (33, 425),
 }
+#: sub01's voxel counts in the real release: the template of the ``voxel_counts="sub01"`` option.
+SUB01_VOXEL_COUNTS: dict[str, int] = {
+    "V1": 232, "V2": 231, "V3": 261, "V4": 107, "LOC": 1843,
+    "EBA": 351, "FFA": 68, "STS": 341, "PPA": 425,
+}
 RELEASE_WB_RANGE: tuple[int, int] = (10_836, 21_573)
 RELEASE_VOLUME_SHAPE: tuple[int, int, int] = (78, 93, 71)
-assert tuple(RELEASE_VOXEL_RANGES) == MINI_TRACK_ROIS
+assert tuple(RELEASE_VOXEL_RANGES) == MINI_TRACK_ROIS == tuple(SUB01_VOXEL_COUNTS)
+VOXEL_COUNT_SOURCES = ("ranges", "sub01")
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,10 @@ class SyntheticConfig:
     fps_choices, fps_weights : frame rates and their probabilities (mostly 30, some 25, few 15/20)
     duration_range : clip duration in seconds, uniform
     frame_count_range : clips get at least / at most this many frames (release: 45-91)
+    noise_profile : ``"easy"`` (round one's reliable brain) or ``"realistic"`` (as noisy as the
+        real release); see :mod:`datamodules.synthetic.noise_profiles`
+    voxel_counts : ``"ranges"`` (uniform in the release's per-region ranges) or ``"sub01"``
+        (sub01's counts with a spread across subjects)
     """
 
     n_train: int = 160
@@ -56,6 +67,8 @@ class SyntheticConfig:
     fps_weights: tuple[float, ...] = (0.6, 0.3, 0.05, 0.05)
     duration_range: tuple[float, float] = (2.95, 3.08)
     frame_count_range: tuple[int, int] = (45, 91)
+    noise_profile: str = "easy"
+    voxel_counts: str = "ranges"
 
     def __post_init__(self):
         if self.n_train < 3 or self.n_test < 1:
@@ -77,6 +90,10 @@ class SyntheticConfig:
             self.duration_range
         ) < 1:
             raise ValueError("fps_choices and fps_weights must match, and clips need >= 1 frame")
+        check_profile(self.noise_profile)
+        if self.voxel_counts not in VOXEL_COUNT_SOURCES:
+            raise ValueError(f"voxel_counts must be one of {VOXEL_COUNT_SOURCES}, "
+                             f"got {self.voxel_counts!r}")
 
     @property
     def n_videos(self) -> int:
@@ -99,4 +116,15 @@ TINY_CONFIG = SyntheticConfig(
     voxel_scale=0.02,
     min_voxels=2,
     wb_volume_shape=(24, 28, 22),
+)
+
+#: The release's size and noise: 1000 train + 102 test clips, 10 subjects with sub01-like voxel
+#: counts, as noisy as the real data. Whole brain included: several GB on disk.
+RELEASE_CONFIG = SyntheticConfig(
+    n_train=1000,
+    n_test=102,
+    n_subjects=10,
+    voxel_scale=1.0,
+    noise_profile="realistic",
+    voxel_counts="sub01",
 )

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from datamodules.synthetic import brain
-from datamodules.synthetic.config import RELEASE_VOXEL_RANGES, RELEASE_WB_RANGE, SyntheticConfig
+from datamodules.synthetic.config import (
+    RELEASE_VOXEL_RANGES,
+    RELEASE_WB_RANGE,
+    SUB01_VOXEL_COUNTS,
+    SyntheticConfig,
+)
+from datamodules.synthetic.noise_profiles import draw_ceilings
 from datamodules.synthetic.volume import place_voxels
 from datamodules.targets import MINI_TRACK_ROIS
 
@@ -50,12 +56,20 @@ class Subject:
 
 
 def draw_counts(rng: np.random.Generator, config: SyntheticConfig) -> tuple[dict[str, int], int]:
-    """Per-region voxel counts around the release's ranges times ``voxel_scale``, and the
-    whole-brain count (at least 1.25x the regions' total, so some voxels lie outside them)."""
+    """Per-region voxel counts times ``voxel_scale``, and the whole-brain count
+
+    ``config.voxel_counts``: ``"ranges"`` draws each count uniformly in the release's range;
+    ``"sub01"`` takes sub01's counts times a log-normal spread (sd 0.25), clipped to the range.
+    The whole-brain count (at least 1.25x the regions' total, so some voxels lie outside them)."""
     counts = {}
     for roi in MINI_TRACK_ROIS:
         lo, hi = RELEASE_VOXEL_RANGES[roi]
-        counts[roi] = max(config.min_voxels, int(round(rng.uniform(lo, hi) * config.voxel_scale)))
+        if config.voxel_counts == "sub01":
+            # sub01's count with a subject-to-subject spread, kept inside the release's range.
+            n = float(np.clip(SUB01_VOXEL_COUNTS[roi] * np.exp(rng.normal(0.0, 0.25)), lo, hi))
+        else:
+            n = rng.uniform(lo, hi)
+        counts[roi] = max(config.min_voxels, int(round(n * config.voxel_scale)))
     n_wb = int(round(rng.uniform(*RELEASE_WB_RANGE) * config.voxel_scale))
     return counts, max(n_wb, int(np.ceil(1.25 * sum(counts.values()))))
 
@@ -79,10 +93,10 @@ def simulate_subject(config: SyntheticConfig, index: int,
         cols = roi_columns[roi]
         model = brain.REGIONS[roi]
         signal[:, cols] = brain.region_signal(rng, model, features, len(cols))
-        ceiling[cols] = rng.uniform(*model.ceiling_range, len(cols))
+        ceiling[cols] = draw_ceilings(rng, config.noise_profile, roi, len(cols), k)
         wb_roi[cols] = r
     signal[:, extra_columns] = brain.extra_signal(rng, features, len(extra_columns))
-    ceiling[extra_columns] = rng.uniform(*brain.EXTRA_CEILING_RANGE, len(extra_columns))
+    ceiling[extra_columns] = draw_ceilings(rng, config.noise_profile, None, len(extra_columns), k)
     has_signal = signal.std(axis=0) > 0
     sd = np.where(has_signal, brain.noise_sd_for_ceiling(np.maximum(ceiling, 1e-6), k), 1.0)
 
