@@ -14,6 +14,7 @@ One caveat of forking: the resize runs torch ops, and OpenMP used in a parent ha
 from __future__ import annotations
 
 import importlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,13 @@ import torch
 import torch.nn.functional as F
 
 BACKENDS = ("decord", "pyav")
+#: Box types an ISO media (mp4/mov) file can start with, at bytes 4-8.
+_MP4_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"}
+_OTHER_FORMATS = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+                  b"RIFF": "a RIFF file (AVI, WebP)", b"BM": "a BMP image", b"\x1aE\xdf\xa3": "a Matroska/WebM file"}
+
+log = logging.getLogger(__name__)
+_non_square_seen: set[tuple[int, int]] = set()
 
 
 class VideoDecodeError(ValueError):
@@ -47,8 +55,9 @@ def sample_frame_indices(n_frames_in_clip: int, num_frames: int) -> np.ndarray:
 def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
     """Resize RGB frames to ``size x size`` (bilinear with antialiasing, on float32).
 
-    The aspect ratio is not kept (Algonauts clips are square). Frames already at
-    ``size x size`` come back unchanged.
+    The aspect ratio is not kept (Algonauts clips are square): a non-square clip is squashed,
+    and :func:`read_clip` says so once per frame shape. Frames already at ``size x size`` come
+    back unchanged.
 
     Parameters
     ----------
@@ -71,6 +80,20 @@ def _check_file(path: Path) -> None:
         raise VideoDecodeError(f"{path}: video file not found")
     if path.stat().st_size == 0:
         raise VideoDecodeError(f"{path}: video file is empty (0 bytes), expected an mp4")
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[4:8] not in _MP4_BOXES:  # FFmpeg would read a renamed PNG as a 1-frame "clip"
+        kind = next((what for magic, what in _OTHER_FORMATS.items() if head.startswith(magic)), "unknown content")
+        raise VideoDecodeError(f"{path}: not an mp4 file ({kind}; an mp4 starts with an 'ftyp' box)")
+
+
+def _say_if_not_square(path: Path, frames: np.ndarray, size: int) -> None:
+    height, width = frames.shape[1:3]
+    if height != width and (height, width) not in _non_square_seen:
+        _non_square_seen.add((height, width))
+        log.warning("%s is %dx%d (width x height), not square: its frames, and those of every other %dx%d clip, "
+                    "are resized to %dx%d without keeping the aspect ratio (squashed); crop the videos to squares "
+                    "first if the shapes matter", path, width, height, width, height, size, size)
 
 
 def _decode_decord(path: Path, num_frames: int) -> np.ndarray:
@@ -149,4 +172,6 @@ def read_clip(path: str | Path, num_frames: int, size: int, backend: str = "deco
     path = Path(path)
     _check_file(path)
     decode = _decode_decord if backend == "decord" else _decode_pyav
-    return resize_frames(decode(path, num_frames), size)
+    frames = decode(path, num_frames)
+    _say_if_not_square(path, frames, size)
+    return resize_frames(frames, size)
