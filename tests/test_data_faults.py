@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from datamodules.algonauts import AlgonautsDataModule
+from datamodules.dataset import ClipDataset
 from datamodules.release import VIDEO_DIR, DataLayoutError
 from datamodules.safe_pickle import load_pickle
+from datamodules.video import read_clip
 from tests.faults import copy_release, predict_tiny, rewrite_roi, roi_file
 from tests.helpers import fit_tiny
 
@@ -135,3 +137,17 @@ def test_undecodable_videos_skipped_are_left_out_of_training_and_validation(tiny
     assert "left out 1 training and 1 validation video(s) that could not be decoded" in caplog.text
     assert videos[2].name in caplog.text and videos[8].name in caplog.text
     _finite_metrics(cli)
+    # The skipped clips keep their rows: every other row is still its own clip, and its own fMRI.
+    assert not dm.clips[2].any() and not dm.clips[8].any()
+    for i in (1, 3, 9, 15):
+        np.testing.assert_array_equal(dm.clips[i], read_clip(videos[i], 4, 32, dm.hparams.video_backend))
+    item = ClipDataset(dm.clips, [3], dm.responses)[0]
+    np.testing.assert_array_equal(item["targets"].numpy(), dm.mean_responses[3])
+
+
+def test_macos_metadata_file_is_refused_even_when_bad_videos_are_skipped(tiny_root, tmp_path):
+    root = copy_release(tiny_root, tmp_path)
+    first = sorted((root / VIDEO_DIR).glob("*.mp4"))[0]
+    (root / VIDEO_DIR / f"._{first.name}").write_bytes(b"\x00\x05\x16\x07 Mac OS X resource fork")
+    with pytest.raises(DataLayoutError, match=r"\._0001_.*a macOS metadata file, not a video"):
+        AlgonautsDataModule(root=str(root), on_bad_video="skip").release  # noqa: B018
