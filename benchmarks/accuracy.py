@@ -76,7 +76,8 @@ def ensure_dataset(root: Path, args) -> None:
     if (root / "participants_data_v2021").is_dir():
         return
     config = dataclasses.replace(DEMO_CONFIG, n_train=args.n_train, n_test=args.n_test,
-                                 n_subjects=args.n_subjects, seed=args.data_seed)
+                                 n_subjects=args.n_subjects, seed=args.data_seed,
+                                 noise_profile=args.noise_profile, voxel_counts=args.voxel_counts)
     generate_dataset(root, config)
 
 
@@ -208,6 +209,10 @@ def main(argv=None) -> None:
     parser.add_argument("--n-test", type=int, default=40)
     parser.add_argument("--n-subjects", type=int, default=3)
     parser.add_argument("--data-seed", type=int, default=1)
+    parser.add_argument("--noise-profile", default="easy", choices=("easy", "realistic"),
+                        help="simulated brain's noise (round one's study: easy; see "
+                             "datamodules/synthetic/noise_profiles.py)")
+    parser.add_argument("--voxel-counts", default="ranges", choices=("ranges", "sub01"))
     parser.add_argument("--cache-dir", default=None, help="clip cache (default: inside --data)")
     parser.add_argument("--n-val", type=int, default=40, help="training videos held out for model selection")
     parser.add_argument("--backbone", default="resnet18")
