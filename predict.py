@@ -9,14 +9,23 @@ the validator before the command finishes, ``OUT/predictions/<subject>/<ROI>.npy
 (n_videos, n_voxels), and ``OUT/manifest.json`` (videos in row order, checkpoints, shapes).
 Several checkpoints are averaged (an ensemble). With ``--videos`` only the ``.npy`` files and
 the manifest are written.
+
+Files are written only where the command line says: ``--output_dir``, ``--cache_dir``, or beside
+the videos of ``--videos`` / ``--data.root``. Paths stored in a checkpoint (its ``data.root`` and
+``data.cache_dir``) are read from, never written to: without ``--cache_dir`` a clip cache the
+training left there is used if it is complete, and otherwise one is built in
+``OUT/.clip_cache``. A new export is written beside the old one and validated before it
+replaces it, so ``--overwrite`` never loses a good export to a failed one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +54,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--num_workers", type=int, default=2)
     parser.add_argument("--video_backend", choices=["decord", "pyav"], default=None)
-    parser.add_argument("--cache_dir", default=None, help="clip cache folder (default: beside the videos)")
+    parser.add_argument("--cache_dir", default=None,
+                        help="clip cache folder (default: the training's cache if complete, else a new one beside "
+                             "--videos / --data.root, else in OUTPUT_DIR/.clip_cache)")
     parser.add_argument("--accelerator", default="auto")
     parser.add_argument("--devices", default="1", help="number of devices, or 'auto'")
     parser.add_argument("--strategy", default="auto", help="e.g. ddp for several devices")
@@ -58,6 +69,14 @@ def _check_output_dir(out: Path, overwrite: bool) -> None:
     if existing and not overwrite:
         raise SystemExit(f"error: {out} already holds predictions ({', '.join(p.name for p in existing)}); "
                          "pass --overwrite to replace them")
+    probe_dir = out
+    while not os.path.lexists(probe_dir) and probe_dir != probe_dir.parent:
+        probe_dir = probe_dir.parent  # the folder out would be created in
+    try:  # before any prediction is computed: can the export be written there at all? (leaves nothing)
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=probe_dir))
+    except OSError as err:
+        raise SystemExit(f"error: {out}: cannot write the predictions there ({err.strerror or err}); "
+                         "choose another --output_dir") from err
 
 
 def predict(args: argparse.Namespace) -> Path:
@@ -71,6 +90,9 @@ def predict(args: argparse.Namespace) -> Path:
                              "an ensemble needs the same subjects, regions and voxels")
     data_hparams = models[0][1]
     root = Path(args.data_root or data_hparams.get("root", ""))
+    clip_settings = dict(num_frames=data_hparams.get("num_frames", 16), size=data_hparams.get("image_size", 224),
+                         backend=args.video_backend or data_hparams.get("video_backend", "decord"),
+                         on_error=data_hparams.get("on_bad_video", "raise"))
 
     if args.videos:
         all_videos = list_videos(Path(args.videos), subdir=None)
@@ -81,7 +103,8 @@ def predict(args: argparse.Namespace) -> Path:
         # even when a subject lacked a region (missing_rois: skip).
         release = load_release(root, data_hparams.get("track", "mini"), layout.subjects,
                                data_hparams["rois"] if "rois" in data_hparams else layout.rois,
-                               missing_rois=data_hparams.get("missing_rois", "raise"))
+                               missing_rois=data_hparams.get("missing_rois", "raise"),
+                               non_finite=data_hparams.get("non_finite", "raise"))
         if TargetLayout(release.voxel_counts) != layout:
             raise SystemExit(f"error: the checkpoint's voxels {layout.voxel_counts} do not match the data in "
                              f"{root}: {release.voxel_counts}")
@@ -89,12 +112,9 @@ def predict(args: argparse.Namespace) -> Path:
             raise SystemExit(f"error: {root} has no test videos (all {release.n_train} videos have fMRI)")
         # The same clip cache as training (all videos), read at the test rows.
         all_videos, first = release.video_paths, release.n_train
-        cache_dir = args.cache_dir or data_hparams.get("cache_dir") or str(root / ".clip_cache")
+        cache_dir = args.cache_dir or _release_cache_dir(args, data_hparams, root, all_videos, clip_settings, out)
     videos = all_videos[first:]
-    clips = ClipCache(cache_dir, all_videos, num_frames=data_hparams.get("num_frames", 16),
-                      size=data_hparams.get("image_size", 224),
-                      backend=args.video_backend or data_hparams.get("video_backend", "decord"),
-                      on_error=data_hparams.get("on_bad_video", "raise"))
+    clips = ClipCache(cache_dir, all_videos, **clip_settings)
     loader = DataLoader(ClipDataset(clips, np.arange(first, len(all_videos))), batch_size=args.batch_size,
                         num_workers=args.num_workers)
 
@@ -124,21 +144,78 @@ def predict(args: argparse.Namespace) -> Path:
     return export(preds, layout, videos, args, out)
 
 
+def _release_cache_dir(args, data_hparams: dict, root: Path, videos: list[Path], clip_settings: dict,
+                       out: Path) -> str:
+    """Where to read or build the release's clip cache when ``--cache_dir`` is not given.
+
+    A complete cache at the checkpoint's ``cache_dir`` (or beside the checkpoint's data) is read.
+    Building writes files, so it happens only in a folder the command line named: beside the videos
+    of ``--data.root``, else in ``OUT/.clip_cache``.
+    """
+    stored = [d for d in (data_hparams.get("cache_dir"), str(root / ".clip_cache")) if d]
+    for folder in stored:
+        if ClipCache(folder, videos, **clip_settings).is_built:
+            return folder
+    target = str(root / ".clip_cache") if args.data_root else str(out / ".clip_cache")
+    print(f"clip cache: none built for these settings in {', '.join(stored)}; building one in {target}")
+    return target
+
+
 def export(preds: np.ndarray, layout: TargetLayout, videos: list[Path], args, out: Path) -> Path:
     """Write ``.npy`` files, the manifest and (for the test set) the validated submission zip.
 
-    What an earlier export left in ``out`` goes first (``predict`` checked ``--overwrite``), so a
-    zip of other videos never sits beside these predictions; the manifest is written last, so a
-    folder with a manifest holds one complete export.
+    Everything is written into a staging folder inside ``out`` and checked there; only then does it
+    replace what an earlier export left (``predict`` checked ``--overwrite``), so a failed export
+    leaves the previous one intact, and a zip of other videos never sits beside these predictions.
+    The manifest goes last, so a folder with a manifest holds one complete export.
     """
     out.mkdir(parents=True, exist_ok=True)
-    (out / "manifest.json").unlink(missing_ok=True)
-    for old_zip in out.glob("*_track.zip"):
-        old_zip.unlink()
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
+    try:
+        _write_export(preds, layout, videos, args, staging, out)
+        _replace_export(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(f"predictions: {out / 'predictions'}/<subject>/<ROI>.npy; manifest: {out / 'manifest.json'}")
+    return out
+
+
+_EXPORT_NAMES = ("predictions", *(f"{name}.zip" for name in TRACK_NAMES.values()))
+
+
+def _replace_export(staging: Path, out: Path) -> None:
+    """Move the staged export into ``out``; the old one is moved aside first and removed last
+    (symbolic links are moved or removed as links, never followed)."""
+    old = Path(tempfile.mkdtemp(prefix=".export-old-", dir=out))
+    try:
+        for name in ("manifest.json", *_EXPORT_NAMES):
+            if os.path.lexists(out / name):
+                os.replace(out / name, old / name)
+        for name in (*_EXPORT_NAMES, "manifest.json"):
+            if os.path.lexists(staging / name):
+                os.replace(staging / name, out / name)
+    except BaseException:
+        for name in ("manifest.json", *_EXPORT_NAMES):  # put the previous export back
+            if os.path.lexists(old / name):
+                if os.path.lexists(out / name):
+                    _remove(out / name)
+                os.replace(old / name, out / name)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        path.unlink()
+    else:
+        shutil.rmtree(path)
+
+
+def _write_export(preds: np.ndarray, layout: TargetLayout, videos: list[Path], args, staging: Path,
+                  out: Path) -> None:
     by_group = layout.split(preds.astype(np.float32))
-    npy_dir = out / "predictions"
-    if npy_dir.exists():
-        shutil.rmtree(npy_dir)
+    npy_dir = staging / "predictions"
     for subject, rois in by_group.items():
         (npy_dir / subject).mkdir(parents=True, exist_ok=True)
         for roi, array in rois.items():
@@ -151,17 +228,11 @@ def export(preds: np.ndarray, layout: TargetLayout, videos: list[Path], args, ou
     }
     if not args.videos:
         track = track_of(layout.voxel_counts)
-        zip_path = write_submission_zip(build_submission(by_group), track, out)
-        try:
-            validate_submission(zip_path, layout.voxel_counts, len(videos))
-        except Exception:
-            zip_path.unlink(missing_ok=True)
-            raise
+        zip_path = write_submission_zip(build_submission(by_group), track, staging)
+        validate_submission(zip_path, layout.voxel_counts, len(videos))
         manifest["submission"] = zip_path.name
-        print(f"submission: {zip_path} ({TRACK_NAMES[track]}, {len(videos)} videos, checked)")
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    print(f"predictions: {npy_dir}/<subject>/<ROI>.npy; manifest: {out / 'manifest.json'}")
-    return out
+        print(f"submission: {out / zip_path.name} ({TRACK_NAMES[track]}, {len(videos)} videos, checked)")
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
 def _devices(value: str):
@@ -170,10 +241,11 @@ def _devices(value: str):
 
 def main(argv=None) -> None:
     """The command line: bad input (missing files, mismatched data, a rejected submission) ends
-    with one ``error:`` line naming the file and what was expected, not a traceback."""
+    with one ``error:`` line naming the file and what was expected, not a traceback. So do folders
+    that cannot be written (read-only, full, a link to nowhere): ``OSError`` names the path."""
     try:
         predict(parse_args(argv))
-    except (FileNotFoundError, ValueError, DeviceOutOfMemoryError) as err:  # DataLayoutError, SubmissionError, ...
+    except (OSError, ValueError, DeviceOutOfMemoryError) as err:  # DataLayoutError, SubmissionError, ...
         raise SystemExit(f"error: {err}") from err
 
 

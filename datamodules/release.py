@@ -150,11 +150,12 @@ def check_numbering(videos: list[Path], n_train: int, video_dir: Path) -> None:
                               f"{n_train} train rows (expected at least that many videos)")
     expected = KNOWN_RELEASE_SIZES.get(n_train)
     if expected is not None and len(videos) != expected:
-        raise DataLayoutError(f"{video_dir}: found clips 0001_ to {len(videos):04d}_, but a release with {n_train} "
-                              f"fMRI rows has {expected} clips ({n_train} train + {expected - n_train} test): "
-                              f"clip {len(videos) + 1:04d}_ onwards is missing" if len(videos) < expected else
-                              f"{video_dir}: found {len(videos)} clips, but a release with {n_train} fMRI rows has "
-                              f"{expected}: {videos[expected].name} onwards do not belong to it")
+        known = f"a release with {n_train} fMRI rows has {expected} clips ({n_train} train + {expected - n_train} test)"
+        if len(videos) < expected:
+            raise DataLayoutError(f"{video_dir}: found clips 0001_ to {len(videos):04d}_, but {known}: "
+                                  f"clip {len(videos) + 1:04d}_ onwards is missing")
+        raise DataLayoutError(f"{video_dir}: found {len(videos)} clips, but {known}: "
+                              f"{videos[expected].name} onwards do not belong to it")
 
 
 def available_subjects(root: Path, track: str = "mini") -> list[str]:

@@ -291,9 +291,15 @@ def test_failure_part_way_leaves_no_submission(trained, tmp_path, monkeypatch):
     assert (out / "mini_track.zip").is_file()
 
 
-def test_failed_validation_leaves_no_zip_and_no_manifest(single, trained, tmp_path, monkeypatch):
+def _export_files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(out).parts)}
+
+
+def test_failed_overwrite_keeps_the_previous_export_intact(single, trained, tmp_path, monkeypatch):
     out = tmp_path / "out"
     shutil.copytree(single, out)  # an earlier complete export, being overwritten
+    before = _export_files(out)
 
     def reject(*args, **kwargs):
         raise SubmissionError("simulated rejection")
@@ -301,8 +307,82 @@ def test_failed_validation_leaves_no_zip_and_no_manifest(single, trained, tmp_pa
     monkeypatch.setattr(predict, "validate_submission", reject)
     with pytest.raises(SubmissionError, match="simulated rejection"):
         _predict([trained[1][1]], out, "--overwrite")
-    assert not list(out.glob("*.zip"))
-    assert not (out / "manifest.json").exists()  # no manifest vouching for a half-written folder
+    assert _export_files(out) == before  # zip, manifest and .npy files of the previous export, byte for byte
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".export")]  # no staging left behind
+
+
+def test_fresh_failed_validation_leaves_no_zip_and_no_manifest(trained, tmp_path, monkeypatch):
+    monkeypatch.setattr(predict, "validate_submission", lambda *a, **k: (_ for _ in ()).throw(
+        SubmissionError("simulated rejection")))
+    out = tmp_path / "out"
+    with pytest.raises(SubmissionError):
+        _predict([trained[1][1]], out)
+    assert not list(out.glob("*.zip")) and not (out / "manifest.json").exists()
+    assert not (out / "predictions").exists()
+
+
+def _with_data_settings(ckpt: Path, dest: Path, **settings) -> Path:
+    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=False)
+    checkpoint["datamodule_hyper_parameters"].update(settings)
+    torch.save(checkpoint, dest)
+    return dest
+
+
+def test_paths_stored_in_a_checkpoint_do_not_choose_where_files_are_written(trained, release, tmp_path):
+    elsewhere = tmp_path / "home" / ".config" / "autostart"  # someone else's checkpoint names this
+    ckpt = _with_data_settings(trained[0][1], tmp_path / "foreign.ckpt", cache_dir=str(elsewhere))
+    out = _predict([ckpt], tmp_path / "out")
+    assert not (tmp_path / "home").exists()
+    assert ClipCache(out / ".clip_cache", list_videos(release), num_frames=4, size=32).is_built
+    assert (out / "mini_track.zip").is_file()
+
+
+def test_symlinked_predictions_folder_is_replaced_as_a_link_not_followed(single, trained, tmp_path):
+    out, target = tmp_path / "out", tmp_path / "kept_elsewhere"
+    shutil.copytree(single, out)
+    shutil.move(out / "predictions", target)
+    (out / "predictions").symlink_to(target)
+    before = _export_files(target)
+    _predict([trained[1][1]], out, "--overwrite")
+    assert not (out / "predictions").is_symlink() and (out / "predictions/sub01/V1.npy").is_file()
+    assert _export_files(target) == before  # the link's target was not touched
+
+
+def test_read_only_output_folder_is_one_error_line(trained, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(ro)]).returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here (needs root)")
+    try:
+        result = subprocess.run([sys.executable, "predict.py", "--ckpt_path", str(trained[0][1]), "--output_dir",
+                                 str(ro / "out"), "--accelerator", "cpu", "--num_workers", "0"], cwd=REPO,
+                                capture_output=True, text=True, timeout=300)
+    finally:
+        subprocess.run(["umount", "-l", str(ro)])
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"error: {ro / 'out'}: cannot write the predictions there (Read-only file system); choose another --output_dir"]
+
+
+@pytest.mark.parametrize("fault", ["missing_train_clip", "stray_first", "apple_double"])
+def test_misnumbered_release_gets_no_checked_submission(trained, release, tmp_path, fault):
+    root = tmp_path / "release"
+    shutil.copytree(release, root, ignore=shutil.ignore_patterns(".clip_cache"))
+    videos = sorted((root / VIDEO_DIR).glob("*.mp4"))
+    if fault == "missing_train_clip":
+        videos[4].unlink()
+        expected = "clip 0005_ is missing"
+    elif fault == "stray_first":
+        shutil.copy(videos[0], root / VIDEO_DIR / "0000_stray.mp4")
+        expected = "0000_stray.mp4: clip numbers start at 0001"
+    else:
+        shutil.copy(videos[0], root / VIDEO_DIR / f"._{videos[0].name}")
+        expected = "a macOS metadata file, not a video"
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match=expected):
+        predict.main(["--ckpt_path", str(trained[0][1]), "--output_dir", str(out), "--data.root", str(root),
+                      "--accelerator", "cpu", "--num_workers", "0"])
+    assert not list(out.glob("*.zip")) and not (out / "manifest.json").exists()
 
 
 def test_cli_bad_input_is_one_error_line_not_a_traceback(tmp_path):
