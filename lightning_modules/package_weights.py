@@ -128,12 +128,18 @@ def foreign_naming(state: dict[str, torch.Tensor]) -> str | None:
 # ----------------------------------------------------------------- checking and loading
 
 def check_state_dict(state: dict[str, torch.Tensor], model: nn.Module, source: str,
-                     allow_unexpected: bool = False) -> None:
+                     allow_unexpected: bool = False, origin: dict[str, str] | None = None) -> None:
     """Raise ``WeightsMismatchError`` naming the first key that does not fit ``model``.
 
     Every tensor of ``model.state_dict()`` must be in ``state`` with the same shape, and (unless
     ``allow_unexpected``, for a model truncated to its feature levels) nothing may be left over.
+    ``origin`` maps translated keys back to the file's own, for the message.
     """
+    origin = origin or {}
+
+    def named(key):
+        return f"{key} (in the file: {origin[key]})" if key in origin and origin[key] != key else key
+
     expected = model.state_dict()
     for key, target in expected.items():
         if key not in state:
@@ -141,21 +147,28 @@ def check_state_dict(state: dict[str, torch.Tensor], model: nn.Module, source: s
                                        f"{type(model).__name__} ({len(state)} tensors in the file, "
                                        f"{len(expected)} in the model)")
         if tuple(state[key].shape) != tuple(target.shape):
-            raise WeightsMismatchError(f"{source}: {key} has shape {tuple(state[key].shape)}, "
+            raise WeightsMismatchError(f"{source}: {named(key)} has shape {tuple(state[key].shape)}, "
                                        f"the model's is {tuple(target.shape)}")
     extra = [k for k in state if k not in expected]
     if extra and not allow_unexpected:
-        raise WeightsMismatchError(f"{source}: {extra[0]} is not a tensor of {type(model).__name__} "
+        raise WeightsMismatchError(f"{source}: {named(extra[0])} is not a tensor of {type(model).__name__} "
                                    f"({len(extra)} such keys)")
 
 
 def load_checked(model: nn.Module, state: dict[str, torch.Tensor], source: str,
                  allow_unexpected: bool = False) -> None:
     """Translate ``state`` to timm's naming if it is in a known foreign one, check it, load it."""
-    naming = foreign_naming(state)
+    naming, origin = foreign_naming(state), None
     if naming is not None:
-        state = KEY_NAMINGS[naming][1](state, model)
-    check_state_dict(state, model, source, allow_unexpected)
+        try:
+            translated = KEY_NAMINGS[naming][1](state, model)
+        except WeightsMismatchError as e:
+            raise WeightsMismatchError(f"{source}: {e}") from None
+        if len(translated) != len(state):
+            raise WeightsMismatchError(f"{source}: two of its keys map to one {naming} -> timm name")
+        origin = dict(zip(translated, state, strict=True))  # a translation keeps the keys' order
+        state = translated
+    check_state_dict(state, model, source, allow_unexpected, origin)
     keys = set(model.state_dict())
     model.load_state_dict({k: v for k, v in state.items() if k in keys}, strict=True)
 
