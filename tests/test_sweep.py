@@ -118,7 +118,8 @@ def test_slurm_array_script_starts_workers_on_one_shared_study(tmp_path):
     stub.mkdir()
     (stub / "python").write_text('#!/bin/bash\nprintf "%s\\n" "$@" > "$ARGS_FILE"\n')
     (stub / "python").chmod(0o755)
-    env = {"PATH": f"{stub}:/usr/bin:/bin", "ARGS_FILE": str(tmp_path / "args"), "SLURM_ARRAY_TASK_ID": "3"}
+    env = {"PATH": f"{stub}:/usr/bin:/bin", "ARGS_FILE": str(tmp_path / "args"), "SLURM_ARRAY_TASK_ID": "3",
+           "ACCELERATOR": "gpu"}  # python is stubbed: it cannot tell the allocation's accelerator
     subprocess.run(["bash", str(REPO / "scripts/slurm_sweep.sbatch"), "configs/demo.yaml",
                     "configs/sweeps/demo_space.yaml", "40"], cwd=tmp_path, env=env, check=True, timeout=30)
     script, *argv = (tmp_path / "args").read_text().splitlines()
