@@ -10,6 +10,7 @@ device, in the model, after the uint8 transfer.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +25,7 @@ from datamodules.clip_cache import ClipCache
 from datamodules.dataset import ClipDataset, mean_over_repetitions
 from datamodules.noise_ceiling import noise_ceiling
 from datamodules.release import Release, load_release
+from datamodules.sampling import EpochOrderSampler
 from datamodules.settings_checks import check_batch_size, check_split_sizes
 from datamodules.splits import holdout_split, kfold_split
 from datamodules.targets import TargetLayout, VoxelCounts
@@ -35,30 +37,60 @@ log = logging.getLogger(__name__)
 class AlgonautsDataModule(pl.LightningDataModule):
     """Algonauts 2021 videos and fMRI, split by video, with a decoded-clip cache.
 
+    Every argument is a config key, ``data.<name>``; ``train.py fit --help`` prints these
+    descriptions.
+
     Parameters
     ----------
-    root : folder holding ``AlgonautsVideos268_All_30fpsmax/`` and ``participants_data_v2021/``.
-    track : "mini" (nine regions) or "full" (whole brain).
-    subjects : subjects to train on, e.g. ``[sub01, sub02]``; default all found.
-    rois : regions to train on; default all of the track's.
-    synthetic : if ``root`` does not exist, generate the simulator's dataset there first,
-        with this preset ("demo" or "tiny"); None (the default) means real data must be there.
-    num_frames : frames sampled uniformly over each clip.
-    image_size : frames are resized to ``image_size`` x ``image_size`` pixels.
-    video_backend : "decord" (fast) or "pyav" (wherever FFmpeg's Python bindings install).
-    cache_dir : where the decoded-clip cache lives; default ``<root>/.clip_cache``.
-    split : "kfold" (``n_folds`` shuffled folds, validate on ``fold``) or "holdout" (the last
-        ``n_val`` videos with fMRI, the challenge's validation convention).
-    repetitions : training target: "mean" over repetitions, or "random_subset" (augmentation).
-    on_bad_video : "raise" or "skip"
+    root : str
+        The release folder, holding ``AlgonautsVideos268_All_30fpsmax/`` and
+        ``participants_data_v2021/``.
+    track : {"mini", "full"}
+        "mini": the nine regions of interest; "full": the whole brain (``WB.pkl``).
+    subjects : list of str or None
+        Subjects to train on, e.g. ``[sub01, sub02]``; default all found.
+    rois : list of str or None
+        Regions to train on; default all of the track's.
+    synthetic : {"demo", "tiny"} or None
+        If ``root`` does not exist, first generate the simulator's release there with this
+        preset; None (the default) means the real data must be there.
+    num_frames : int
+        Frames sampled uniformly over each clip.
+    image_size : int
+        Frames are resized to ``image_size`` x ``image_size`` pixels.
+    video_backend : {"decord", "pyav"}
+        The video decoder: "decord" (fast) or "pyav" (wherever FFmpeg's Python bindings install).
+    cache_dir : str or None
+        Where the decoded-clip cache (uint8, memory-mapped) lives; default ``<root>/.clip_cache``.
+    split : {"kfold", "holdout"}
+        "kfold": ``n_folds`` shuffled folds of the videos with fMRI, validating on ``fold``;
+        "holdout": the last ``n_val`` videos with fMRI (the challenge's validation convention).
+    n_folds : int
+        Number of folds (``split: kfold``).
+    fold : int
+        The validation fold, 0 to ``n_folds - 1`` (``split: kfold``).
+    n_val : int
+        Number of validation videos (``split: holdout``).
+    seed : int
+        Seed of the k-fold split. With the run's ``seed_everything`` it also seeds the
+        training order and the repetition subsets, drawn from (seed, epoch, video): the same
+        batches whatever ``num_workers`` is and whether or not the run was resumed.
+    repetitions : {"mean", "random_subset"}
+        Training target: the mean over the repetitions, or (augmentation) the mean over a
+        random non-empty subset of them, a new one each epoch. Validation always uses the mean.
+    batch_size : int
+        Videos per batch, per device.
+    num_workers : int
+        Data-loading worker processes (0: load in the training process).
+    on_bad_video : {"raise", "skip"}
         "raise" (default) stops at an undecodable clip, naming it; "skip" stores it as blank
         frames (logged) and leaves such videos out of the training and validation videos (count
         logged), so a blank clip never trains or scores as if it had been watched.
-    missing_rois : "raise" or "skip"
+    missing_rois : {"raise", "skip"}
         A subject lacking one region's file: "raise" (default) a ``DataLayoutError`` naming the
         file, or "skip" just that subject's region (logged warning naming the file); the heads,
         metrics and submission then cover the (subject, region) pairs that exist.
-    non_finite : "raise" or "mask"
+    non_finite : {"raise", "mask"}
         Infinite values (or values beyond 1e15, whose squares overflow float32) in a response
         file: "raise" (default) stops at set-up naming the file, video, repetition and voxel;
         "mask" treats them as missing measurements (NaN), logged.
@@ -98,6 +130,7 @@ class AlgonautsDataModule(pl.LightningDataModule):
         self._clips: ClipCache | None = None
         self.train_indices = self.val_indices = None
         self._voxels_reported = False
+        self._resumed_epoch = 0
 
     # ----------------------------------------------------------------- the data on disk
     @property
@@ -213,22 +246,64 @@ class AlgonautsDataModule(pl.LightningDataModule):
             raise RuntimeError("call setup() before asking for a split's noise ceiling")
         return torch.from_numpy(noise_ceiling(self.responses[rows]).astype(np.float32))
 
+    @property
+    def draw_seed(self) -> int:
+        """Seed of the training order and the repetition subsets: ``seed`` mixed with the run's
+        ``seed_everything`` (Lightning's ``PL_GLOBAL_SEED``), so other run seeds also see other orders."""
+        return int(self.hparams.seed) * 1_000_003 + int(os.environ.get("PL_GLOBAL_SEED", 0))
+
+    def _training_epoch(self) -> int:
+        """The epoch the next pass over the training data serves (what Lightning passes to ``set_epoch``).
+
+        A resumed run creates its first training iterator (and its workers fetch ahead from it)
+        before Lightning restores its loop counters: that pass takes the epoch the checkpoint
+        recorded (:meth:`state_dict`).
+        """
+        return max(self._resumed_epoch, self.trainer.fit_loop.epoch_progress.current.processed)
+
+    def state_dict(self) -> dict:
+        """Saved in checkpoints: the epoch a run resumed from this checkpoint trains first (the next
+        one once this epoch's training batches are done; this one again from a mid-epoch checkpoint)."""
+        if self.trainer is None:
+            return {}
+        # current_epoch counts finished epochs; it moves on only after the end-of-epoch checkpoints.
+        finished_batches = self.trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+        return {"next_training_epoch": self.trainer.current_epoch + int(finished_batches)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._resumed_epoch = int(state_dict.get("next_training_epoch", 0))
+
+    def _positions_trained(self) -> int:
+        """This rank's positions already trained on in the epoch a resumed run is part-way through
+        (a checkpoint saved at a batch end by a SLURM requeue); 0 at the start of an epoch."""
+        loop = self.trainer.fit_loop
+        if not loop.restarting:  # a fresh run, or resumed from the end of an epoch
+            return 0
+        return loop.epoch_loop.batch_progress.current.processed * self.hparams.batch_size
+
     def _loader(self, dataset: ClipDataset, shuffle: bool, evaluation: bool = False) -> DataLoader:
         sampler = None
         trainer = self.trainer
-        if evaluation and trainer is not None and trainer.world_size > 1:
+        world_size, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        if shuffle:
+            # The order and the draws follow (seed, epoch, video), never a process's generator.
+            epoch_of = self._training_epoch if trainer is not None else None  # else set_epoch's value
+            skip_of = self._positions_trained if trainer is not None else None
+            sampler = EpochOrderSampler(dataset, self.draw_seed, epoch_of, world_size, rank, skip_of)
+        elif evaluation and world_size > 1:
             # Lightning's default distributed sampler pads with repeated videos, which would
             # count them twice in the correlation; this one splits the videos without repeats.
-            sampler = UnrepeatedDistributedSampler(dataset, num_replicas=trainer.world_size,
-                                                   rank=trainer.global_rank, shuffle=False)
-        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle and sampler is None,
-                          sampler=sampler, num_workers=self.hparams.num_workers,
-                          pin_memory=torch.cuda.is_available(),
-                          persistent_workers=self.hparams.num_workers > 0, drop_last=False)
+            sampler = UnrepeatedDistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=False)
+        # Its own generator: creating an iterator draws the workers' base seed, which must not
+        # move torch's global generator by an amount that depends on the number of workers.
+        return DataLoader(dataset, batch_size=self.hparams.batch_size, sampler=sampler,
+                          num_workers=self.hparams.num_workers, pin_memory=torch.cuda.is_available(),
+                          persistent_workers=self.hparams.num_workers > 0, drop_last=False,
+                          generator=torch.Generator().manual_seed(self.draw_seed))
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(ClipDataset(self.clips, self.train_indices, self.responses, self.hparams.repetitions),
-                            shuffle=True)
+        return self._loader(ClipDataset(self.clips, self.train_indices, self.responses, self.hparams.repetitions,
+                                        seed=self.draw_seed), shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(ClipDataset(self.clips, self.val_indices, self.responses), shuffle=False,

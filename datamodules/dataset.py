@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from datamodules.sampling import draw_rng
+
 REPETITION_MODES = ("mean", "random_subset")
 
 
@@ -24,20 +26,25 @@ class ClipDataset(Dataset):
         Measured responses; None for videos without fMRI (prediction).
     repetitions : "mean" or "random_subset"
         The target is the mean over repetitions, or (augmentation) the mean over a
-        random non-empty subset of them, drawn anew at every access.
+        random non-empty subset of them, drawn from ``(seed, epoch, video)``: a new
+        subset every epoch, the same one whichever process (worker) reads the item.
+    seed : the repetition subsets' seed.
 
-    Items are dicts: ``video`` uint8 tensor (num_frames, 3, size, size), ``index``
-    int64 (the video's position), and ``targets`` float32 (n_voxels_total,) when
+    ``dataset[i]`` is position ``i`` with epoch 0's draws; ``dataset[i, epoch]`` (what
+    :class:`datamodules.sampling.EpochOrderSampler` yields) with that epoch's. Items are
+    dicts: ``video`` uint8 tensor (num_frames, 3, size, size), ``index`` int64 (the
+    video's position in the release), and ``targets`` float32 (n_voxels_total,) when
     responses are given. NaN repetitions (missing measurements) are ignored in the mean.
     """
 
     def __init__(self, clips, video_indices: Sequence[int], responses: np.ndarray | None = None,
-                 repetitions: str = "mean"):
+                 repetitions: str = "mean", seed: int = 0):
         if repetitions not in REPETITION_MODES:
             raise ValueError(f"repetitions must be one of {REPETITION_MODES}, got {repetitions!r}")
         self.clips = clips
         self.video_indices = np.asarray(video_indices, dtype=np.int64)
         self.repetitions = repetitions
+        self.seed = seed
         self.responses = responses
         self.mean_responses = None
         if responses is not None:
@@ -50,18 +57,24 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.video_indices)
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        i, epoch = key if isinstance(key, tuple) else (key, 0)
         video = int(self.video_indices[i])
         item = {"video": torch.from_numpy(np.array(self.clips[video])), "index": torch.tensor(video)}
         if self.mean_responses is not None:
             item["targets"] = torch.from_numpy(self.mean_responses[video])
         elif self.responses is not None:
-            n_reps = self.responses.shape[1]
-            # torch's RNG: Lightning seeds it per worker, so runs stay reproducible.
-            keep = torch.rand(n_reps) < 0.5
-            keep[torch.randint(n_reps, (1,))] = True
-            item["targets"] = torch.from_numpy(mean_over_repetitions(self.responses[video][keep.numpy()][None])[0])
+            keep = repetition_subset(self.responses.shape[1], draw_rng(self.seed, epoch, video))
+            item["targets"] = torch.from_numpy(mean_over_repetitions(self.responses[video][keep][None])[0])
         return item
+
+
+def repetition_subset(n_reps: int, rng: np.random.Generator) -> np.ndarray:
+    """A random non-empty subset of ``n_reps`` repetitions, bool array of shape (n_reps,): each is
+    kept with probability 1/2, and one drawn at random is always kept."""
+    keep = rng.random(n_reps) < 0.5
+    keep[rng.integers(n_reps)] = True
+    return keep
 
 
 def mean_over_repetitions(responses: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
 """A training process killed part-way (SIGKILL, a real signal to a real process) resumes from its
-last checkpoint with ``--ckpt_path last`` and ends where a run that was never stopped ends."""
+last checkpoint with ``--ckpt_path last`` and ends where a run that was never stopped ends, with
+data-loading worker processes (the demo uses two) as without; and the worker count changes nothing."""
 
 import json
 import os
@@ -34,8 +35,13 @@ def _env() -> dict:
 
 
 def _kill_after_first_checkpoint(command: list[str], last_ckpt: Path, timeout: float = 240) -> int:
-    """Start training, SIGKILL it as soon as ``last.ckpt`` exists; return the epoch it holds."""
-    proc = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """Start training, SIGKILL it as soon as ``last.ckpt`` exists; return the epoch it holds.
+
+    Only the training process is killed, as the kernel's OOM killer would; its data-loading
+    workers notice and exit. Anything of its process group still alive afterwards is killed too.
+    """
+    proc = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
     try:
         deadline = time.monotonic() + timeout
         while not last_ckpt.exists():
@@ -50,6 +56,10 @@ def _kill_after_first_checkpoint(command: list[str], last_ckpt: Path, timeout: f
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # orphaned workers, if any are left
+        except ProcessLookupError:
+            pass
         proc.stderr.close()
     return read_checkpoint(last_ckpt)["epoch"]
 
@@ -69,30 +79,62 @@ def _numbers(summary: dict, part: str) -> dict:
     return out
 
 
-def test_killed_run_resumes_from_last_checkpoint_to_the_same_metrics(tiny_root, tmp_path):
-    reference = fit_tiny(tiny_root, tmp_path / "reference", "--trainer.max_epochs", str(EPOCHS),
-                         "--trainer.deterministic", "true")
-    expected = json.loads((Path(reference.trainer.log_dir) / "summary.json").read_text())
-
-    save_dir = tmp_path / "runs"
-    run_dir = save_dir / "demo" / "run"
-    killed_at = _kill_after_first_checkpoint(_train_command(tiny_root, save_dir), run_dir / "checkpoints/last.ckpt")
-    assert killed_at < EPOCHS - 1, "the run finished before it was killed"
-    assert not (run_dir / "summary.json").exists()  # the killed run never reached the end of fit
-
-    log = subprocess.run(_train_command(tiny_root, save_dir, "--ckpt_path", "last"), cwd=REPO, env=_env(),
-                         check=True, capture_output=True, text=True, timeout=300)
-    # It continued the killed run (a fresh start would reach the same numbers too: it is deterministic).
-    assert f"Restored all states from the checkpoint at {run_dir / 'checkpoints/last.ckpt'}" in log.stdout + log.stderr
-    resumed = json.loads((run_dir / "summary.json").read_text())
-    assert resumed["epochs_run"] == expected["epochs_run"] == EPOCHS
-    assert resumed["best_epoch"] == expected["best_epoch"]
+def _assert_same_metrics(got_summary: dict, want_summary: dict) -> None:
+    assert got_summary["epochs_run"] == want_summary["epochs_run"] == EPOCHS
+    assert got_summary["best_epoch"] == want_summary["best_epoch"]
     for part in ("last", "best"):
-        got, want = _numbers(resumed, part), _numbers(expected, part)
+        got, want = _numbers(got_summary, part), _numbers(want_summary, part)
         assert got.keys() == want.keys()
         for key, value in want.items():
             assert got[key] == pytest.approx(value, abs=TOLERANCE, nan_ok=True), key
+
+
+def _uninterrupted(tiny_root: Path, tmp_path: Path, *extra: str) -> dict:
+    """The summary of a run never stopped (in this process, no worker processes unless ``extra`` asks)."""
+    reference = fit_tiny(tiny_root, tmp_path / "reference", "--trainer.max_epochs", str(EPOCHS),
+                         "--trainer.deterministic", "true", *extra)
+    return json.loads((Path(reference.trainer.log_dir) / "summary.json").read_text())
+
+
+def _kill_and_resume(tiny_root: Path, tmp_path: Path, *extra: str) -> dict:
+    """Start a run, SIGKILL it after its first checkpoint, rerun the same command with
+    ``--ckpt_path last``; the resumed run's summary."""
+    save_dir = tmp_path / "runs"
+    run_dir = save_dir / "demo" / "run"
+    killed_at = _kill_after_first_checkpoint(_train_command(tiny_root, save_dir, *extra),
+                                             run_dir / "checkpoints/last.ckpt")
+    assert killed_at < EPOCHS - 1, "the run finished before it was killed"
+    assert not (run_dir / "summary.json").exists()  # the killed run never reached the end of fit
+
+    log = subprocess.run(_train_command(tiny_root, save_dir, *extra, "--ckpt_path", "last"), cwd=REPO, env=_env(),
+                         check=True, capture_output=True, text=True, timeout=300)
+    # It continued the killed run (a fresh start would reach the same numbers too: it is deterministic).
+    assert f"Restored all states from the checkpoint at {run_dir / 'checkpoints/last.ckpt'}" in log.stdout + log.stderr
     assert read_checkpoint(run_dir / "checkpoints/last.ckpt")["epoch"] == EPOCHS - 1
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def test_killed_run_resumes_from_last_checkpoint_to_the_same_metrics(tiny_root, tmp_path):
+    expected = _uninterrupted(tiny_root, tmp_path)
+    _assert_same_metrics(_kill_and_resume(tiny_root, tmp_path), expected)
+
+
+@pytest.mark.slow
+def test_killed_run_with_worker_processes_resumes_to_the_metrics_of_a_run_without_workers(tiny_root, tmp_path):
+    # Random repetition subsets, so the items' draws matter too. The killed and resumed runs
+    # load with two worker processes, as the demo does; the reference with none: equal metrics
+    # show both that resuming restores what the workers draw and that their number changes nothing.
+    augment = ("--data.repetitions", "random_subset")
+    expected = _uninterrupted(tiny_root, tmp_path, *augment)
+    _assert_same_metrics(_kill_and_resume(tiny_root, tmp_path, *augment, "--data.num_workers", "2"), expected)
+
+
+@pytest.mark.slow
+def test_worker_count_does_not_change_the_run(tiny_root, tmp_path):
+    augment = ("--data.repetitions", "random_subset")
+    without = _uninterrupted(tiny_root, tmp_path / "w0", *augment, "--data.num_workers", "0")
+    with_workers = _uninterrupted(tiny_root, tmp_path / "w2", *augment, "--data.num_workers", "2")
+    _assert_same_metrics(with_workers, without)
 
 
 def test_last_checkpoint_is_rewritten_at_epochs_without_improvement(tiny_root, tmp_path):
