@@ -29,46 +29,85 @@ log = logging.getLogger(__name__)
 class EncodingModel(pl.LightningModule):
     """Video -> voxel responses of every selected subject and region.
 
+    Every argument is a config key, ``model.<name>``; ``train.py fit --help`` prints these
+    descriptions.
+
     Parameters
     ----------
-    voxel_counts : ``{subject: {roi: n_voxels}}``; linked from the data by ``train.py``.
-    backbone : a timm model name (``resnet50``, ``vit_base_patch16_224``, ...) or
-        ``torchvision/alexnet``, ``torchvision/vgg16``.
-    pretrained : use timm's (or torchvision's) download of pretrained weights (needs network).
-    checkpoint_path : a local weights file for the backbone instead (offline, converted weights).
-    layers : indices of the backbone's feature levels read out (default: the last).
-    pool_grid : spatial pooling of each level to a ``pool_grid`` x ``pool_grid`` grid.
-    vone_frontend : put a fixed VOneNet Gabor front end ahead of a ResNet backbone.
-    temporal : pooling over frames: "mean", "weighted" (learned), or "lstm".
-    num_frames : frames per clip; linked from the data.
-    image_size : frame side in pixels; linked from the data (ViTs are built for it).
-    lstm_hidden, bidirectional : the LSTM's size and direction.
-    frame_diff : add frame-to-frame feature differences as input (motion-driven regions).
-    lr : learning rate of the heads and temporal stage; the backbone's is ``lr * backbone_lr_scale``.
-    weight_decay : AdamW weight decay.
-    warmup_epochs : linear warm-up length, then cosine decay to ``min_lr_ratio * lr``.
-    freeze_backbone_epochs : the backbone is frozen for this many epochs (-1: always).
-    freeze_batchnorm : keep the backbone's BatchNorm statistics fixed while fine-tuning (small
-        batches of correlated frames make poor batch statistics, and switching a frozen backbone to
+    voxel_counts : dict of {subject: {roi: n_voxels}}
+        The voxels each head predicts; ``train.py`` links it from the data.
+    backbone : str
+        The frame network: a timm model name (``resnet18``, ``resnet50``,
+        ``vit_base_patch16_224``, ...) or ``torchvision/alexnet``, ``torchvision/vgg16``.
+    pretrained : bool
+        Load the backbone's pretrained weights through timm (or torchvision), from its
+        download or its local cache.
+    checkpoint_path : str or None
+        A local weights file for the backbone instead (offline machines, converted weights).
+    layers : list of int or None
+        Indices of the backbone's feature levels read out and concatenated (default: the last).
+    pool_grid : int
+        Each level is average-pooled to a ``pool_grid`` x ``pool_grid`` grid before the heads.
+    vone_frontend : bool
+        Put a fixed VOneNet Gabor front end ahead of a ResNet backbone.
+    temporal : {"mean", "weighted", "lstm"}
+        How frames are pooled over time: their mean, learned per-frame weights, or an LSTM.
+    num_frames : int
+        Frames per clip; linked from ``data.num_frames``.
+    image_size : int
+        Frame side in pixels; linked from ``data.image_size`` (ViTs are built for it).
+    lstm_hidden : int
+        Hidden size of the LSTM (``temporal: lstm``).
+    bidirectional : bool
+        Run the LSTM in both directions (``temporal: lstm``).
+    frame_diff : bool
+        Also feed frame-to-frame feature differences to the temporal stage (for
+        motion-driven regions).
+    lr : float
+        Peak learning rate of the heads and the temporal stage (AdamW).
+    backbone_lr_scale : float
+        The backbone's learning rate is ``lr * backbone_lr_scale`` once it trains.
+    weight_decay : float
+        AdamW weight decay.
+    warmup_epochs : float
+        Length of the linear learning-rate warm-up, in epochs; cosine decay follows.
+    min_lr_ratio : float
+        The cosine decay ends at ``min_lr_ratio * lr``.
+    freeze_backbone_epochs : int
+        The backbone is frozen for this many epochs at the start (0: never, -1: always).
+    freeze_batchnorm : bool
+        Keep the backbone's BatchNorm statistics fixed while fine-tuning (small batches of
+        correlated frames make poor batch statistics, and switching a frozen backbone to
         batch statistics at unfreezing would shift the features the heads were fitted on).
-    unfreeze_at_score : if set, the backbone stays frozen until ``val/score`` reaches it.
-    mse_weight : weight of an MSE term added to the correlation loss (anchors the output scale).
-    head_init_std : standard deviation of the heads' initial weights.
-    ridge : at the start of fitting, fit the closed-form ridge baseline on the frozen backbone's
-        frame-averaged features of the training videos, and log its validation scores beside the
-        trained heads' at every validation (``val/ridge/score``, per subject and region).
-    ridge_init_heads : start the trainable heads from the ridge solution (a linear probe, then
-        fine-tuning). Applies when the heads read frame-averaged features: temporal "mean" or
-        "weighted" (uniform at start) without ``frame_diff``; otherwise the heads start random.
-    ridge_alphas : the penalty grid searched per voxel (default: 20 values from 1e-2 to 1e7).
-    ridge_folds : K of the K-fold cross-validation choosing each voxel's penalty.
-    ridge_alpha_per : "voxel" (each voxel's own penalty, the field's usual choice) or "region"
-        (one penalty per subject and region, the best mean CV score over its voxels, as the 2021
-        seed chose). With a few hundred videos, per-voxel choices are noisy: in the accuracy study
+    unfreeze_at_score : float or None
+        If set, the backbone stays frozen until the validation ``val/score`` reaches it.
+    mse_weight : float
+        Weight of an MSE term added to the correlation loss (anchors the output scale).
+    head_init_std : float
+        Standard deviation of the heads' initial weights.
+    ridge : bool
+        At the start of fitting, fit the closed-form ridge baseline on the frozen backbone's
+        frame-averaged features of the training videos, and log its validation scores beside
+        the trained heads' at every validation (``val/ridge/score``, per subject and region).
+    ridge_init_heads : bool
+        Start the trainable heads from the ridge solution (a linear probe, then fine-tuning).
+        Applies when the heads read frame-averaged features: temporal "mean" or "weighted"
+        (uniform at start) without ``frame_diff``; otherwise the heads start random.
+    ridge_alphas : list of float or None
+        The ridge penalties searched (default: 20 values from 1e-2 to 1e7, log-spaced).
+    ridge_folds : int
+        K of the K-fold cross-validation that chooses the penalty.
+    ridge_alpha_per : {"voxel", "region"}
+        "voxel": each voxel its own penalty (the field's usual choice); "region": one penalty
+        per subject and region, the best mean CV score over its voxels (as the 2021 seed
+        chose). With a few hundred videos per-voxel choices are noisy: in the accuracy study
         (BENCHMARKS.md) "region" scored higher on the test videos.
-    ridge_pca : reduce the features to this many principal components first (the 2021 seed's PCA-100).
-    ridge_only : the ridge baseline alone: no gradient steps; the heads are the ridge map
-        (see ``configs/ridge_baseline.yaml``).
+    ridge_pca : int or None
+        Reduce the features to this many principal components before ridge (the 2021 seed
+        used 100); None keeps them all.
+    ridge_only : bool
+        The ridge baseline alone: no gradient steps and no training batches; the heads are
+        the ridge map (see ``configs/ridge_baseline.yaml``).
     """
 
     def __init__(
