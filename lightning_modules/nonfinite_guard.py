@@ -6,8 +6,9 @@ exits with code 0, and writes the NaN model as a checkpoint and a summary. This 
 run ends with a message and a non-zero exit code, and nothing after the bad step is saved (the
 checkpoints of the epochs before it stay as they were).
 
-Under DDP every rank takes the same decision (one boolean all-reduce per check), so no rank is
-left waiting in a collective for another that stopped.
+Under DDP every rank takes the same decision (one boolean all-reduce per training batch, and
+one per validation, at its end: ranks can hold different numbers of validation batches), so no
+rank is left waiting in a collective for another that stopped.
 """
 
 from __future__ import annotations
@@ -46,9 +47,16 @@ class NonFiniteGuard(pl.Callback):
             finite = bool(torch.isfinite(loss.detach()).all())
             self._stop(trainer, pl_module, not finite, f"train/loss is {float(loss):g} (batch {batch_idx})")
 
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self._bad_validation: str | None = None
+
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         preds = outputs.get("preds") if isinstance(outputs, dict) else None
-        if isinstance(preds, torch.Tensor):
-            finite = bool(torch.isfinite(preds).all())
-            self._stop(trainer, pl_module, not finite,
-                       f"validation predictions have {_first_bad(preds)} (validation batch {batch_idx})")
+        if isinstance(preds, torch.Tensor) and self._bad_validation is None and not bool(torch.isfinite(preds).all()):
+            self._bad_validation = f"validation predictions have {_first_bad(preds)} (validation batch {batch_idx})"
+
+    # Callbacks' epoch-end hooks run before the module's, so this stops before the epoch is scored.
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        bad = getattr(self, "_bad_validation", None)
+        self._stop(trainer, pl_module, bad is not None, bad or "validation predictions on another process are not "
+                                                              "finite")

@@ -170,6 +170,26 @@ def test_nan_weights_are_never_saved(tmp_path):
     assert not list(ckpt_dir.glob("*.ckpt"))
 
 
+class _NanValidation(_Tiny):
+    def validation_step(self, batch, batch_idx):
+        self.log("val/score", 0.1)
+        return {"preds": torch.full((len(batch[0]), 3), float("nan")) if batch_idx == 1 else torch.zeros(2, 3)}
+
+
+def test_non_finite_validation_predictions_stop_the_run_before_the_epoch_is_scored(tmp_path):
+    from lightning_modules.nonfinite_guard import NonFiniteGuard
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(6, 2)), batch_size=2)
+    ckpt_dir = tmp_path / "ckpt"
+    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0,
+                         callbacks=[NonFiniteGuard(), EpochCheckpoint(dirpath=ckpt_dir, save_last=True)])
+    with pytest.raises(NonFiniteError, match=r"validation predictions have 6 of 6 values NaN or infinite "
+                                             r"\(validation batch 1\) at epoch 0"):
+        trainer.fit(_NanValidation(0.1), data, data)
+    assert not list(ckpt_dir.glob("*.ckpt"))
+
+
 # ----------------------------------------------------------------------------- diverging runs
 def test_diverging_run_stops_with_a_message_and_saves_nothing_after_it(tiny_root, tmp_path):
     with pytest.raises(NonFiniteError, match=r"the model diverged.*model\.lr=1e\+30") as err:
