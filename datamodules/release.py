@@ -202,8 +202,8 @@ def load_recording(path: Path, whole_brain: bool = False, non_finite: str = "rai
         if int(mask.sum()) != train.shape[2]:
             raise DataLayoutError(f"{path}: voxel_mask {mask.shape} has {int(mask.sum())} voxels, "
                                   f"but 'train' has {train.shape[2]} (they must agree)")
-    train = check_finite(train.astype(np.float32, copy=False), path, non_finite)
-    return Recording(train=train, path=path, voxel_mask=mask)
+    train = check_finite(train, path, non_finite)  # before the cast: 1e300 is named as such, not as inf
+    return Recording(train=train.astype(np.float32, copy=False), path=path, voxel_mask=mask)
 
 
 def load_release(root: str | Path, track: str = "mini", subjects: list[str] | None = None,

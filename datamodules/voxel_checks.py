@@ -48,6 +48,8 @@ def check_finite(train: np.ndarray, path: Path, policy: str = "raise") -> np.nda
     """
     if policy not in NON_FINITE:
         raise ValueError(f"non_finite must be one of {NON_FINITE}, got {policy!r}")
+    if not np.issubdtype(train.dtype, np.floating):
+        train = train.astype(np.float64)  # integer responses: only the magnitude can be out of range
     with np.errstate(invalid="ignore"):
         bad = np.isinf(train) | (np.abs(train) > MAX_ABS_RESPONSE)
     if not bad.any():
@@ -65,7 +67,7 @@ def check_finite(train: np.ndarray, path: Path, policy: str = "raise") -> np.nda
         raise NonFiniteResponseError(f"{what}. They would turn the loss and scores into NaN: fix the file, or "
                                      "pass --data.non_finite mask to treat them as missing measurements (NaN)")
     log.warning("%s: masked as missing measurements (non_finite=mask)", what)
-    return np.where(bad, np.float32(np.nan), train).astype(train.dtype, copy=False)
+    return np.where(bad, np.nan, train).astype(train.dtype, copy=False)
 
 
 @dataclass(frozen=True)

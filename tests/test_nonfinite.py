@@ -226,3 +226,17 @@ def test_diverging_sweep_trial_is_marked_failed_not_scored(tiny_root, tmp_path):
     assert trial.value is None and "diverged" in trial.user_attrs["failure"]
     with pytest.raises(ValueError):
         study.best_trial  # noqa: B018 - no trial was scored
+
+
+def test_float64_value_beyond_float32_is_named_with_its_value(tmp_path):
+    from datamodules.release import load_recording
+
+    train = np.zeros((4, 2, 3))
+    train[1, 1, 2] = 1e300  # would become inf in the float32 cast
+    path = tmp_path / "sub01" / "V2.pkl"
+    path.parent.mkdir()
+    path.write_bytes(pickle.dumps({"train": train}, protocol=2))
+    with pytest.raises(NonFiniteResponseError, match=r"first is 1e\+300 at video row 1 \(clip 0002_\), repetition 1"):
+        load_recording(path)
+    masked = load_recording(path, non_finite="mask").train
+    assert masked.dtype == np.float32 and np.isnan(masked[1, 1, 2]) and np.isfinite(np.delete(masked, 11)).all()
