@@ -274,3 +274,44 @@ def test_fetch_command_offline(tmp_path):
     assert bad.returncode == 1
     assert "resnet18: could not fetch" in bad.stdout and str(tmp_path / "c") in bad.stdout
     assert "1 of 2 backbones not available: resnet18" in bad.stderr
+
+
+# ----------------------------------------------------------------- the configs that use them
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a connection fails, as on a compute node without network."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def _stem_is_the_files(backbone):
+    stem = dict(backbone.named_parameters())["model.conv_stem.weight"]
+    return torch.equal(stem.detach(), _file_state("tf_efficientnet_lite0")["_conv_stem.weight"])
+
+
+def test_demo_config_trains_the_pretrained_lite0_offline(tiny_root, tmp_path, no_network):
+    from tests.helpers import fit_tiny
+
+    cli = fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2")
+    assert cli.model.hparams.backbone == "tf_efficientnet_lite0" and cli.model.hparams.pretrained
+    assert "val/ridge/score" in cli.trainer.callback_metrics and "val/score" in cli.trainer.callback_metrics
+    assert _stem_is_the_files(cli.model.model.backbone)  # frozen in the first epoch: still the file's
+
+
+def test_lite0_recipe_builds_pretrained_offline(tiny_root, no_network):
+    import train
+
+    cli = train.main(["--config", str(REPO / "configs/mini_track_lite0_224.yaml"), "--data.root", str(tiny_root),
+                      "--trainer.precision", "32-true", "--trainer.accelerator", "cpu", "--data.num_frames", "2",
+                      "--data.image_size", "64"], run=False)
+    assert cli.model.hparams.backbone == "tf_efficientnet_lite0" and cli.model.hparams.pretrained
+    assert _stem_is_the_files(cli.model.model.backbone)
+    with torch.no_grad():
+        out = cli.model(torch.zeros(2, 2, 3, 64, 64, dtype=torch.uint8))
+    assert out.shape == (2, cli.datamodule.target_layout.n_voxels)

@@ -67,6 +67,7 @@ def test_backbone_frozen_in_first_epoch_then_trains(tiny_root, tmp_path):
     ("resnet50_lstm.yaml", ["--model.backbone", "resnet18"]),
     ("vit_b16_mean.yaml", ["--model.backbone", "vit_tiny_patch16_224"]),
     ("full_track_resnet50.yaml", ["--model.backbone", "resnet18"]),
+    ("mini_track_lite0_224.yaml", []),
 ])
 def test_real_data_configs_instantiate(tiny_root, config, overrides):
     cli = train.main(["--config", str(REPO / "configs" / config), "--data.root", str(tiny_root),
@@ -96,7 +97,7 @@ def test_print_config_resolves_composed_configs():
     out = subprocess.run([sys.executable, "train.py", "fit", "--config", "configs/demo.yaml", "--config",
                           "configs/ridge_baseline.yaml", "--print_config"], cwd=REPO, capture_output=True,
                          text=True, timeout=120, check=True).stdout
-    assert "backbone: resnet18" in out and "ridge_only: true" in out and "temporal: mean" in out
+    assert "backbone: tf_efficientnet_lite0" in out and "ridge_only: true" in out and "temporal: mean" in out
     assert "monitor: val/score" in out
 
 
