@@ -24,6 +24,7 @@ from lightning_modules.callbacks import RunSummary, ValidationFigures
 from lightning_modules.checkpointing import EpochCheckpoint
 from lightning_modules.nonfinite_guard import NonFiniteGuard
 from lightning_modules.out_of_memory import explain_out_of_memory
+from lightning_modules.quiet import ignore_warning, silence_library_noise
 from lightning_modules.random_state import RandomStateCheckpoint
 from lightning_modules.resume import latest_checkpoint
 from lightning_modules.resume_settings import check_resume_settings
@@ -48,6 +49,22 @@ class EncodingCLI(LightningCLI):
         # The heads' sizes come from the fMRI files, read once the data module exists.
         parser.link_arguments("data.voxel_counts", "model.voxel_counts", apply_on="instantiate")
 
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        if self.model.hparams.ridge_only:
+            self._prepare_ridge_only()
+
+    def _prepare_ridge_only(self) -> None:
+        """The ridge baseline alone learns nothing by gradient: the training loop gets one empty
+        batch per epoch (so validation, checkpoints and the summary still happen, and no clip is
+        read for it), the model summary counts no trainable parameter, and Lightning's warnings
+        about the missing optimizer and the short epoch are not shown."""
+        self.datamodule.training_batches = False
+        self.model.requires_grad_(False)
+        ignore_warning("`LightningModule.configure_optimizers` returned `None`")
+        ignore_warning("`training_step` returned `None`")
+        ignore_warning("The number of training batches (1) is smaller than the logging interval")
+
     def _run_subcommand(self, subcommand: str) -> None:
         # Out of device memory: name the settings to lower, with their values in this run.
         with explain_out_of_memory(subcommand, current=self._memory_settings):
@@ -60,6 +77,8 @@ class EncodingCLI(LightningCLI):
             kwargs["ckpt_path"] = latest_checkpoint(self.trainer)
         if subcommand == "fit" and kwargs.get("ckpt_path"):  # before config.yaml is written: name what differs
             check_resume_settings(kwargs["ckpt_path"], self.model.hparams)
+            # Resuming writes into the run's own checkpoint folder: that it is not empty is expected.
+            ignore_warning(r"Checkpoint directory .* exists and is not empty", regex=True)
         return kwargs
 
     def _memory_settings(self) -> dict:
@@ -72,6 +91,10 @@ class EncodingCLI(LightningCLI):
 
 
 def main(args=None, run: bool = True) -> EncodingCLI:
+    """The CLI; ``args`` (a list, as on the command line without ``train.py``) when called from Python."""
+    silence_library_noise()
+    if args is not None:  # sweep trials and tests: the process's own argv is not train.py's
+        ignore_warning("LightningCLI's args parameter is intended to run from within Python")
     return EncodingCLI(
         EncodingModel,
         AlgonautsDataModule,

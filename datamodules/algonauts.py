@@ -279,6 +279,7 @@ class AlgonautsDataModule(pl.LightningDataModule):
         loop = self.trainer.fit_loop
         if not loop.restarting:  # a fresh run, or resumed from the end of an epoch
             return 0
+        log.warning("DEBUG positions trained %s", loop.epoch_loop.batch_progress.current.processed)
         return loop.epoch_loop.batch_progress.current.processed * self.hparams.batch_size
 
     def _loader(self, dataset: ClipDataset, shuffle: bool, evaluation: bool = False) -> DataLoader:
@@ -301,7 +302,13 @@ class AlgonautsDataModule(pl.LightningDataModule):
                           persistent_workers=self.hparams.num_workers > 0, drop_last=False,
                           generator=torch.Generator().manual_seed(self.draw_seed))
 
+    #: False for a run that fits nothing by gradient (``model.ridge_only``, set by ``train.py``):
+    #: the training loop then gets one empty batch per epoch and no clip is read for it.
+    training_batches: bool = True
+
     def train_dataloader(self) -> DataLoader:
+        if not self.training_batches:
+            return DataLoader([{}], batch_size=None)
         return self._loader(ClipDataset(self.clips, self.train_indices, self.responses, self.hparams.repetitions,
                                         seed=self.draw_seed), shuffle=True)
 

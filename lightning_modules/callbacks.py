@@ -40,7 +40,9 @@ def _clean(value):
 
 class RunSummary(pl.Callback):
     """Writes ``<run dir>/summary.json`` at the end of ``fit``: best and last validation metrics
-    (overall, per subject, per region, per subject and region) and the best checkpoint's path."""
+    (overall, per subject, per region, per subject and region), the ridge baseline's (``ridge``,
+    when the model fitted one) with ``gain_over_ridge`` = best ``val/score`` minus the ridge's,
+    and the best and last checkpoints' paths. Prints the file's path and the scores."""
 
     def __init__(self):
         self.best: dict | None = None
@@ -68,9 +70,9 @@ class RunSummary(pl.Callback):
         # trainer.log_dir broadcasts under DDP: every rank must ask, then only rank 0 writes.
         run_dir = Path(trainer.log_dir or trainer.default_root_dir)
         if trainer.is_global_zero:
-            self._write(trainer, run_dir)
+            self._write(trainer, run_dir, pl_module)
 
-    def _write(self, trainer: pl.Trainer, run_dir: Path) -> None:
+    def _write(self, trainer: pl.Trainer, run_dir: Path, pl_module: pl.LightningModule | None = None) -> None:
         checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
         record = {
             "best_epoch": self.best_epoch,
@@ -78,15 +80,31 @@ class RunSummary(pl.Callback):
             "last_checkpoint": checkpoint.last_model_path if checkpoint else None,
             "epochs_run": trainer.current_epoch,
         }
-        for name, summary in (("best", self.best), ("last", self.last)):
+        ridge = getattr(pl_module, "ridge_summary", None)
+        for name, summary in (("best", self.best), ("last", self.last), ("ridge", ridge)):
             if summary is not None:
                 record[name] = {"score": _grouped(summary, "score"), "r": _grouped(summary, "r"),
                                 "n_unreliable_voxels": summary.get("n_unreliable_voxels")}
+        best = record.get("best", {}).get("score", {}).get("overall")
+        ridge_score = record.get("ridge", {}).get("score", {}).get("overall")
+        if best is not None and ridge_score is not None:
+            record["gain_over_ridge"] = best - ridge_score
         run_dir.mkdir(parents=True, exist_ok=True)
         path = run_dir / "summary.json"
         path.write_text(json.dumps(_clean(record), indent=2))
-        best = record.get("best", {}).get("score", {}).get("overall")
-        print(f"\nrun summary: {path}" + (f" (best val/score {best:.4f})" if best is not None else ""))
+        print(f"\nrun summary: {path}" + _scores_line(best, ridge_score,
+                                                      getattr(pl_module, "hparams", {}).get("ridge_only", False)))
+
+
+def _scores_line(best: float | None, ridge: float | None, ridge_only: bool) -> str:
+    """`` (best val/score 0.5179; ridge baseline 0.4912, gain +0.0267)``, or what of it is known."""
+    if best is None or not math.isfinite(best):
+        return ""
+    if ridge_only:
+        return f" (ridge baseline val/score {best:.4f})"
+    if ridge is None or not math.isfinite(ridge):
+        return f" (best val/score {best:.4f})"
+    return f" (best val/score {best:.4f}; ridge baseline {ridge:.4f}, gain {best - ridge:+.4f})"
 
 
 class ValidationFigures(pl.Callback):
