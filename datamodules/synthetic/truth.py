@@ -97,7 +97,9 @@ def score_against_truth(predictions: np.ndarray, truth: GroundTruth, layout: Tar
         per_group["r"][name] = r[cols][signal].mean()
         per_group["score"][name] = (r[cols][signal] / np.sqrt(truth.ceiling[cols][signal])).mean()
         per_group["r_truth"][name] = r_truth[cols][signal].mean()
-        per_group["ceiling_fraction"][name] = r[cols][signal].mean() / r_best[cols][signal].mean()
+        # NaN where even the noise-free responses reach no r (constant over the few test videos).
+        best = r_best[cols][signal].mean()
+        per_group["ceiling_fraction"][name] = r[cols][signal].mean() / best if best != 0 else float("nan")
     out = {}
     for measure, groups in per_group.items():
         rois = {roi: float(np.mean([v for k, v in groups.items() if k.split("/")[1] == roi]))
