@@ -1,6 +1,6 @@
 """Predict voxel responses for the test videos (or any folder of mp4s) and export them.
 
-    python predict.py --ckpt_path runs/demo/version_0/checkpoints/last.ckpt --output_dir out/
+    python predict.py --ckpt_path runs/demo/version_0 --output_dir out/     # the run's best checkpoint
     python predict.py --ckpt_path a.ckpt b.ckpt --data.root /data/algonauts2021 --output_dir out/ --devices 2
     python predict.py --ckpt_path a.ckpt --videos my_clips/ --output_dir out/
 
@@ -37,15 +37,19 @@ from datamodules.clip_cache import ClipCache
 from datamodules.dataset import ClipDataset
 from datamodules.release import list_videos, load_release
 from datamodules.targets import TargetLayout
+from export.best_checkpoint import resolve_checkpoint
 from export.checkpoint import EnsemblePredictor, load_encoding_model
 from export.prediction_writer import ShardedPredictionWriter, merge_shards
 from export.submission import TRACK_NAMES, build_submission, track_of, validate_submission, write_submission_zip
 from lightning_modules.out_of_memory import PREDICT_SETTINGS, DeviceOutOfMemoryError, explain_out_of_memory
+from lightning_modules.quiet import silence_library_noise
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckpt_path", nargs="+", required=True, help="checkpoint(s); several are averaged")
+    parser.add_argument("--ckpt_path", nargs="+", required=True,
+                        help="checkpoint file(s) or run folder(s) (runs/demo/version_0: the best checkpoint "
+                             "its summary.json names); several are averaged")
     parser.add_argument("--output_dir", required=True, help="folder for the zip, .npy files and manifest")
     parser.add_argument("--data.root", dest="data_root", default=None,
                         help="the release folder (default: the one the first checkpoint was trained on)")
@@ -82,6 +86,7 @@ def _check_output_dir(out: Path, overwrite: bool) -> None:
 def predict(args: argparse.Namespace) -> Path:
     out = Path(args.output_dir)
     _check_output_dir(out, args.overwrite)
+    args.ckpt_path = [str(_announce(resolve_checkpoint(path))) for path in args.ckpt_path]
     models = [load_encoding_model(path) for path in args.ckpt_path]
     layout: TargetLayout = models[0][0].layout
     for (model, _), path in zip(models[1:], args.ckpt_path[1:]):
@@ -235,6 +240,13 @@ def _write_export(preds: np.ndarray, layout: TargetLayout, videos: list[Path], a
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
+def _announce(resolved: tuple[Path, str]) -> Path:
+    """Print which checkpoint a --ckpt_path stands for (once, from the first process)."""
+    if rank_zero_only.rank == 0:
+        print(resolved[1])
+    return resolved[0]
+
+
 def _devices(value: str):
     return value if value == "auto" else int(value)
 
@@ -243,6 +255,7 @@ def main(argv=None) -> None:
     """The command line: bad input (missing files, mismatched data, a rejected submission) ends
     with one ``error:`` line naming the file and what was expected, not a traceback. So do folders
     that cannot be written (read-only, full, a link to nowhere): ``OSError`` names the path."""
+    silence_library_noise()
     try:
         predict(parse_args(argv))
     except (OSError, ValueError, DeviceOutOfMemoryError) as err:  # DataLayoutError, SubmissionError, ...
