@@ -246,10 +246,21 @@ class EncodingModel(pl.LightningModule):
                      "frame-averaged features", self.hparams.temporal, self.hparams.frame_diff)
         return baseline
 
+    def on_train_start(self) -> None:
+        # Lightning skips on_train_epoch_start when it resumes part-way through an epoch (a SLURM
+        # requeue checkpoint): the freezing rules for that epoch must hold from the first batch.
+        self._apply_backbone_schedule()
+
     def on_train_epoch_start(self) -> None:
+        train_backbone = self._apply_backbone_schedule()
+        self.log("train/backbone_trainable", float(train_backbone), on_epoch=True, on_step=False,
+                 sync_dist=True)
+
+    def _apply_backbone_schedule(self) -> bool:
+        """Freeze or unfreeze the backbone as this epoch's rules say; returns whether it trains."""
         if self.hparams.ridge_only:
             self.model.freeze_backbone()
-            return
+            return False
         train_backbone = backbone_should_train(self.current_epoch, self.hparams.freeze_backbone_epochs,
                                                self.hparams.unfreeze_at_score, self.best_score)
         if train_backbone and self.model.backbone_frozen:
@@ -261,8 +272,7 @@ class EncodingModel(pl.LightningModule):
         # flag by flag, bypassing VideoEncoder.train: on a resumed run whose backbone was never
         # frozen in this process that can leave BatchNorm on batch statistics. Re-apply the rules.
         self.model.train(self.training)
-        self.log("train/backbone_trainable", float(train_backbone), on_epoch=True, on_step=False,
-                 sync_dist=True)
+        return train_backbone
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
