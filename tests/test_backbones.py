@@ -19,6 +19,7 @@ from lightning_modules.vonenet import VOneBlock, VOneFrontEnd, sample_gabor_para
         ("vit_tiny_patch16_224", 32, [0, -1], 1),
         ("vit_tiny_patch16_224", 32, [5], 2),
         ("convnext_atto", 32, [1, 3], 1),
+        ("tf_efficientnet_lite0", 32, [0, 4], 1),
         ("torchvision/alexnet", 64, [0, 4, 6], 1),
         ("torchvision/alexnet", 64, [2], 3),
     ],
@@ -99,6 +100,19 @@ def test_features_only_fallback_matches(tmp_path, monkeypatch):
     x = torch.randn(2, 3, 32, 32)
     for a, b in zip(main(x), fallback(x), strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_package_weights_through_features_only_fallback(monkeypatch):
+    """The pip-shipped Lite0 weights load into timm's truncated feature model the same way."""
+    kw = dict(pretrained=True, layers=[3, 1], image_size=64)
+    main = build_backbone("tf_efficientnet_lite0", **kw).eval()
+    monkeypatch.setattr(backbones, "_supports_intermediates", lambda model: False)
+    fallback = build_backbone("tf_efficientnet_lite0", **kw).eval()
+    assert fallback.features_only and fallback.feature_dims == main.feature_dims == [112, 24]
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(main(x), fallback(x), strict=True):
+            torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize(
