@@ -279,7 +279,6 @@ class AlgonautsDataModule(pl.LightningDataModule):
         loop = self.trainer.fit_loop
         if not loop.restarting:  # a fresh run, or resumed from the end of an epoch
             return 0
-        log.warning("DEBUG positions trained %s", loop.epoch_loop.batch_progress.current.processed)
         return loop.epoch_loop.batch_progress.current.processed * self.hparams.batch_size
 
     def _loader(self, dataset: ClipDataset, shuffle: bool, evaluation: bool = False) -> DataLoader:
