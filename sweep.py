@@ -9,7 +9,8 @@
 Trials are scored by their best ``val/score`` (``summary.json``) and stopped early by a median
 pruner. Workers started with the same ``--storage`` and ``--study-name`` share one study (joined
 with ``load_if_exists``) until it holds ``--trials`` finished trials. Runs land in
-``<out>/runs/<study name>/trial_NNNN/``; the study itself in ``<out>/study.db`` by default.
+``<out>/<study name>/trial_NNNN/``; the study itself in ``<out>/study.db`` by default.
+``--keep-checkpoints N`` deletes the checkpoints of all finished trials but the N best.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 import optuna
 import torch
 
+from lightning_modules.quiet import silence_library_noise
+from sweeps.checkpoint_cleanup import KeepBestCheckpoints
 from sweeps.grid import grid_cells
 from sweeps.space import SearchSpaceError, load_space
 from sweeps.study import n_finished, open_study
@@ -42,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     p.add_argument("--out", default="runs/sweeps", help="folder for the trials' runs and the default SQLite study")
     p.add_argument("--study-name", default=None, help="default: the search-space file's name")
     p.add_argument("--storage", default=None, help="Optuna storage URL shared by the workers "
-                   "(default sqlite:///<out>/study.db; postgresql://..., or journal:/shared/study.log)")
+                   "(default sqlite:///<out>/study.db; postgresql://..., or journal:/shared/study.journal)")
     p.add_argument("--seed", type=int, default=None, help="TPE sampler seed (give each worker its own)")
     p.add_argument("--no-prune", action="store_true", help="train every trial to the end")
     p.add_argument("--prune-warmup", type=int, default=1, help="epochs (0-based) before a trial may be pruned")
@@ -52,23 +55,31 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     p.add_argument("--subjects", nargs="+", default=None, help="the grid's subjects")
     p.add_argument("--rois", nargs="+", default=None, help="the grid's regions (default the nine mini-track ones)")
     p.add_argument("--cell", type=int, default=None, help="run only this grid cell (a SLURM array task id)")
+    p.add_argument("--keep-checkpoints", type=int, default=None, metavar="N",
+                   help="keep the checkpoints of the N best trials only (summaries and logs stay); default all")
     args = p.parse_args(argv)
     if args.trials < 1:
         p.error(f"--trials must be at least 1, got {args.trials}")
+    if args.keep_checkpoints is not None and args.keep_checkpoints < 0:
+        p.error(f"--keep-checkpoints must be 0 or more trials, got {args.keep_checkpoints}")
     if args.prune_warmup < 0:
         p.error(f"--prune-warmup must be 0 or more epochs, got {args.prune_warmup}")
     return args, fixed
 
 
-def run_study(study: optuna.Study, space, base_args: list[str], runs_dir: Path, trials: int, prune: bool) -> None:
-    """Run trials until the study holds ``trials`` finished ones (this worker's and others')."""
+def run_study(study: optuna.Study, space, base_args: list[str], runs_dir: Path, trials: int, prune: bool,
+              keep_checkpoints: int | None = None) -> None:
+    """Run trials until the study holds ``trials`` finished ones (this worker's and others');
+    with ``keep_checkpoints``, only that many best trials keep their checkpoints."""
     remaining = trials - n_finished(study)
     if remaining <= 0:
         print(f"study {study.study_name!r} already holds {trials} finished trials")
         return
-    stop_at_total = optuna.study.MaxTrialsCallback(trials, states=None)
+    callbacks = [optuna.study.MaxTrialsCallback(trials, states=None)]
+    if keep_checkpoints is not None:
+        callbacks.append(KeepBestCheckpoints(keep_checkpoints))
     study.optimize(lambda trial: run_trial(trial, space, base_args, runs_dir, study.study_name, prune),
-                   n_trials=remaining, callbacks=[stop_at_total], catch=(torch.cuda.OutOfMemoryError,),
+                   n_trials=remaining, callbacks=callbacks, catch=(torch.cuda.OutOfMemoryError,),
                    show_progress_bar=True)
 
 
@@ -89,6 +100,7 @@ def report(study: optuna.Study) -> dict:
 
 def main(argv: list[str] | None = None) -> list[optuna.Study]:
     args, fixed = parse_args(argv)
+    silence_library_noise()
     try:
         space = load_space(args.space)
     except SearchSpaceError as err:
@@ -113,7 +125,8 @@ def main(argv: list[str] | None = None) -> list[optuna.Study]:
         study = open_study(storage, study_name, seed=args.seed, prune=not args.no_prune,
                            prune_warmup_epochs=args.prune_warmup,
                            n_startup_trials=args.startup_trials)
-        run_study(study, space, job_args, out / "runs", args.trials, prune=not args.no_prune)
+        run_study(study, space, job_args, out, args.trials, prune=not args.no_prune,
+                  keep_checkpoints=args.keep_checkpoints)
         report(study)
         studies.append(study)
     return studies

@@ -45,7 +45,7 @@ def make_storage(url: str):
     """An Optuna storage from a URL.
 
     ``sqlite:///path/study.db`` (one machine), ``postgresql://user:pw@host/db`` or ``mysql://...``
-    (many machines), or ``journal:/shared/path/study.log``: Optuna's append-only journal file, for
+    (many machines), or ``journal:/shared/path/study.journal``: Optuna's append-only journal file, for
     clusters with a shared file system and no database server.
     """
     if url.startswith("journal:"):
