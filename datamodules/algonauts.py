@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 from filelock import FileLock
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from datamodules.clip_cache import ClipCache
@@ -144,12 +145,20 @@ class AlgonautsDataModule(pl.LightningDataModule):
         from datamodules.synthetic import DEMO_CONFIG, TINY_CONFIG, generate_dataset
 
         self.root.parent.mkdir(parents=True, exist_ok=True)
+        lock = Path(str(self.root) + ".lock")
         # Several DDP ranks may start at once: one generates, the others wait for it.
-        with FileLock(str(self.root) + ".lock"):
+        with FileLock(str(lock)):
             if not (self.root / "participants_data_v2021").is_dir():
                 config = {"demo": DEMO_CONFIG, "tiny": TINY_CONFIG}[self.hparams.synthetic]
-                log.info("generating the synthetic %s dataset in %s", self.hparams.synthetic, self.root)
+                size = " (about 35 MB)" if self.hparams.synthetic == "demo" else ""
+                rank_zero_info(f"Generating the synthetic {self.hparams.synthetic} release in {self.root}{size}: "
+                               f"{config.n_train} training + {config.n_test} test clips of {config.size} px and "
+                               f"{config.n_subjects} subjects' fMRI with known ground truth. This happens once; "
+                               "later runs reuse it.")
                 generate_dataset(self.root, config)
+        # The release appears whole (written aside, then renamed): a process arriving later sees it
+        # and never takes the lock, so the lock file need not stay behind.
+        lock.unlink(missing_ok=True)
 
     @property
     def release(self) -> Release:
