@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -63,6 +64,17 @@ class EpochCheckpoint(ModelCheckpoint):
                         trainer.current_epoch)
             return
         super()._save_last_checkpoint(trainer, monitor_candidates)
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        # The best checkpoints serve prediction: weights, hyper-parameters and data settings, without
+        # the optimiser's state (two thirds of an AdamW checkpoint). last.ckpt, which resuming
+        # reads, keeps everything.
+        full = self.save_weights_only
+        self.save_weights_only = full or not Path(filepath).stem.startswith(self.CHECKPOINT_NAME_LAST)
+        try:
+            super()._save_checkpoint(trainer, filepath)
+        finally:
+            self.save_weights_only = full
 
     def _refresh_last(self, trainer: pl.Trainer) -> None:
         # Skips what Lightning skips (sanity check, non-fit stages) and a step already saved.
