@@ -391,3 +391,22 @@ def test_cli_bad_input_is_one_error_line_not_a_traceback(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.ckpt'}: checkpoint not found"]
+
+
+def test_read_only_data_root_without_a_cache_names_cache_dir(trained, release, tmp_path):
+    # (The training's cache would otherwise be found and read: the copied clips keep their fingerprints.)
+    ckpt = _with_data_settings(trained[0][1], tmp_path / "no_cache.ckpt", cache_dir=str(tmp_path / "none"))
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(ro)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        shutil.copytree(release, ro / "release", ignore=shutil.ignore_patterns(".clip_cache"))
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+        with pytest.raises(SystemExit, match=r"^error: .*release/.clip_cache: cannot write the clip cache here "
+                                             r"\(Read-only file system\); set data.cache_dir \(train.py\) or "
+                                             r"--cache_dir \(predict.py\)"):
+            predict.main(["--ckpt_path", str(ckpt), "--output_dir", str(tmp_path / "out"), "--data.root",
+                          str(ro / "release"), "--accelerator", "cpu", "--num_workers", "0"])
+    finally:
+        subprocess.run(["umount", "-l", str(ro)])
