@@ -23,12 +23,35 @@ def runs_table(runs: list[RunResult]) -> str:
     rows = []
     for run in runs:
         best, last = run.summary.get("best", {}), run.summary.get("last", {})
-        rows.append([run.name, best.get("score", {}).get("overall"), best.get("r", {}).get("overall"),
+        ridge = run.summary.get("ridge", {})
+        rows.append([run.name, best.get("score", {}).get("overall"), ridge.get("score", {}).get("overall"),
+                     run.summary.get("gain_over_ridge"), best.get("r", {}).get("overall"),
                      run.summary.get("best_epoch"), run.summary.get("epochs_run"),
                      last.get("score", {}).get("overall"), best.get("n_unreliable_voxels"),
                      "yes" if run.predictions is not None else "no", str(run.path)])
-    return html.table(["run", "best val/score", "best val/r", "best epoch", "epochs run", "last val/score",
-                       "unreliable voxels", "predictions saved", "folder"], rows)
+    return (html.table(["run", "best val/score", "ridge baseline val/score", "gain over ridge", "best val/r",
+                        "best epoch", "epochs run", "last val/score", "unreliable voxels", "predictions saved",
+                        "folder"], rows)
+            + f"<p class='note'>{RUNS_NOTE}</p>")
+
+
+#: What the runs table's columns mean, on the page.
+RUNS_NOTE = (
+    "<b>val/score</b>: per voxel, Pearson r between predicted and measured responses over the validation "
+    "videos, divided by the square root of the voxel's noise ceiling (how well its own repetitions agree), "
+    "averaged over a region's voxels, then over regions and subjects. <b>Ridge baseline</b>: closed-form ridge "
+    "on the frozen backbone's features, fitted at the start of the run (a dash: the run fitted none); "
+    "<b>gain over ridge</b> is best val/score minus it. <b>Unreliable voxels</b>: voxels whose estimated noise "
+    "ceiling is not positive (their repetitions agree no better than chance on these videos); they cannot be "
+    "normalised, so they are left out of val/score and counted only in the raw val/r.")
+
+#: Why noise-normalised values above 1 appear, under the histogram.
+NORMALISED_NOTE = (
+    "Right: r / sqrt(noise ceiling) per voxel. Values above 1 do not mean a model beats the data's "
+    "reliability: the ceiling is estimated from a few noisy repetitions of a few dozen validation videos, and "
+    "a voxel whose estimate came out low (close to 0) gets a large ratio from a modest r. Single voxels are "
+    "noisy; the mean over many voxels (val/score) is what to compare. Only voxels with a positive ceiling are "
+    "drawn; the others are the unreliable voxels of the runs table.")
 
 
 def scores_tables(runs: list[RunResult]) -> str:
@@ -66,7 +89,8 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, n_extreme: int
                          f"in {', '.join(missing)} (runs from before it was written): scores only.</p>"))
     if with_preds:
         png = save_png(voxel_r_histogram(with_preds), out / "voxel_r.png")
-        sections.append(("Distribution of per-voxel r", html.image_tag(png, "per-voxel r")))
+        sections.append(("Distribution of per-voxel r", html.image_tag(png, "per-voxel r")
+                         + f"<p class='note'>{NORMALISED_NOTE}</p>"))
     bar.update()
     for run in with_preds:
         png = save_png(best_worst_voxels_figure(run, n_extreme), out / f"voxels_{slug(run.name)}.png")

@@ -96,9 +96,10 @@ def voxel_r_histogram(runs: list[RunResult], bins: int = 60):
         ax.axvline(0, color="black", linewidth=0.5)
         ax.set_xlabel("Pearson r per voxel" if kind == "r" else "r / sqrt(noise ceiling) per voxel")
         ax.set_ylabel("density")
-        ax.legend(fontsize=7)
+        # Below the axes: inside, the legend covered the bars.
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1, frameon=False)
     axes[0].set_title("per-voxel r, all voxels", fontsize=9)
-    axes[1].set_title("noise-normalised, reliable voxels", fontsize=9)
+    axes[1].set_title("noise-normalised, voxels with a positive ceiling", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -156,3 +156,32 @@ def test_ddp_dump_gathers_every_rank_rows_to_one_file(mini_run, tiny_root, tmp_p
     assert dumps[2]["video_index"].tolist() == dumps[1]["video_index"].tolist() == list(range(5, 12))
     for key in ("predictions", "targets", "r"):
         np.testing.assert_allclose(dumps[2][key], dumps[1][key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_report_shows_the_ridge_baseline_and_explains_its_numbers(mini_run, tmp_path):
+    _, run_dir = mini_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    page = build_report([run_dir], tmp_path / "report", progress=False).read_text()
+    ridge = summary["ridge"]["score"]["overall"]
+    assert "ridge baseline val/score" in page and "gain over ridge" in page
+    row = re.search(r"<tr><td>[^<]*version_\d+</td>(.*?)</tr>", page).group(1)
+    cells = re.findall(r"<td>(.*?)</td>", row)
+    assert cells[:3] == [f"{summary['best']['score']['overall']:.3f}", f"{ridge:.3f}",
+                         f"{summary['gain_over_ridge']:.3f}"]
+    # What "unreliable voxels" and normalised r above 1 mean, in words on the page.
+    assert "Unreliable voxels</b>: voxels whose estimated noise ceiling is not positive" in page
+    assert "Values above 1 do not mean a model beats" in page
+
+
+def test_histogram_legends_sit_below_the_bars(mini_run):
+    import matplotlib.pyplot as plt
+
+    from reports.figures import voxel_r_histogram
+
+    _, run_dir = mini_run
+    fig = voxel_r_histogram([load_run(run_dir)])
+    fig.canvas.draw()
+    for ax in fig.axes:
+        legend, plot_area = ax.get_legend().get_window_extent(), ax.get_window_extent()
+        assert legend.y1 <= plot_area.y0  # entirely under the axes, covering no bar
+    plt.close(fig)
