@@ -180,10 +180,10 @@ class EncodingModel(pl.LightningModule):
             if stage in ("fit", "validate", "test") and datamodule.val_indices is not None:
                 self.val_ceiling = datamodule.noise_ceiling("val")
         if stage == "fit" and self._trainer is not None:
-            self._let_ddp_skip_a_frozen_backbone()
+            self._prepare_ddp()
 
-    def _let_ddp_skip_a_frozen_backbone(self) -> None:
-        """Have DDP accept steps in which the frozen backbone gets no gradient.
+    def _prepare_ddp(self) -> None:
+        """Have DDP accept steps in which the frozen backbone gets no gradient (and ridge-only runs).
 
         DDP is built after this hook, while every parameter still requires a gradient, and it
         expects each of them to get one at every step; a backbone frozen at the start of an
@@ -195,8 +195,13 @@ class EncodingModel(pl.LightningModule):
         freeze-to-unfreeze transition (at the cost of a graph traversal per step).
         """
         strategy = self.trainer.strategy
+        if isinstance(strategy, DDPStrategy) and self.hparams.ridge_only:
+            # train.py freezes every parameter of a ridge-only run, and DDP refuses to wrap a module
+            # with none to sync; the heads are marked again (no step is taken: manual optimisation).
+            self.model.heads.requires_grad_(True)
+            return
         freezes = (self.hparams.freeze_backbone_epochs != 0 or self.hparams.unfreeze_at_score is not None)
-        if not (isinstance(strategy, DDPStrategy) and freezes and not self.hparams.ridge_only):
+        if not (isinstance(strategy, DDPStrategy) and freezes):
             return
         if not strategy._ddp_kwargs.get("find_unused_parameters"):
             log.info("DDP with find_unused_parameters=True: the backbone is frozen for part of the training")
