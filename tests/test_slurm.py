@@ -66,7 +66,7 @@ def test_sbatch_train_arguments_parse(tiny_root):
            "SLURM_NNODES": "2", "SLURM_NTASKS_PER_NODE": "4", "SLURM_JOB_ID": "4242"}
     args = _srun_arguments(env)
     done = subprocess.run([sys.executable, "train.py", *args, "--data.root", str(tiny_root), "--print_config"],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     config = yaml.safe_load(done.stdout)
     trainer = config["trainer"]
