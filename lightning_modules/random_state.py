@@ -1,9 +1,11 @@
 """Random generators' states saved in every checkpoint, so a resumed run draws what an
-uninterrupted one would have drawn (the next epoch's shuffle, repetition subsets, workers' seeds).
+uninterrupted one would have drawn.
 
 Lightning restores weights, optimiser, scheduler and loop counters, but not the random
-generators: without this, a run resumed after epoch k shuffles epoch k + 1 differently
-from the run that was never stopped.
+generators: without this, anything that draws from them after a resume (dropout, a
+randomly initialised module, a user's augmentation) would draw differently from the run that
+was never stopped. The data's own draws (training order, repetition subsets) do not use these
+generators at all: they follow (seed, epoch, video), see :mod:`datamodules.sampling`.
 """
 
 from __future__ import annotations
