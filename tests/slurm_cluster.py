@@ -67,6 +67,7 @@ class SlurmCluster:
         self.host = socket.gethostname()
         self.conf = self.folder / "slurm.conf"
         self._daemons: list[str] = []
+        self._munged_pid: int | None = None  # set when this cluster started munged (stopped with it)
 
     # ------------------------------------------------------------------ set-up
     def env(self, **extra: str) -> dict[str, str]:
@@ -116,6 +117,9 @@ class SlurmCluster:
             if time.monotonic() > deadline:
                 raise SlurmUnavailable("munged did not start (munge -n | unmunge fails)")
             time.sleep(0.2)
+        pid_file = Path("/run/munge/munged.pid")
+        if pid_file.is_file() and pid_file.read_text().strip().isdigit():
+            self._munged_pid = int(pid_file.read_text())
 
     def _fake_gpus(self) -> list[Path]:
         devices = []
@@ -169,19 +173,23 @@ class SlurmCluster:
         (self.folder / "gres.conf").write_text(f"AutoDetect=off\nName=gpu File={devices}\n")
 
     def stop(self) -> None:
-        """Shut both SLURM daemons down (munged, shared with anything else, keeps running)."""
-        if not self._daemons:
-            return
-        subprocess.run(["scontrol", "shutdown"], env=self.env(), capture_output=True, timeout=30)
-        deadline = time.monotonic() + 30
-        for name in ("slurmctld", "slurmd"):
-            pid_file = self.folder / f"{name}.pid"
-            pid = int(pid_file.read_text()) if pid_file.is_file() and pid_file.read_text().strip() else None
-            while pid is not None and _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if pid is not None and _alive(pid):
-                os.kill(pid, 9)
-        self._daemons = []
+        """Shut both SLURM daemons down, then munged if this cluster started it."""
+        if self._daemons:
+            subprocess.run(["scontrol", "shutdown"], env=self.env(), capture_output=True, timeout=30)
+            deadline = time.monotonic() + 30
+            for name in ("slurmctld", "slurmd"):
+                pid_file = self.folder / f"{name}.pid"
+                text = pid_file.read_text().strip() if pid_file.is_file() else ""
+                pid = int(text) if text.isdigit() else None
+                while pid is not None and _alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                if pid is not None and _alive(pid):
+                    os.kill(pid, 9)
+            self._daemons = []
+        if self._munged_pid is not None:
+            if _alive(self._munged_pid):
+                os.kill(self._munged_pid, 15)
+            self._munged_pid = None
 
     def __enter__(self) -> SlurmCluster:
         self.start()
