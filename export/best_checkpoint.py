@@ -22,7 +22,8 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, str]:
     if path.is_file():
         return path, f"checkpoint: {path}"
     if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such checkpoint file or run folder")
+        what = "checkpoint not found" if path.suffix == ".ckpt" else "no such checkpoint file or run folder"
+        raise FileNotFoundError(f"{path}: {what}")
     checkpoints = path / "checkpoints"
     summary_path = path / "summary.json"
     if summary_path.is_file():
