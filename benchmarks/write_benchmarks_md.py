@@ -145,7 +145,7 @@ SECTIONS = [
      "above), which puts the new one at roughly 6 minutes there; not measured on a quiet machine.\n"
      "- The random ResNet-18's ridge score here (0.459) differs from the older demo section's "
      "(0.492): those runs used round one's validation noise ceiling, which reads low on 40 videos "
-     "(section on noise ceilings below), so every noise-normalised score was inflated; the "
+     "(noise-ceiling section above), so every noise-normalised score was inflated; the "
      "simulator itself draws the same data (its easy profile is unchanged). Both rows of this "
      "table come from the same code and data. To rerun the older sections' settings, add "
      "`--config configs/demo_random_resnet18.yaml` (`configs/demo.yaml` is now Lite0).\n"
