@@ -81,6 +81,16 @@ def ensure_dataset(root: Path, args) -> None:
     generate_dataset(root, config)
 
 
+def pretrained_flag(args) -> str:
+    """``--pretrained auto``: ImageNet weights where a pip package ships them (no download),
+    a random init otherwise (round one's study: random-init ResNet-18)."""
+    from lightning_modules.package_weights import PACKAGE_WEIGHTS
+
+    if args.pretrained == "auto":
+        return "true" if args.backbone in PACKAGE_WEIGHTS else "false"
+    return args.pretrained
+
+
 def fit_args(args, root: Path, track: str, name: str, extra: list[str]) -> list[str]:
     """``train.py fit`` arguments: the demo config on this study's data, then the model's flags."""
     return ["fit", "--config", "configs/demo.yaml", *extra,
@@ -88,7 +98,7 @@ def fit_args(args, root: Path, track: str, name: str, extra: list[str]) -> list[
             "--data.n_val", str(args.n_val), "--data.num_frames", str(args.num_frames),
             "--data.image_size", str(args.image_size), "--data.num_workers", str(args.num_workers),
             *(["--data.cache_dir", args.cache_dir] if args.cache_dir else []),
-            "--model.backbone", args.backbone,
+            "--model.backbone", args.backbone, "--model.pretrained", pretrained_flag(args),
             "--trainer.accelerator", args.accelerator, "--trainer.enable_progress_bar", "false",
             *([] if "ridge_baseline" in " ".join(extra) else ["--trainer.max_epochs", str(args.max_epochs)]),
             "--trainer.logger.init_args.save_dir", str(args.work / "runs"),
@@ -216,6 +226,9 @@ def main(argv=None) -> None:
     parser.add_argument("--cache-dir", default=None, help="clip cache (default: inside --data)")
     parser.add_argument("--n-val", type=int, default=40, help="training videos held out for model selection")
     parser.add_argument("--backbone", default="resnet18")
+    parser.add_argument("--pretrained", default="auto", choices=("auto", "true", "false"),
+                        help="auto: pretrained where a pip package ships the weights "
+                             "(tf_efficientnet_lite0/1/2), random init otherwise")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--num-frames", type=int, default=8)
     parser.add_argument("--max-epochs", type=int, default=6)
