@@ -113,8 +113,9 @@ def _variance_ceiling(responses: np.ndarray) -> np.ndarray:
     n, k, _ = responses.shape
     noise = responses.var(axis=1, ddof=1).mean(axis=0) / k
     total = responses.mean(axis=1).var(axis=0, ddof=1)
-    ratio = np.divide(noise, total, out=np.zeros_like(noise), where=total > 1e-12 * (1 + noise))
-    return np.where(total > 1e-12 * (1 + noise), 1.0 - ratio * (n - 3) / (n - 1), 0.0)
+    varies = total > 1e-12 * (1 + noise)
+    ratio = np.divide(noise, total, out=np.zeros_like(noise), where=varies)
+    return np.where(varies, 1.0 - ratio * (n - 3) / (n - 1), 0.0)
 
 
 def _mean_pairwise_r(responses: np.ndarray) -> np.ndarray:
