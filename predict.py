@@ -36,13 +36,23 @@ from torch.utils.data import DataLoader
 from datamodules.clip_cache import ClipCache
 from datamodules.dataset import ClipDataset
 from datamodules.release import list_videos, load_release
-from datamodules.targets import TargetLayout
 from export.best_checkpoint import resolve_checkpoint
 from export.checkpoint import EnsemblePredictor, load_encoding_model
 from export.prediction_writer import ShardedPredictionWriter, merge_shards
-from export.submission import TRACK_NAMES, build_submission, track_of, validate_submission, write_submission_zip
-from lightning_modules.out_of_memory import PREDICT_SETTINGS, DeviceOutOfMemoryError, explain_out_of_memory
-from lightning_modules.quiet import silence_library_noise
+from export.submission import (
+    TRACK_NAMES,
+    build_submission,
+    track_of,
+    validate_submission,
+    write_submission_zip,
+)
+from lightning_modules.run.out_of_memory import (
+    PREDICT_SETTINGS,
+    DeviceOutOfMemoryError,
+    explain_out_of_memory,
+)
+from lightning_modules.run.quiet import silence_library_noise
+from scoring.layout import TargetLayout
 
 
 def parse_args(argv=None) -> argparse.Namespace:

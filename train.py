@@ -20,17 +20,18 @@ from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from datamodules.algonauts import AlgonautsDataModule
-from lightning_modules.callbacks import RunSummary, ValidationFigures
-from lightning_modules.checkpointing import EpochCheckpoint
-from lightning_modules.nonfinite_guard import NonFiniteGuard
-from lightning_modules.out_of_memory import explain_out_of_memory
-from lightning_modules.quiet import ignore_warning, silence_library_noise
-from lightning_modules.random_state import RandomStateCheckpoint
-from lightning_modules.resume import latest_checkpoint
-from lightning_modules.resume_settings import check_resume_settings
-from lightning_modules.run_folder import RunFolderClaim
+from lightning_modules.run.callbacks import RunSummary, ValidationFigures
+from lightning_modules.run.checkpointing import EpochCheckpoint
+from lightning_modules.run.nonfinite_guard import NonFiniteGuard
+from lightning_modules.run.out_of_memory import explain_out_of_memory
+from lightning_modules.run.quiet import ignore_warning, silence_library_noise
+from lightning_modules.run.random_state import RandomStateCheckpoint
+from lightning_modules.run.resume import latest_checkpoint
+from lightning_modules.run.resume_settings import check_resume_settings
+from lightning_modules.run.run_folder import RunFolderClaim
+from lightning_modules.run.validation_dump import ValidationDump
 from lightning_modules.system import EncodingModel
-from lightning_modules.validation_dump import ValidationDump
+from simulator.ensure import ensure_release
 
 
 class EncodingCLI(LightningCLI):
@@ -50,6 +51,9 @@ class EncodingCLI(LightningCLI):
         parser.link_arguments("data.voxel_counts", "model.voxel_counts", apply_on="instantiate")
 
     def instantiate_classes(self) -> None:
+        data = self.config[self.subcommand].data if self.subcommand else self.config.data
+        if data.synthetic is not None:  # the simulator's step, before the data module reads the release
+            ensure_release(data.root, data.synthetic)
         super().instantiate_classes()
         if self.model.hparams.ridge_only:
             self._prepare_ridge_only()
@@ -115,7 +119,7 @@ def main(args=None, run: bool = True) -> EncodingCLI:
 if __name__ == "__main__":
     import sys
 
-    from lightning_modules.weights_cache import WeightsUnavailableError
+    from lightning_modules.networks.weights_cache import WeightsUnavailableError
 
     try:
         main()

@@ -9,7 +9,7 @@ On a synthetic release (generated on first use) every model is a real ``train.py
 by ``val/score``, and its best checkpoint predicts the test videos through ``predict.py``.
 The seed-style pipeline (PCA-100 + ElasticNet per subject and region, on the same frozen
 features the ridge head reads) is fitted here. Each model is then scored against the
-simulator's truth (:func:`datamodules.synthetic.truth.score_against_truth`): raw r with
+simulator's truth (:func:`simulator.truth.score_against_truth`): raw r with
 the measured test responses, the noise-normalised score, r with the noise-free responses,
 and the fraction of the attainable r reached, overall and per region.
 
@@ -38,11 +38,11 @@ import predict
 import train
 from benchmarks import seed_route
 from datamodules.algonauts import AlgonautsDataModule
-from datamodules.synthetic import DEMO_CONFIG, generate_dataset
-from datamodules.synthetic.truth import load_ground_truth, score_against_truth
-from datamodules.targets import MINI_TRACK_ROIS, TargetLayout
 from export.checkpoint import load_encoding_model
-from lightning_modules.frozen_features import extract_features
+from lightning_modules.ridge.frozen_features import extract_features
+from scoring.layout import MINI_TRACK_ROIS, TargetLayout
+from simulator import DEMO_CONFIG, generate_dataset
+from simulator.truth import load_ground_truth, score_against_truth
 
 #: name -> (track, extra ``train.py fit`` flags); "seed" names the PCA + ElasticNet route.
 MODELS: dict[str, tuple[str, list[str] | None]] = {
@@ -84,7 +84,7 @@ def ensure_dataset(root: Path, args) -> None:
 def pretrained_flag(args) -> str:
     """``--pretrained auto``: ImageNet weights where a pip package ships them (no download),
     a random init otherwise (round one's study: random-init ResNet-18)."""
-    from lightning_modules.package_weights import PACKAGE_WEIGHTS
+    from lightning_modules.networks.package_weights import PACKAGE_WEIGHTS
 
     if args.pretrained == "auto":
         return "true" if args.backbone in PACKAGE_WEIGHTS else "false"
@@ -221,7 +221,7 @@ def main(argv=None) -> None:
     parser.add_argument("--data-seed", type=int, default=1)
     parser.add_argument("--noise-profile", default="easy", choices=("easy", "realistic"),
                         help="simulated brain's noise (round one's study: easy; see "
-                             "datamodules/synthetic/noise_profiles.py)")
+                             "simulator/noise_profiles.py)")
     parser.add_argument("--voxel-counts", default="ranges", choices=("ranges", "sub01"))
     parser.add_argument("--cache-dir", default=None, help="clip cache (default: inside --data)")
     parser.add_argument("--n-val", type=int, default=40, help="training videos held out for model selection")

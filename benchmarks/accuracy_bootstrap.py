@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.accuracy import MODELS, read_predictions, slug
-from datamodules.synthetic.truth import GroundTruth, load_ground_truth, score_against_truth
-from datamodules.targets import TargetLayout
+from scoring.layout import TargetLayout
+from simulator.truth import GroundTruth, load_ground_truth, score_against_truth
 
 
 def normalised_score(preds: np.ndarray, truth: GroundTruth, layout: TargetLayout,

@@ -3,14 +3,14 @@
 ``python -m benchmarks.noise_ceiling_bias [--draws 20] [--out benchmarks/results_noise_ceiling.md]``
 
 For each region and noise profile, voxels are simulated exactly as
-:func:`datamodules.synthetic.subject.simulate_subject` does it (target ceilings from the
-profile, noise added by :func:`datamodules.synthetic.brain.add_noise`), with sub01's voxel
+:func:`simulator.subject.simulate_subject` does it (target ceilings from the
+profile, noise added by :func:`simulator.brain.add_noise`), with sub01's voxel
 counts and a unit-variance Gaussian signal over 1000 train + 102 test videos. Three
 estimates of each voxel's ceiling are compared with the truth the simulator knows
 (``var(clean) / (var(clean) + noise_sd**2 / k)`` over all videos, as ``synthetic/truth.py``):
 
 - on the test set's 10 repetitions: ours (small-sample corrected variance components, the
-  default of :func:`datamodules.noise_ceiling.noise_ceiling`), round one's (mean pairwise r,
+  default of :func:`scoring.noise_ceiling.noise_ceiling`), round one's (mean pairwise r,
   Spearman-Brown to 10), and the leaderboard's (all 126 5-vs-5 splits, ``2r / (1 + r)``,
   averaged);
 - on a validation set of the last 100 train videos' 3 repetitions: ours and round one's.
@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from datamodules.noise_ceiling import leaderboard_ceiling, noise_ceiling
-from datamodules.synthetic import brain
-from datamodules.synthetic.config import SUB01_VOXEL_COUNTS
-from datamodules.synthetic.noise_profiles import NOISE_PROFILES, draw_ceilings
-from datamodules.targets import MINI_TRACK_ROIS
+from scoring.layout import MINI_TRACK_ROIS
+from scoring.noise_ceiling import leaderboard_ceiling, noise_ceiling
+from simulator import brain
+from simulator.config import SUB01_VOXEL_COUNTS
+from simulator.noise_profiles import NOISE_PROFILES, draw_ceilings
 
 N_TRAIN, N_TEST, N_VAL, K_TRAIN, K_TEST = 1000, 102, 100, 3, 10
 ESTIMATORS = ("ours, test", "round one (pairwise), test", "leaderboard, test",

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import torch
 
-from lightning_modules.pca import pca_reduce
+from lightning_modules.ridge.pca import pca_reduce
 
 
 def kfold_splits(n: int, n_folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -3,7 +3,7 @@
 A batch is a dict: ``video`` uint8 (batch, num_frames, 3, size, size), ``index``
 int64 (batch,), and for videos with fMRI ``targets`` float32 (batch,
 n_voxels_total) holding every selected subject's and region's voxels in the
-order of :class:`datamodules.targets.TargetLayout`. Normalisation happens on the
+order of :class:`scoring.layout.TargetLayout`. Normalisation happens on the
 device, in the model, after the uint8 transfer.
 """
 
@@ -17,20 +17,18 @@ from typing import Literal
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from filelock import FileLock
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
-from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from datamodules.clip_cache import ClipCache
 from datamodules.dataset import ClipDataset, mean_over_repetitions
-from datamodules.noise_ceiling import noise_ceiling
 from datamodules.release import Release, load_release
 from datamodules.sampling import EpochOrderSampler
 from datamodules.settings_checks import check_batch_size, check_split_sizes
-from datamodules.splits import holdout_split, kfold_split
-from datamodules.targets import TargetLayout, VoxelCounts
 from datamodules.voxel_checks import check_voxels
+from scoring.layout import TargetLayout, VoxelCounts
+from scoring.noise_ceiling import noise_ceiling
+from scoring.splits import holdout_split, kfold_split
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +51,9 @@ class AlgonautsDataModule(pl.LightningDataModule):
     rois : list of str or None
         Regions to train on; default all of the track's.
     synthetic : {"demo", "tiny"} or None
-        If ``root`` does not exist, first generate the simulator's release there with this
-        preset; None (the default) means the real data must be there.
+        If ``root`` does not exist, ``train.py`` first generates the simulator's release there
+        with this preset (:func:`simulator.ensure.ensure_release`, a step before the data module
+        is built); None (the default) means the real data must be there.
     num_frames : int
         Frames sampled uniformly over each clip.
     image_size : int
@@ -138,32 +137,9 @@ class AlgonautsDataModule(pl.LightningDataModule):
     def root(self) -> Path:
         return Path(self.hparams.root)
 
-    def ensure_data(self) -> None:
-        """Generate the synthetic dataset at ``root`` if asked to and it is missing."""
-        if self.hparams.synthetic is None or (self.root / "participants_data_v2021").is_dir():
-            return
-        from datamodules.synthetic import DEMO_CONFIG, TINY_CONFIG, generate_dataset
-
-        self.root.parent.mkdir(parents=True, exist_ok=True)
-        lock = Path(str(self.root) + ".lock")
-        # Several DDP ranks may start at once: one generates, the others wait for it.
-        with FileLock(str(lock)):
-            if not (self.root / "participants_data_v2021").is_dir():
-                config = {"demo": DEMO_CONFIG, "tiny": TINY_CONFIG}[self.hparams.synthetic]
-                size = " (about 35 MB)" if self.hparams.synthetic == "demo" else ""
-                rank_zero_info(f"Generating the synthetic {self.hparams.synthetic} release in {self.root}{size}: "
-                               f"{config.n_train} training + {config.n_test} test clips of {config.size} px and "
-                               f"{config.n_subjects} subjects' fMRI with known ground truth. This happens once; "
-                               "later runs reuse it.")
-                generate_dataset(self.root, config)
-        # The release appears whole (written aside, then renamed): a process arriving later sees it
-        # and never takes the lock, so the lock file need not stay behind.
-        lock.unlink(missing_ok=True)
-
     @property
     def release(self) -> Release:
         if self._release is None:
-            self.ensure_data()
             self._release = load_release(self.root, self.hparams.track, self.hparams.subjects, self.hparams.rois,
                                          missing_rois=self.hparams.missing_rois,
                                          non_finite=self.hparams.get("non_finite", "raise"))
@@ -191,7 +167,7 @@ class AlgonautsDataModule(pl.LightningDataModule):
 
     # ----------------------------------------------------------------- Lightning hooks
     def prepare_data(self) -> None:
-        """Runs once per node: generate synthetic data if asked, decode every clip once."""
+        """Runs once per node: decode every clip once."""
         self.release  # noqa: B018 - fails early, naming the file, if the layout is wrong
         if not self.clips.is_built:
             self.clips.build(progress=True, num_workers=self.hparams.num_workers)

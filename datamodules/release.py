@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from datamodules.safe_pickle import bounded_array, load_pickle
-from datamodules.targets import FULL_TRACK_ROIS, MINI_TRACK_ROIS, VoxelCounts
 from datamodules.voxel_checks import NON_FINITE, check_finite
+from scoring.layout import FULL_TRACK_ROIS, MINI_TRACK_ROIS, VoxelCounts
 
 VIDEO_DIR = "AlgonautsVideos268_All_30fpsmax"
 FMRI_DIR = "participants_data_v2021"
@@ -95,7 +95,7 @@ class Release:
 
     def stacked_train(self) -> np.ndarray:
         """All selected responses side by side, ``(n_train, n_repetitions, n_voxels_total)`` float32,
-        in the flat order of :class:`datamodules.targets.TargetLayout`."""
+        in the flat order of :class:`scoring.layout.TargetLayout`."""
         arrays = [rec.train for rois in self.recordings.values() for rec in rois.values()]
         return np.concatenate(arrays, axis=2)
 

@@ -33,9 +33,11 @@ from pathlib import Path
 import numpy as np
 
 try:  # numpy 2.x
-    from numpy._core import multiarray as _multiarray, numeric as _numeric
+    from numpy._core import multiarray as _multiarray
+    from numpy._core import numeric as _numeric
 except ImportError:  # numpy 1.x
-    from numpy.core import multiarray as _multiarray, numeric as _numeric
+    from numpy.core import multiarray as _multiarray
+    from numpy.core import numeric as _numeric
 _np_reconstruct = _multiarray._reconstruct
 
 

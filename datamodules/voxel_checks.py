@@ -19,14 +19,13 @@ naming the file, video, repetition and voxel, or masks them as missing (NaN) on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from datamodules.targets import TargetLayout
+from scoring.layout import TargetLayout
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from datamodules.safe_pickle import load_pickle
-from datamodules.targets import VoxelCounts
+from scoring.layout import VoxelCounts
 
 TRACK_NAMES = {"mini": "mini_track", "full": "full_track"}
 

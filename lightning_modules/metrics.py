@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torchmetrics import Metric
 
-from datamodules.targets import TargetLayout
+from scoring.layout import TargetLayout
 
 
 class VoxelCorrelation(Metric):

@@ -14,14 +14,14 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.strategies import DDPStrategy
 
-from datamodules.targets import TargetLayout, VoxelCounts
-from lightning_modules.backbones import build_backbone
-from lightning_modules.distributed import broadcast_module, broadcast_object, gather_rows
-from lightning_modules.encoder import VideoEncoder
 from lightning_modules.loss import correlation_loss
 from lightning_modules.metrics import VoxelCorrelation, score_summary
-from lightning_modules.ridge_baseline import RidgeBaseline, fit_ridge_baseline
+from lightning_modules.networks.backbones import build_backbone
+from lightning_modules.networks.encoder import VideoEncoder
+from lightning_modules.ridge.baseline import RidgeBaseline, fit_ridge_baseline
+from lightning_modules.run.distributed import broadcast_module, broadcast_object, gather_rows
 from lightning_modules.schedule import backbone_should_train, warmup_cosine
+from scoring.layout import TargetLayout, VoxelCounts
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,13 @@ from tqdm import tqdm
 
 from reports import html
 from reports.brain_maps import r_volumes, save_nifti, slices_figure
-from reports.figures import best_worst_voxels_figure, save_png, score_table, scores_figure, voxel_r_histogram
+from reports.figures import (
+    best_worst_voxels_figure,
+    save_png,
+    score_table,
+    scores_figure,
+    voxel_r_histogram,
+)
 from reports.runs import RunResult, load_run
 
 

@@ -2,7 +2,7 @@
 
 Run it where there is network (a cluster's login node), with the cache on a filesystem the
 compute nodes share, or copy the cache folder over; training there then finds the weights
-with no network (``lightning_modules/weights_cache.py``):
+with no network (``lightning_modules/networks/weights_cache.py``):
 
     python scripts/fetch_weights.py resnet50 vit_base_patch16_224
     python scripts/fetch_weights.py --config configs/resnet50_lstm.yaml      # the config's backbone
@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("name at least one backbone, or --config")
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from lightning_modules.package_weights import PACKAGE_WEIGHTS, package_weights_file
-    from lightning_modules.weights_cache import cache_locations, cached_weights_file, fetch
+    from lightning_modules.networks.package_weights import PACKAGE_WEIGHTS, package_weights_file
+    from lightning_modules.networks.weights_cache import cache_locations, cached_weights_file, fetch
 
     print(f"cache: {cache_locations()}")
     failed = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from datamodules.targets import MINI_TRACK_ROIS
+from scoring.layout import MINI_TRACK_ROIS
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ def _seed():
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory):
     """The simulator's TINY release (12 train + 4 test clips, 2 subjects), generated once per session."""
-    from datamodules.synthetic import TINY_CONFIG, generate_dataset
+    from simulator import TINY_CONFIG, generate_dataset
 
     root = tmp_path_factory.mktemp("tiny") / "release"
     generate_dataset(root, TINY_CONFIG, progress=False)

@@ -9,8 +9,8 @@ from scipy.stats import pearsonr
 
 from benchmarks import accuracy, seed_route
 from datamodules.safe_pickle import load_pickle
-from datamodules.synthetic.truth import load_ground_truth, score_against_truth
-from datamodules.targets import TargetLayout
+from scoring.layout import TargetLayout
+from simulator.truth import load_ground_truth, score_against_truth
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import timm
 import torch
 import torchvision
 
-from lightning_modules import backbones
-from lightning_modules.backbones import build_backbone
-from lightning_modules.vonenet import VOneBlock, VOneFrontEnd, sample_gabor_params
+from lightning_modules.networks import backbones
+from lightning_modules.networks.backbones import build_backbone
+from lightning_modules.networks.vonenet import VOneBlock, VOneFrontEnd, sample_gabor_params
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import torch
 
 from datamodules.algonauts import AlgonautsDataModule
 from datamodules.dataset import ClipDataset, mean_over_repetitions
-from datamodules.noise_ceiling import noise_ceiling
 from datamodules.release import load_release
+from scoring.noise_ceiling import noise_ceiling
 
 
 class _Clips:
@@ -67,14 +67,17 @@ def test_datamodule_batches_every_subject_and_region(tiny_root, tmp_path):
     np.testing.assert_allclose(dm.noise_ceiling("val").numpy(), expected_nc, rtol=1e-5)
 
 
-def test_datamodule_generates_synthetic_data_when_asked(tmp_path, monkeypatch):
-    import datamodules.synthetic as synthetic
+def test_synthetic_release_is_generated_once_before_the_data_module_reads_it(tmp_path, monkeypatch):
+    import simulator.ensure as ensure
 
     calls = []
-    real = synthetic.generate_dataset
-    monkeypatch.setattr(synthetic, "generate_dataset", lambda root, config: calls.append(root) or
+    real = ensure.generate_dataset
+    monkeypatch.setattr(ensure, "generate_dataset", lambda root, config: calls.append(root) or
                         real(root, config, progress=False))
+    ensure.ensure_release(tmp_path / "gen", "tiny")
     dm = AlgonautsDataModule(root=str(tmp_path / "gen"), synthetic="tiny")
     assert dm.voxel_counts and calls == [dm.root]
-    AlgonautsDataModule(root=str(tmp_path / "gen"), synthetic="tiny").voxel_counts  # exists now: no second run
+    ensure.ensure_release(tmp_path / "gen", "tiny")  # exists now: no second run
     assert len(calls) == 1
+    with pytest.raises(ValueError, match="'huge' is not a preset"):
+        ensure.ensure_release(tmp_path / "other", "huge")

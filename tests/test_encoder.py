@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from datamodules.targets import TargetLayout
-from lightning_modules.backbones import build_backbone
-from lightning_modules.encoder import VideoEncoder
+from lightning_modules.networks.backbones import build_backbone
+from lightning_modules.networks.encoder import VideoEncoder
+from scoring.layout import TargetLayout
 
 LAYOUT = TargetLayout({"sub01": {"V1": 3, "FFA": 2}, "sub02": {"V1": 4}})
 
@@ -84,9 +84,9 @@ def test_frozen_batchnorm_stays_in_eval():
 
 
 def test_freeze_batchnorm_keeps_running_statistics_while_fine_tuning():
-    from datamodules.targets import TargetLayout
-    from lightning_modules.backbones import build_backbone
-    from lightning_modules.encoder import VideoEncoder
+    from lightning_modules.networks.backbones import build_backbone
+    from lightning_modules.networks.encoder import VideoEncoder
+    from scoring.layout import TargetLayout
 
     encoder = VideoEncoder(build_backbone("resnet18", layers=[4]), "mean", 2, TargetLayout({"s": {"V1": 3}}),
                            freeze_batchnorm=True)

@@ -9,8 +9,8 @@ from tests.helpers import REPO
 
 _GENERATE = """
 import sys
-from datamodules.algonauts import AlgonautsDataModule
-AlgonautsDataModule(root=sys.argv[1], synthetic="tiny").ensure_data()
+from simulator.ensure import ensure_release
+ensure_release(sys.argv[1], "tiny")
 """
 
 

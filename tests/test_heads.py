@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from datamodules.targets import TargetLayout
-from lightning_modules.heads import VoxelHeads
+from lightning_modules.networks.heads import VoxelHeads
+from scoring.layout import TargetLayout
 
 LAYOUT = TargetLayout({"sub01": {"V1": 3, "LOC": 5}, "sub02": {"V1": 2, "FFA": 4, "STS": 1}})
 DIMS = [4, 6, 3]

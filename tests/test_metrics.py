@@ -3,8 +3,8 @@ import pytest
 import scipy.stats
 import torch
 
-from datamodules.targets import TargetLayout
 from lightning_modules.metrics import VoxelCorrelation, normalised_r, score_summary
+from scoring.layout import TargetLayout
 
 
 def test_batched_accumulation_matches_scipy():

@@ -3,9 +3,9 @@ import itertools
 import numpy as np
 import pytest
 
-from datamodules.noise_ceiling import leaderboard_ceiling, noise_ceiling, spearman_brown
-from datamodules.synthetic import brain
-from datamodules.synthetic.noise_profiles import draw_ceilings
+from scoring.noise_ceiling import leaderboard_ceiling, noise_ceiling, spearman_brown
+from simulator import brain
+from simulator.noise_profiles import draw_ceilings
 
 
 def _reference(responses):

@@ -6,19 +6,19 @@ import json
 import numpy as np
 import pytest
 
-from datamodules.noise_ceiling import spearman_brown
 from datamodules.safe_pickle import load_pickle
-from datamodules.synthetic import TINY_CONFIG, brain, generate_dataset
-from datamodules.synthetic.__main__ import PRESETS
-from datamodules.synthetic.config import (
+from scoring.layout import MINI_TRACK_ROIS
+from scoring.noise_ceiling import spearman_brown
+from simulator import TINY_CONFIG, brain, generate_dataset
+from simulator.__main__ import PRESETS
+from simulator.config import (
     RELEASE_CONFIG,
     RELEASE_VOXEL_RANGES,
     SUB01_VOXEL_COUNTS,
     SyntheticConfig,
 )
-from datamodules.synthetic.noise_profiles import REAL_SINGLE_REPETITION_R, draw_ceilings
-from datamodules.synthetic.subject import draw_counts
-from datamodules.targets import MINI_TRACK_ROIS
+from simulator.noise_profiles import REAL_SINGLE_REPETITION_R, draw_ceilings
+from simulator.subject import draw_counts
 
 
 def _mean_single_repetition_r(responses):

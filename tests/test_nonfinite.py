@@ -23,13 +23,12 @@ import torch
 import yaml
 
 import sweep
-import train
 from datamodules.algonauts import AlgonautsDataModule
-from datamodules.targets import TargetLayout
 from datamodules.voxel_checks import NonFiniteResponseError, check_voxels
-from lightning_modules.checkpointing import EpochCheckpoint
 from lightning_modules.metrics import VoxelCorrelation, score_summary
-from lightning_modules.nonfinite_guard import NonFiniteError
+from lightning_modules.run.checkpointing import EpochCheckpoint
+from lightning_modules.run.nonfinite_guard import NonFiniteError
+from scoring.layout import TargetLayout
 from tests.faults import copy_release, rewrite_roi, roi_file
 from tests.helpers import FAST, REPO, fit_tiny
 from tests.test_sweep import tiny_sweep_args
@@ -177,7 +176,7 @@ class _NanValidation(_Tiny):
 
 
 def test_non_finite_validation_predictions_stop_the_run_before_the_epoch_is_scored(tmp_path):
-    from lightning_modules.nonfinite_guard import NonFiniteGuard
+    from lightning_modules.run.nonfinite_guard import NonFiniteGuard
 
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(6, 2)), batch_size=2)
     ckpt_dir = tmp_path / "ckpt"

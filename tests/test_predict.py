@@ -19,11 +19,11 @@ import train
 from datamodules.clip_cache import ClipCache
 from datamodules.release import FMRI_DIR, VIDEO_DIR, DataLayoutError, list_videos
 from datamodules.safe_pickle import load_pickle
-from datamodules.synthetic import TINY_CONFIG, generate_dataset
-from datamodules.targets import MINI_TRACK_ROIS
 from export.checkpoint import read_checkpoint
 from export.submission import SubmissionError, validate_submission
 from lightning_modules.system import EncodingModel
+from scoring.layout import MINI_TRACK_ROIS
+from simulator import TINY_CONFIG, generate_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 N_TRAIN, N_TEST = TINY_CONFIG.n_train, TINY_CONFIG.n_test  # 12 + 4 videos

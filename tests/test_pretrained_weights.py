@@ -15,10 +15,13 @@ import torch
 from matplotlib import cbook
 from PIL import Image
 
-from lightning_modules import package_weights as pw
-from lightning_modules.backbones import build_backbone, create_timm_model
-from lightning_modules.package_weights import PACKAGE_WEIGHTS, WeightsMismatchError, package_weights_file
-
+from lightning_modules.networks import package_weights as pw
+from lightning_modules.networks.backbones import build_backbone, create_timm_model
+from lightning_modules.networks.package_weights import (
+    PACKAGE_WEIGHTS,
+    WeightsMismatchError,
+    package_weights_file,
+)
 from tests.helpers import FAST, REPO
 
 LITES = ["tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2"]
@@ -235,7 +238,7 @@ def _fake_hub_cache(hf_home, repo_id, state):
 _LOAD_OFFLINE = """
 import sys, torch
 sys.path.insert(0, {repo!r})
-from lightning_modules.backbones import build_backbone
+from lightning_modules.networks.backbones import build_backbone
 bb = build_backbone("resnet18", pretrained=True, layers=[1, 4], image_size=32)
 ref = torch.load({ref!r}, weights_only=True)
 for k, v in bb.model.state_dict().items():

@@ -8,7 +8,6 @@ import pytest
 
 from datamodules.release import DataLayoutError, load_release
 
-
 ROIS = ["V1", "FFA"]
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import train
 from datamodules.algonauts import AlgonautsDataModule
-from lightning_modules.resume_settings import ResumeSettingsError
+from lightning_modules.run.resume_settings import ResumeSettingsError
 from tests.helpers import FAST, REPO, fit_tiny
 
 

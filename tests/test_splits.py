@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from datamodules.splits import holdout_split, kfold_split
+from scoring.splits import holdout_split, kfold_split
 
 
 def test_kfold_partitions_and_is_deterministic():

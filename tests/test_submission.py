@@ -7,8 +7,13 @@ import numpy as np
 import pytest
 
 from export.prediction_writer import merge_shards
-from export.submission import (SubmissionError, build_submission, track_of, validate_submission,
-                               write_submission_zip)
+from export.submission import (
+    SubmissionError,
+    build_submission,
+    track_of,
+    validate_submission,
+    write_submission_zip,
+)
 
 COUNTS = {"sub01": {"V1": 3, "FFA": 2}, "sub02": {"V1": 4, "FFA": 1}}
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datamodules.noise_ceiling import noise_ceiling
-from datamodules.synthetic import TINY_CONFIG, SyntheticConfig, generate_dataset, writer
-from datamodules.synthetic.brain import add_noise, noise_sd_for_ceiling, standardise, true_ceiling
-from datamodules.synthetic.generate import plan_timing
-from datamodules.targets import MINI_TRACK_ROIS
+from scoring.layout import MINI_TRACK_ROIS
+from scoring.noise_ceiling import noise_ceiling
+from simulator import TINY_CONFIG, SyntheticConfig, generate_dataset, writer
+from simulator.brain import add_noise, noise_sd_for_ceiling, standardise, true_ceiling
+from simulator.generate import plan_timing
 
 VIDEOS = "AlgonautsVideos268_All_30fpsmax"
 FMRI = "participants_data_v2021"
@@ -260,7 +260,7 @@ def test_config_rejects_nonsense(bad):
 
 def test_cli(tmp_path):
     out = tmp_path / "cli"
-    run = [sys.executable, "-m", "datamodules.synthetic", "--preset", "tiny", "--out", str(out)]
+    run = [sys.executable, "-m", "simulator", "--preset", "tiny", "--out", str(out)]
     done = subprocess.run(run, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert len(list((out / VIDEOS).glob("*.mp4"))) == TINY_CONFIG.n_videos

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_modules.temporal import build_temporal
+from lightning_modules.networks.temporal import build_temporal
 
 
 @pytest.mark.parametrize("kind", ["mean", "weighted", "lstm"])

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 import train
-
 from tests.helpers import FAST, REPO
 from tests.helpers import fit_tiny as _fit
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from datamodules.safe_pickle import load_pickle
-from datamodules.synthetic import brain
-from datamodules.synthetic.writer import TRUTH_DIR
-from datamodules.targets import TargetLayout
+from scoring.layout import TargetLayout
+from simulator import brain
+from simulator.writer import TRUTH_DIR
 
 
 @dataclass

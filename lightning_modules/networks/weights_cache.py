@@ -95,7 +95,7 @@ def network_problem(name: str, timeout: float = 3.0) -> str | None:
 
 def unavailable_message(name: str, reason: str) -> str:
     """One line: what is missing, where it was looked for, and the command that fetches it."""
-    from lightning_modules.package_weights import PACKAGE_WEIGHTS
+    from lightning_modules.networks.package_weights import PACKAGE_WEIGHTS
 
     return (f"model.backbone: {name} with model.pretrained: true: its pretrained weights are not in the "
             f"local cache ({cache_locations()}) and cannot be downloaded here ({reason}). "

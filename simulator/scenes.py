@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from datamodules.synthetic import backgrounds, sprites
-from datamodules.synthetic.sprites import KINDS
+from simulator import backgrounds, sprites
+from simulator.sprites import KINDS
 
 _N_GAIT_POSES = 8
 _SKIN = np.array([[0.96, 0.8, 0.69], [0.87, 0.67, 0.52], [0.68, 0.47, 0.33], [0.45, 0.3, 0.2]])

@@ -6,16 +6,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from datamodules.synthetic import brain
-from datamodules.synthetic.config import (
+from scoring.layout import MINI_TRACK_ROIS
+from simulator import brain
+from simulator.config import (
     RELEASE_VOXEL_RANGES,
     RELEASE_WB_RANGE,
     SUB01_VOXEL_COUNTS,
     SyntheticConfig,
 )
-from datamodules.synthetic.noise_profiles import draw_ceilings
-from datamodules.synthetic.volume import place_voxels
-from datamodules.targets import MINI_TRACK_ROIS
+from simulator.noise_profiles import draw_ceilings
+from simulator.volume import place_voxels
 
 
 @dataclass

@@ -17,9 +17,13 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from lightning_modules.package_weights import PACKAGE_WEIGHTS, load_checked, load_package_weights
-from lightning_modules.vonenet import attach_vone_frontend
-from lightning_modules.weights_cache import create_pretrained
+from lightning_modules.networks.package_weights import (
+    PACKAGE_WEIGHTS,
+    load_checked,
+    load_package_weights,
+)
+from lightning_modules.networks.vonenet import attach_vone_frontend
+from lightning_modules.networks.weights_cache import create_pretrained
 
 TORCHVISION_PREFIX = "torchvision/"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -12,11 +12,11 @@ import torch
 from tqdm.auto import tqdm
 
 from datamodules.mp4_writer import write_mp4
-from datamodules.synthetic import brain, features, writer
-from datamodules.synthetic.config import DEMO_CONFIG, SyntheticConfig
-from datamodules.synthetic.scenes import render_scene, sample_scene
-from datamodules.synthetic.subject import simulate_subject
-from datamodules.targets import MINI_TRACK_ROIS
+from scoring.layout import MINI_TRACK_ROIS
+from simulator import brain, features, writer
+from simulator.config import DEMO_CONFIG, SyntheticConfig
+from simulator.scenes import render_scene, sample_scene
+from simulator.subject import simulate_subject
 
 
 def plan_timing(config: SyntheticConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +65,7 @@ def generate_dataset(out_dir: str | Path, config: SyntheticConfig = DEMO_CONFIG,
                      progress: bool = True) -> Path:
     """Write a synthetic Algonauts-2021-style release with known ground truth to ``out_dir``.
 
-    The layout is the release's (see :mod:`datamodules.synthetic.writer`), plus
+    The layout is the release's (see :mod:`simulator.writer`), plus
     ``synthetic_truth/`` with noise-free responses, noisy test responses, true noise
     ceilings and ``meta.json``. Everything is a function of ``config`` (seed included).
 
@@ -110,7 +110,7 @@ def _summary(x: np.ndarray) -> dict[str, float]:
 def _meta(config, counts, ceilings, videos) -> dict:
     lo, hi = brain.EXTRA_CEILING_RANGE
     return {
-        "generator": "datamodules.synthetic",
+        "generator": "simulator",
         "config": dataclasses.asdict(config),
         "n_train": config.n_train,
         "n_test": config.n_test,

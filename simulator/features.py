@@ -20,8 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from datamodules.synthetic.scenes import Clip
-from datamodules.synthetic.sprites import KINDS
+from simulator.scenes import Clip
+from simulator.sprites import KINDS
 
 LOWRES = 48
 WAVELENGTHS = (4.0, 8.0)  # pixels at LOWRES

@@ -67,7 +67,7 @@ def draw_ceilings(rng: np.random.Generator, profile: str, roi: str | None, n_vox
     The ``easy`` profile draws exactly what round one's simulator drew (same random numbers),
     so data generated before profiles existed is reproduced bit for bit.
     """
-    from datamodules.synthetic import brain
+    from simulator import brain
 
     check_profile(profile)
     if profile == "easy":

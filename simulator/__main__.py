@@ -1,4 +1,4 @@
-"""``python -m datamodules.synthetic --out DIR [--preset demo|tiny|release] [overrides]``.
+"""``python -m simulator --out DIR [--preset demo|tiny|release] [overrides]``.
 
 ``--preset release`` is the real release's size and noise (1000 + 102 clips, 10 subjects,
 sub01-like voxel counts, realistic noise; several GB with the whole brain).
@@ -10,9 +10,9 @@ import argparse
 import dataclasses
 import time
 
-from datamodules.synthetic.config import DEMO_CONFIG, RELEASE_CONFIG, TINY_CONFIG, VOXEL_COUNT_SOURCES
-from datamodules.synthetic.generate import generate_dataset
-from datamodules.synthetic.noise_profiles import NOISE_PROFILES
+from simulator.config import DEMO_CONFIG, RELEASE_CONFIG, TINY_CONFIG, VOXEL_COUNT_SOURCES
+from simulator.generate import generate_dataset
+from simulator.noise_profiles import NOISE_PROFILES
 
 PRESETS = {"demo": DEMO_CONFIG, "tiny": TINY_CONFIG, "release": RELEASE_CONFIG}
 OVERRIDES = {  # flag -> (config field, type)
@@ -29,7 +29,7 @@ OVERRIDES = {  # flag -> (config field, type)
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m datamodules.synthetic",
+        prog="python -m simulator",
         description="Write a synthetic Algonauts-2021-style dataset with known ground truth.")
     parser.add_argument("--out", required=True, help="new (or empty) folder to create")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="demo")

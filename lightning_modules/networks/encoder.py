@@ -8,10 +8,10 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from datamodules.targets import TargetLayout
-from lightning_modules.backbones import FrameFeatureExtractor
-from lightning_modules.heads import VoxelHeads
-from lightning_modules.temporal import build_temporal
+from lightning_modules.networks.backbones import FrameFeatureExtractor
+from lightning_modules.networks.heads import VoxelHeads
+from lightning_modules.networks.temporal import build_temporal
+from scoring.layout import TargetLayout
 
 
 class VideoEncoder(nn.Module):

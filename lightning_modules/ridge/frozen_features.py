@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from datamodules.disk_space import DiskFullError, ensure_free_space
-from lightning_modules.encoder import VideoEncoder
+from lightning_modules.networks.encoder import VideoEncoder
 
 
 def backbone_fingerprint(encoder: VideoEncoder, *extra) -> str:

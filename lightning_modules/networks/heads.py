@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from datamodules.targets import TargetLayout
+from scoring.layout import TargetLayout
 
 
 class VoxelHeads(nn.Module):

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from datamodules.release import FMRI_DIR, VIDEO_DIR
-from datamodules.synthetic.subject import Subject, Voxels
+from simulator.subject import Subject, Voxels
 
 TRUTH_DIR = "synthetic_truth"
 PICKLE_PROTOCOL = 4

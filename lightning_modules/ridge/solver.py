@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lightning_modules.ridge_ops import (
+from lightning_modules.ridge.ops import (
     FoldPredictor,
     correlation_scores,
     fold_grams,

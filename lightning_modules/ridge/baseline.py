@@ -15,12 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from datamodules.targets import TargetLayout
-from lightning_modules.encoder import VideoEncoder
-from lightning_modules.frozen_features import backbone_fingerprint, cached_features, extract_features
 from lightning_modules.metrics import VoxelCorrelation, score_summary
-from lightning_modules.pca import pca_reduce
-from lightning_modules.ridge import DEFAULT_ALPHAS, RidgeCV
+from lightning_modules.networks.encoder import VideoEncoder
+from lightning_modules.ridge.frozen_features import (
+    backbone_fingerprint,
+    cached_features,
+    extract_features,
+)
+from lightning_modules.ridge.pca import pca_reduce
+from lightning_modules.ridge.solver import DEFAULT_ALPHAS, RidgeCV
+from scoring.layout import TargetLayout
 
 
 @dataclass

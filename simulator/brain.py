@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from datamodules.synthetic.features import EDGE_BLOCKS
-from datamodules.synthetic.sprites import KINDS
+from simulator.features import EDGE_BLOCKS
+from simulator.sprites import KINDS
 
 
 @dataclass(frozen=True)

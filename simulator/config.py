@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from datamodules.synthetic.noise_profiles import check_profile
-from datamodules.targets import MINI_TRACK_ROIS
+from scoring.layout import MINI_TRACK_ROIS
+from simulator.noise_profiles import check_profile
 
 #: Per-subject voxel counts of the release (design.md), drawn uniformly per subject and region.
 RELEASE_VOXEL_RANGES: dict[str, tuple[int, int]] = {
@@ -48,7 +48,7 @@ class SyntheticConfig:
     duration_range : clip duration in seconds, uniform
     frame_count_range : clips get at least / at most this many frames (release: 45-91)
     noise_profile : ``"easy"`` (round one's reliable brain) or ``"realistic"`` (as noisy as the
-        real release); see :mod:`datamodules.synthetic.noise_profiles`
+        real release); see :mod:`simulator.noise_profiles`
     voxel_counts : ``"ranges"`` (uniform in the release's per-region ranges) or ``"sub01"``
         (sub01's counts with a spread across subjects)
     """

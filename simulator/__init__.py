@@ -4,14 +4,14 @@ Moving faces, bodies, shapes and places over textured backgrounds; nine regions'
 voxels respond to edge energy, shape, category and motion features of the clips
 (see :mod:`.brain`), with known noise ceilings. Use::
 
-    from datamodules.synthetic import generate_dataset, DEMO_CONFIG, TINY_CONFIG
+    from simulator import generate_dataset, DEMO_CONFIG, TINY_CONFIG
     generate_dataset("data/synthetic", DEMO_CONFIG)
 
-or ``python -m datamodules.synthetic --out data/synthetic --preset demo``.
+or ``python -m simulator --out data/synthetic --preset demo``.
 """
 
-from datamodules.synthetic.config import DEMO_CONFIG, TINY_CONFIG, SyntheticConfig
-from datamodules.synthetic.generate import generate_dataset
-from datamodules.synthetic.writer import TRUTH_DIR
+from simulator.config import DEMO_CONFIG, TINY_CONFIG, SyntheticConfig
+from simulator.generate import generate_dataset
+from simulator.writer import TRUTH_DIR
 
 __all__ = ["DEMO_CONFIG", "TINY_CONFIG", "TRUTH_DIR", "SyntheticConfig", "generate_dataset"]
