@@ -1,0 +1,418 @@
+"""Banded ridge: per voxel, one penalty and one weighting of the feature bands, chosen by K-fold CV.
+
+The features come as named bands ``X_b`` (a read-out layer, the frame-difference
+features, another backbone). Each voxel ``t`` gets band weights ``w_t`` on the
+simplex (``w_tb >= 0``, ``sum_b w_tb = 1``) and a penalty ``alpha_t``, and solves::
+
+    coef_t = argmin_{b_1..b_B} ||sum_b Xc_b b_b - Yc_t||^2 + alpha_t sum_b ||b_b||^2 / w_tb
+
+which is kernel ridge on ``K_t = sum_b w_tb Xc_b Xc_b^T`` with penalty ``alpha_t``
+(himalaya's ``MultipleKernelRidgeCV``, whose log kernel weights are
+``deltas = log(w / alpha)``). A band with weight 0 is left out.
+
+The search is himalaya's ``random_search``: a fixed list of candidate weight
+vectors (:func:`band_weight_candidates`: the one-hot corners, the uniform
+weights, then Dirichlet draws); for each candidate, every penalty of the grid is
+scored by the mean over folds of the validation Pearson r, per voxel, and each
+voxel keeps its best (candidate, alpha). A later candidate replaces an earlier
+one only if it scores higher by more than the float epsilon of ``dtype``
+(himalaya's rule). Per candidate and fold, one float64 eigendecomposition of the
+fold's weighted kernel (or covariance, when features are fewer than videos) is
+shared by every penalty and every voxel (:class:`~lightning_modules.ridge.ops.FoldPredictor`);
+after the search, one more per chosen candidate refits its voxels on all
+videos. Unlike himalaya, nothing is refitted inside the search.
+
+Features and targets are centred (the intercept), as in
+:class:`~lightning_modules.ridge.solver.RidgeCV`; ``normalize_bands`` also
+scales each band so that its centred rows have unit mean squared norm, which
+makes band weights comparable between bands of different size or scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from lightning_modules.ridge.ops import (
+    FoldPredictor,
+    correlation_scores,
+    fold_grams,
+    kfold_splits,
+    ridge_weights,
+    spectral_decomposition,
+)
+from lightning_modules.ridge.solver import CV_CHUNK, DEFAULT_ALPHAS, _check_finite
+
+DIRICHLET_CONCENTRATIONS = (0.1, 1.0)  # himalaya's default: near-corners and uniform draws, alternating
+
+
+def band_weight_candidates(n_bands: int, n_candidates: int = 20, seed: int = 0,
+                           concentrations: Sequence[float] = DIRICHLET_CONCENTRATIONS) -> Tensor:
+    """Candidate band weights on the simplex, shape (n_candidates, n_bands), float64.
+
+    Rows: the ``n_bands`` one-hot corners (each band alone), then the uniform
+    weights ``1 / n_bands``, then Dirichlet draws whose concentration cycles
+    through ``concentrations`` (0.1: close to a corner or an edge; 1: uniform
+    over the simplex), from ``numpy.random.default_rng(seed)``. One band: one row.
+    """
+    if n_bands < 1:
+        raise ValueError(f"n_bands must be >= 1; got {n_bands}")
+    if n_bands == 1:
+        return torch.ones(1, 1, dtype=torch.float64)
+    if n_candidates < n_bands + 1:
+        raise ValueError(
+            f"band_weight_candidates must be at least n_bands + 1 = {n_bands + 1} (each band alone, "
+            f"and the uniform weights); got {n_candidates}")
+    rows = [np.eye(n_bands), np.full((1, n_bands), 1.0 / n_bands)]
+    rng = np.random.default_rng(seed)
+    for i in range(n_candidates - n_bands - 1):
+        conc = concentrations[i % len(concentrations)]
+        rows.append(rng.dirichlet([conc] * n_bands, 1))
+    return torch.from_numpy(np.vstack(rows)).to(torch.float64)
+
+
+def _check_candidates(cands, n_bands: int) -> Tensor:
+    """Given candidates (n_candidates, n_bands) -> float64 rows normalised to sum 1."""
+    W = torch.as_tensor(cands, dtype=torch.float64).cpu()
+    if W.ndim != 2 or W.shape[1] != n_bands or len(W) == 0:
+        raise ValueError(f"band_weight_candidates must have shape (n_candidates, n_bands={n_bands}); "
+                         f"got shape {tuple(W.shape)}")
+    if not bool(torch.isfinite(W).all()) or bool((W < 0).any()) or bool((W.sum(1) <= 0).any()):
+        raise ValueError("band_weight_candidates must be finite and >= 0, each row with a positive sum")
+    return W / W.sum(1, keepdim=True)
+
+
+def check_bands(bands, device, dtype=torch.float64, names: Sequence[str] | None = None,
+                n_features: Sequence[int] | None = None) -> tuple[list[str], list[Tensor]]:
+    """Validate ``{name: (n_videos, n_features_b)}``; return the names and the tensors in order.
+
+    ``names`` / ``n_features`` given (at predict time): the bands must be exactly
+    those seen in fit, with the same feature counts.
+    """
+    if not isinstance(bands, Mapping) or len(bands) == 0:
+        got = "an empty dict" if isinstance(bands, Mapping) else type(bands).__name__
+        raise ValueError(f"bands must be a non-empty dict {{name: (n_videos, n_features) array}}; got {got}")
+    if names is not None and set(bands) != set(names):
+        raise ValueError(f"bands must be the bands seen in fit, {list(names)}; got {list(bands)}")
+    order = list(names) if names is not None else list(bands)
+    tensors = []
+    for i, name in enumerate(order):
+        A = bands[name]
+        A = torch.as_tensor(A) if not isinstance(A, Tensor) else A
+        if A.ndim != 2 or A.shape[1] == 0:
+            raise ValueError(f"band {name!r} must have shape (n_videos, n_features) with n_features >= 1; "
+                             f"got shape {tuple(A.shape)}")
+        if n_features is not None and A.shape[1] != n_features[i]:
+            raise ValueError(f"band {name!r} must have {n_features[i]} features (as in fit); "
+                             f"got shape {tuple(A.shape)}")
+        if tensors and A.shape[0] != tensors[0].shape[0]:
+            raise ValueError(f"bands must all have the same number of rows (videos): {order[0]!r} has "
+                             f"{tensors[0].shape[0]}, {name!r} has {A.shape[0]}")
+        A = A.to(device=device, dtype=dtype)
+        _check_finite(f"band {name!r}", A)
+        tensors.append(A)
+    return order, tensors
+
+
+def check_targets(Y, n_videos: int) -> Tensor:
+    """Y (n_videos, n_voxels) or (n_videos,) -> 2-D tensor, left on its device; finite."""
+    Y = torch.as_tensor(Y) if not isinstance(Y, Tensor) else Y
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if Y.ndim != 2 or Y.shape[0] != n_videos:
+        raise ValueError(f"Y must have shape (n_videos, n_voxels) with n_videos={n_videos} (the rows of "
+                         f"the bands); got shape {tuple(Y.shape)}")
+    _check_finite("Y", Y)
+    return Y
+
+
+def centre_targets(Yb: Tensor, n_folds: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Centre a batch (n_videos, b): means (b,), centred batch with constant columns set to 0,
+    and the validation sum-of-squares floor (b,) below which a fold counts as constant
+    (as :meth:`RidgeCV._centre_targets`)."""
+    y_mean = Yb.mean(0)
+    Yc = Yb - y_mean
+    eps = torch.finfo(Yb.dtype).eps
+    Yc[:, Yc.abs().amax(0) <= 64 * eps * Yb.abs().amax(0)] = 0
+    n_val = -(-Yb.shape[0] // n_folds)
+    return y_mean, Yc, n_val * (64 * eps * Yc.abs().amax(0)).square()
+
+
+class BandedRidgeCV:
+    """Banded ridge regression, band weights and penalty per voxel chosen by K-fold CV.
+
+    Parameters
+    ----------
+    band_weight_candidates : int or tensor of shape (n_candidates, n_bands)
+        The candidate band weights: a number of them (:func:`band_weight_candidates`
+        draws them, from ``seed``), or the rows themselves (each normalised to sum 1).
+    alphas : sequence of float, shape (n_alphas,), or None
+        Penalty grid (all > 0); None: :data:`~lightning_modules.ridge.solver.DEFAULT_ALPHAS`.
+    n_folds : int
+        K-fold splits of the videos, contiguous (scikit-learn ``KFold(n_folds)``).
+    seed : int
+        Seed of the Dirichlet draws.
+    target_batch : int or None
+        Voxels processed together (memory: about ``n_alphas * n_videos / n_folds``
+        numbers per voxel on GPU, far less on CPU); None: all at once.
+    device : str, torch.device or None
+        Where to compute; None: the first band's device if a tensor, else CPU.
+    dtype : torch.dtype
+        Dtype of the work on Y and of the fitted coefficients (Gram matrices and
+        their eigendecompositions are float64).
+    normalize_bands : bool
+        Divide each centred band by the root mean square norm of its rows (so each
+        band's kernel has trace n_videos). Off: the bands are only centred.
+    progress : bool
+        A progress bar over the candidates.
+
+    Attributes
+    ----------
+    band_names : list of str, the bands in fit order
+    band_weights_ : tensor of shape (n_bands, n_voxels), float64; columns sum to 1
+    alphas_ : tensor of shape (n_voxels,), float64, chosen penalty
+    cv_scores_ : tensor of shape (n_voxels,), float64, best mean CV Pearson r
+    candidate_scores_ : tensor of shape (n_candidates, n_voxels), float64
+        Per candidate, the mean CV r at its best penalty (himalaya's ``cv_scores_``).
+    best_candidate_ : int64 tensor of shape (n_voxels,), row of ``band_weight_candidates_``
+    band_weight_candidates_ : tensor of shape (n_candidates, n_bands), float64
+    alpha_grid_ : tensor of shape (n_alphas,), float64
+    coef_ : tensor of shape (n_features, n_voxels), the bands' rows stacked in
+        ``band_names`` order (``band_slices_[name]``), on the raw (uncentred) features
+    intercept_ : tensor of shape (n_voxels,)
+    splits_ : list of (train, val) int64 tensors, the folds used
+    """
+
+    def __init__(self, band_weight_candidates: int | Tensor = 20, alphas: Sequence[float] | None = None,
+                 n_folds: int = 5, seed: int = 0, target_batch: int | None = None, device=None,
+                 dtype: torch.dtype = torch.float32, normalize_bands: bool = False, progress: bool = False):
+        self.band_weight_candidates = band_weight_candidates
+        self.alphas = alphas
+        self.n_folds = n_folds
+        self.seed = seed
+        self.target_batch = target_batch
+        self.device = device
+        self.dtype = dtype
+        self.normalize_bands = normalize_bands
+        self.progress = progress
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self, n_videos: int, n_bands: int) -> tuple[Tensor, Tensor]:
+        alphas = torch.as_tensor(DEFAULT_ALPHAS if self.alphas is None else self.alphas,
+                                 dtype=torch.float64).reshape(-1)
+        if len(alphas) == 0 or not bool((alphas > 0).all() & torch.isfinite(alphas).all()):
+            raise ValueError(f"alphas must be finite and > 0; got {self.alphas}")
+        if not 2 <= self.n_folds <= n_videos or n_videos // self.n_folds < 2:
+            raise ValueError(f"n_folds must be >= 2 and leave >= 2 validation videos per fold with "
+                             f"n_videos={n_videos}; got {self.n_folds}")
+        if self.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64; got {self.dtype}")
+        if self.target_batch is not None and self.target_batch < 1:
+            raise ValueError(f"target_batch must be >= 1 or None; got {self.target_batch}")
+        c = self.band_weight_candidates
+        if isinstance(c, int | np.integer):
+            cands = band_weight_candidates(n_bands, int(c), self.seed)
+        else:
+            cands = _check_candidates(c, n_bands)
+        return alphas, cands
+
+    def _centred_bands(self, Xs: list[Tensor]) -> list[Tensor]:
+        """Centre each band (n_videos, p_b); record its means and scale."""
+        self.x_means_, self.x_scales_, out = [], [], []
+        for X in Xs:
+            mean = X.mean(0)
+            Xc = X - mean
+            scale = Xc.square().sum(1).mean().sqrt() if self.normalize_bands else torch.ones((), dtype=X.dtype)
+            scale = torch.where(scale > 0, scale, 1.0).to(X.device)
+            self.x_means_.append(mean)
+            self.x_scales_.append(scale)
+            out.append(Xc / scale)
+        return out
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, bands: dict[str, Tensor], Y) -> BandedRidgeCV:
+        """Choose each voxel's band weights and penalty by CV, then refit on all videos.
+
+        Parameters
+        ----------
+        bands : dict {name: array or tensor of shape (n_videos, n_features_b)}
+        Y : array or tensor of shape (n_videos, n_voxels); stays where it is, each
+            batch of voxels is moved to ``device`` in turn.
+        """
+        first = next(iter(bands.values()), None) if isinstance(bands, Mapping) else None
+        device = torch.device(self.device or (first.device if isinstance(first, Tensor) else "cpu"))
+        names, Xs = check_bands(bands, device)
+        n_videos = Xs[0].shape[0]
+        Y = check_targets(Y, n_videos)
+        alphas, cands = self._check_params(n_videos, len(Xs))
+        alphas = alphas.to(device)
+        self.band_names = names
+        self.splits_ = kfold_splits(n_videos, self.n_folds)
+        Xc = self._centred_bands(Xs)
+        kernels = torch.stack([X @ X.T for X in Xc])  # (n_bands, n_videos, n_videos), float64
+        n_targets = Y.shape[1]
+        step = self.target_batch or n_targets
+        batches = [slice(s, min(s + step, n_targets)) for s in range(0, n_targets, step)]
+        kw = dict(device=device, dtype=self.dtype)
+        cached = {}
+
+        def batch_data(batch):  # centred targets; kept when there is one batch only
+            if batch.start in cached:
+                return cached[batch.start]
+            data = centre_targets(Y[:, batch].to(**kw), self.n_folds)
+            if len(batches) == 1:
+                cached[batch.start] = data
+            return data
+
+        tie = torch.finfo(self.dtype).eps
+        best_score = torch.full((n_targets,), -torch.inf, dtype=torch.float64, device=device)
+        best_cand = torch.zeros(n_targets, dtype=torch.long, device=device)
+        best_alpha = torch.zeros(n_targets, dtype=torch.long, device=device)
+        cand_scores = torch.empty(len(cands), n_targets, dtype=torch.float64, device=device)
+        for c, w in enumerate(tqdm(cands, desc="banded ridge: band weights", disable=not self.progress,
+                                   leave=False)):
+            Z, K = self._weighted(Xc, kernels, w)
+            folds = []
+            for train, val in self.splits_:
+                train, val = train.to(device), val.to(device)
+                grams = fold_grams(Z, train, val, standardize=False, center=True, kernel=K)
+                folds.append(FoldPredictor(grams, alphas, train, val, True, self.dtype))
+            for batch in batches:
+                _, Yc, tiny = batch_data(batch)
+                scores = self._cv_scores(folds, Yc, tiny)  # (n_alphas, b)
+                a_best = _best_alpha(scores, alphas)
+                s_best = scores.gather(0, a_best[None])[0]
+                cand_scores[c, batch] = s_best
+                better = s_best > best_score[batch] + tie
+                best_score[batch] = torch.where(better, s_best, best_score[batch])
+                best_cand[batch] = torch.where(better, c, best_cand[batch])
+                best_alpha[batch] = torch.where(better, a_best, best_alpha[batch])
+            del folds
+        self._refit(Xc, kernels, cands.to(device), alphas, best_cand, best_alpha, batches, batch_data, n_targets)
+        self.band_weight_candidates_ = cands
+        self.alpha_grid_ = alphas
+        self.candidate_scores_ = cand_scores
+        self.best_candidate_ = best_cand
+        self.band_weights_ = cands.to(device)[best_cand].T.contiguous()
+        self.alphas_ = alphas[best_alpha]
+        self.cv_scores_ = best_score
+        return self
+
+    @staticmethod
+    def _weighted(Xc: list[Tensor], kernels: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
+        """Features ``Z = [sqrt(w_b) Xc_b]`` of the bands with w_b > 0 (n_videos, p_w) and
+        the kernel ``Z Z^T = sum_b w_b Xc_b Xc_b^T`` (n_videos, n_videos)."""
+        w = w.to(kernels.device)
+        Z = torch.cat([X * w[b].sqrt() for b, X in enumerate(Xc) if w[b] > 0], dim=1)
+        return Z, torch.einsum("b,bij->ij", w, kernels)
+
+    def _cv_scores(self, folds: list[FoldPredictor], Yc: Tensor, tiny_ss: Tensor) -> Tensor:
+        """Mean over folds of the validation Pearson r, (n_alphas, b), float64; cache-sized chunks on CPU."""
+        total = torch.zeros(folds[0].n_alphas, Yc.shape[1], dtype=torch.float64, device=Yc.device)
+        chunk = CV_CHUNK if Yc.device.type == "cpu" else Yc.shape[1]
+        for start in range(0, Yc.shape[1], chunk):
+            cols = slice(start, start + chunk)
+            Ych, tiny = Yc[:, cols].contiguous(), tiny_ss[cols]
+            for fold in folds:
+                total[:, cols] += correlation_scores(fold.predict(Ych), Ych.index_select(0, fold.val), tiny)
+        return total / len(folds)
+
+    def _refit(self, Xc, kernels, cands, alphas, best_cand, best_alpha, batches, batch_data, n_targets):
+        """Each chosen candidate's voxels on all videos: ``coef_`` and ``intercept_``."""
+        device = kernels.device
+        sizes = [X.shape[1] for X in Xc]
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self.band_slices_ = {n: slice(int(offsets[i]), int(offsets[i + 1])) for i, n in enumerate(self.band_names)}
+        self.n_features_ = sizes
+        self.coef_ = torch.zeros(int(offsets[-1]), n_targets, device=device, dtype=self.dtype)
+        self.intercept_ = torch.zeros(n_targets, device=device, dtype=self.dtype)
+        y_means = torch.zeros(n_targets, device=device, dtype=self.dtype)
+        for c in torch.unique(best_cand).tolist():
+            w = cands[c]
+            Z, K = self._weighted(Xc, kernels, w)
+            full = spectral_decomposition(Z, K if Z.shape[0] < Z.shape[1] else None)
+            weights = ridge_weights(full.lam, alphas).to(self.dtype)  # (n_alphas, r)
+            P, Qt = full.P.to(self.dtype), full.Q.T.to(self.dtype).contiguous()
+            kept = [b for b in range(len(Xc)) if w[b] > 0]
+            for batch in batches:
+                cols = torch.nonzero(best_cand[batch] == c).flatten()
+                if len(cols) == 0:
+                    continue
+                y_mean, Yc, _ = batch_data(batch)
+                targets = cols + batch.start
+                coef = P @ (weights[best_alpha[targets]].T * (Qt @ Yc[:, cols]))  # (p_w, m)
+                start = 0
+                for b in kept:  # Z's columns of band b are sqrt(w_b) Xc_b / scale_b
+                    rows = self.band_slices_[self.band_names[b]]
+                    factor = (w[b].sqrt() / self.x_scales_[b]).to(self.dtype)
+                    self.coef_[rows, targets] = coef[start:start + sizes[b]] * factor
+                    start += sizes[b]
+                y_means[targets] = y_mean[cols]
+        self.y_mean_ = y_means
+        self.intercept_ = y_means - sum(
+            self.x_means_[b].to(self.dtype) @ self.coef_[self.band_slices_[n]] for b, n in enumerate(self.band_names))
+
+    # ----------------------------------------------------------------- predict
+    def _check_fitted(self, bands) -> list[Tensor]:
+        if not hasattr(self, "coef_"):
+            raise RuntimeError("BandedRidgeCV is not fitted yet: call fit(bands, Y) first")
+        _, Xs = check_bands(bands, self.coef_.device, self.dtype, self.band_names, self.n_features_)
+        return Xs
+
+    def predict_split(self, bands) -> Tensor:
+        """Each band's part of the prediction, shape (n_bands, n_videos, n_voxels).
+
+        Part b is ``(X_b - mean_b) @ coef_b + y_mean / n_bands``: its centred
+        contribution plus an equal share of the intercept, so the parts sum to
+        :meth:`predict` (constants change no correlation, so no score share).
+        """
+        Xs = self._check_fitted(bands)
+        parts = [(X - self.x_means_[b].to(X)) @ self.coef_[self.band_slices_[name]]
+                 for b, (name, X) in enumerate(zip(self.band_names, Xs))]
+        return torch.stack(parts) + self.y_mean_ / len(parts)
+
+    def predict(self, bands) -> Tensor:
+        """bands {name: (n_videos, n_features_b)} -> prediction (n_videos, n_voxels)."""
+        Xs = self._check_fitted(bands)
+        pred = self.intercept_.expand(Xs[0].shape[0], -1).clone()
+        for name, X in zip(self.band_names, Xs):
+            pred.addmm_(X, self.coef_[self.band_slices_[name]])
+        return pred
+
+    def _check_Y(self, Y, shape) -> Tensor:
+        Y = torch.as_tensor(Y)
+        Y = (Y[:, None] if Y.ndim == 1 else Y).to(device=self.coef_.device, dtype=self.dtype)
+        if tuple(Y.shape) != tuple(shape):
+            raise ValueError(f"Y must have shape {tuple(shape)} (n_videos, n_voxels); got {tuple(Y.shape)}")
+        _check_finite("Y", Y)
+        return Y
+
+    def score(self, bands, Y) -> Tensor:
+        """Pearson r per voxel of :meth:`predict` with Y (n_videos, n_voxels) -> (n_voxels,)."""
+        pred = self.predict(bands)
+        Y = self._check_Y(Y, pred.shape)
+        tiny = torch.zeros(Y.shape[1], dtype=Y.dtype, device=Y.device)
+        return correlation_scores((pred - pred.mean(0))[None], Y, tiny)[0]
+
+    def score_split(self, bands, Y) -> Tensor:
+        """Each band's share of the Pearson r, shape (n_bands, n_voxels), as himalaya's
+        ``correlation_score_split``: ``r_b = <p_b, y> / (||sum_b p_b|| ||y||)`` with the parts
+        ``p_b`` and ``y`` centred over videos, so the shares sum to :meth:`score`. A share is
+        negative when its band's part runs against the target; 0 where a variance is 0."""
+        parts = self.predict_split(bands)
+        Y = self._check_Y(Y, parts.shape[1:])
+        parts = parts - parts.mean(1, keepdim=True)
+        yc = Y - Y.mean(0)
+        denom = torch.linalg.vector_norm(parts.sum(0), dim=0) * torch.linalg.vector_norm(yc, dim=0)
+        ok = denom > 0
+        return torch.where(ok, (parts * yc).sum(1) / torch.where(ok, denom, 1.0), 0.0)
+
+
+def _best_alpha(scores: Tensor, alphas: Tensor) -> Tensor:
+    """Index (b,) of the best penalty per voxel; exact ties go to the largest (as RidgeCV)."""
+    is_best = scores >= scores.amax(0, keepdim=True)
+    return torch.where(is_best, alphas[:, None], -torch.inf).argmax(0)
