@@ -1,0 +1,218 @@
+"""The banded-ridge baseline inside a training run: each voxel weighs the read-out layers itself.
+
+Beside the single-band ridge (:mod:`baseline`, all layers concatenated under one penalty), the
+same frozen features are fitted as banded ridge (:class:`BandedRidgeCV`): one band per read-out
+layer (``layer1`` .. ``layer4``), optionally the frame-difference ``motion`` band, and per voxel a
+weighting of the bands on the simplex and a penalty, both chosen by K-fold CV. Its validation
+scores are logged as ``val/banded_ridge/...``; its band weights go to ``band_weights.npz`` in the
+run folder (:func:`write_band_weights`), where :mod:`reports.band_maps` reads them.
+
+Hand-over to the heads. Banded ridge's map is linear in the raw band features: ``coef_`` stacks
+one block per band, already scaled by its band weight (the primal weights of band ``b`` are
+``sqrt(w_b)`` times those of the scaled features ``sqrt(w_b) X_b``, times ``sqrt(w_b)`` again on
+the way back). The heads read, per layer ``l``, the frame mean ``f_l`` (and with ``frame_diff``
+also ``mean_t |f_l[t+1] - f_l[t]|``), so :func:`to_head_space` puts band ``layer<l>`` in the rows of
+``f_l`` and the motion band's slice of layer ``l`` in the rows of that layer's differences: the
+heads then compute exactly banded ridge's prediction (up to the per-voxel rescaling that
+:func:`baseline.rescale_to_targets` applies, which leaves correlations unchanged).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lightning_modules.metrics import VoxelCorrelation, score_summary
+from lightning_modules.networks.encoder import VideoEncoder
+from lightning_modules.ridge.banded import BandedRidgeCV
+from lightning_modules.ridge.baseline import fill_missing, rescale_to_targets
+from lightning_modules.ridge.feature_bands import MOTION_BAND, feature_bands
+from scoring.layout import TargetLayout
+
+log = logging.getLogger(__name__)
+
+BAND_WEIGHTS_FILE = "band_weights.npz"
+
+
+@dataclass
+class BandedBaseline:
+    """Banded ridge from named bands of frozen features to voxels.
+
+    Attributes
+    ----------
+    band_names : list of str, ``layer<i>`` per read-out layer, then ``motion`` if fitted
+    band_weights : tensor (n_bands, n_voxels), each column on the simplex
+    alphas : tensor (n_voxels,), chosen penalty
+    cv_scores : tensor (n_voxels,), best mean CV Pearson r on the training videos
+    coef : tensor (sum_b n_features_b, n_voxels), bands' blocks in ``band_names`` order, raw features
+    intercept : tensor (n_voxels,)
+    band_dims : list of int, n_features_b per band
+    val_r : tensor (n_voxels,), Pearson r on the validation videos
+    val_split_r : tensor (n_bands, n_voxels), each band's share of ``val_r`` (``score_split``)
+    val_summary : dict, :func:`score_summary` of ``val_r``
+    head_coef, head_intercept : the map in the heads' feature space (:func:`to_head_space`), each
+        voxel rescaled to its targets' spread; None if the heads cannot hold it
+    """
+
+    band_names: list[str]
+    band_weights: torch.Tensor
+    alphas: torch.Tensor
+    cv_scores: torch.Tensor
+    coef: torch.Tensor
+    intercept: torch.Tensor
+    band_dims: list[int]
+    val_r: torch.Tensor
+    val_split_r: torch.Tensor
+    val_summary: dict[str, float]
+    head_coef: torch.Tensor | None = None
+    head_intercept: torch.Tensor | None = None
+
+
+def to_head_space(coef: torch.Tensor, band_names: list[str], band_dims: list[int], layer_dims: list[int],
+                  frame_diff: bool) -> torch.Tensor | None:
+    """Banded ridge's ``coef`` (sum_b n_features_b, n_voxels) in the heads' concatenated feature space.
+
+    The heads' rows: per read-out layer ``l``, ``layer_dims[l]`` rows of the frame mean, followed
+    (``frame_diff``) by ``layer_dims[l]`` rows of the mean absolute frame difference. A motion band
+    holds the latter for all layers, concatenated in layer order. Returns None when the map cannot
+    be expressed there (a motion band, but heads without ``frame_diff``); rows the bands do not
+    cover (``frame_diff`` heads, no motion band) are 0.
+    """
+    blocks = dict(zip(band_names, torch.split(coef, list(band_dims), dim=0), strict=True))
+    has_motion = MOTION_BAND in blocks
+    if has_motion and not frame_diff:
+        return None
+    layers = [n for n in band_names if n != MOTION_BAND]
+    if [blocks[n].shape[0] for n in layers] != list(layer_dims):
+        raise ValueError(f"layer bands {layers} have {[blocks[n].shape[0] for n in layers]} features, "
+                         f"the heads' layers {list(layer_dims)}")
+    motion = (torch.split(blocks[MOTION_BAND], list(layer_dims), dim=0) if has_motion
+              else [torch.zeros_like(blocks[n]) for n in layers])
+    rows = []
+    for name, diffs in zip(layers, motion, strict=True):
+        rows.append(blocks[name])
+        if frame_diff:
+            rows.append(diffs)
+    return torch.cat(rows, dim=0)
+
+
+def head_space_features(bands: dict[str, torch.Tensor], layer_names: list[str], layer_dims: list[int],
+                        frame_diff: bool) -> torch.Tensor:
+    """The bands' columns arranged as the heads read them, (n_videos, n_head_features); see
+    :func:`to_head_space` (no motion band with ``frame_diff``: zeros in its place)."""
+    motion = (torch.split(bands[MOTION_BAND], list(layer_dims), dim=1) if MOTION_BAND in bands
+              else [torch.zeros_like(bands[n]) for n in layer_names])
+    cols = []
+    for name, diffs in zip(layer_names, motion, strict=True):
+        cols.append(bands[name])
+        if frame_diff:
+            cols.append(diffs)
+    return torch.cat(cols, dim=1)
+
+
+def fit_banded_baseline(encoder: VideoEncoder, datamodule, layout: TargetLayout, ceiling: torch.Tensor | None,
+                        device: torch.device, motion: bool = False, band_weight_candidates: int = 20,
+                        alphas=None, n_folds: int = 5, frame_diff_heads: bool = False,
+                        progress: bool = True) -> BandedBaseline:
+    """Bands of the train-split and validation videos (cached), banded ridge on the train part,
+    scored on the validation part.
+
+    ``datamodule`` provides what :func:`baseline.fit_ridge_baseline` reads. ``frame_diff_heads``:
+    the heads read each layer's frame differences too (``model.frame_diff``), which decides
+    whether, and how, the map can become the heads (:func:`to_head_space`).
+    """
+    rows = np.concatenate([datamodule.train_indices, datamodule.val_indices])
+    bands_np = feature_bands(encoder, datamodule.evaluation_dataloader(rows), datamodule.clips.cache_dir,
+                             (datamodule.clips.key, rows.tobytes()), device, motion=motion, progress=progress)
+    n_train = len(datamodule.train_indices)
+    bands = {k: torch.from_numpy(v).to(device) for k, v in bands_np.items()}
+    train = {k: v[:n_train] for k, v in bands.items()}
+    val = {k: v[n_train:] for k, v in bands.items()}
+    targets = datamodule.mean_responses
+    Y_train = torch.from_numpy(fill_missing(targets[datamodule.train_indices]).astype(np.float32)).to(device)
+    n_folds = max(2, min(n_folds, n_train // 2))  # each fold's Pearson r needs >= 2 videos
+    ridge = BandedRidgeCV(band_weight_candidates=band_weight_candidates, alphas=alphas, n_folds=n_folds,
+                          device=device, normalize_bands=True, progress=progress)
+    ridge.fit(train, Y_train)
+
+    band_dims = [int(v.shape[1]) for v in bands.values()]
+    coef = ridge.coef_.float()
+    # Scored through the map rescaled to the targets' spread (as the single-band baseline): the same r
+    # per voxel, but a heavily shrunk voxel's predictions are no longer too flat for float32 beside its
+    # intercept.
+    X_train = torch.cat([train[n] for n in ridge.band_names], dim=1).to(coef)
+    scaled_coef, scaled_intercept = rescale_to_targets(coef, X_train, Y_train.to(coef))
+    val_pred = torch.cat([val[n] for n in ridge.band_names], dim=1).to(coef) @ scaled_coef + scaled_intercept
+    val_true = torch.from_numpy(targets[datamodule.val_indices].astype(np.float32)).to(device)
+    # No cross-rank sync: under DDP rank 0 fits alone (see baseline.fit_ridge_baseline).
+    metric = VoxelCorrelation(layout.n_voxels, sync_on_compute=False).to(device)
+    metric.update(val_pred, val_true)
+    val_r = metric.compute().cpu()
+    # score_split centres each band's part before it correlates (no intercept): exact in float32.
+    val_filled = torch.from_numpy(fill_missing(targets[datamodule.val_indices]).astype(np.float32)).to(device)
+    val_split = ridge.score_split(val, val_filled).float().cpu()
+
+    # X_head @ to_head_space(coef) == X_bands @ coef, so the intercept carries over unchanged.
+    head_coef = to_head_space(scaled_coef, ridge.band_names, band_dims, list(encoder.backbone.feature_dims),
+                              frame_diff_heads)
+    head_intercept = scaled_intercept.cpu() if head_coef is not None else None
+    head_coef = head_coef.cpu() if head_coef is not None else None
+    return BandedBaseline(
+        band_names=list(ridge.band_names), band_weights=ridge.band_weights_.float().cpu(),
+        alphas=ridge.alphas_.cpu(), cv_scores=ridge.cv_scores_.float().cpu(), coef=coef.cpu(),
+        intercept=ridge.intercept_.float().cpu(), band_dims=band_dims, val_r=val_r, val_split_r=val_split,
+        val_summary=score_summary(val_r, ceiling, layout), head_coef=head_coef, head_intercept=head_intercept)
+
+
+def write_band_weights(run_dir: str | Path, baseline: BandedBaseline, layout: TargetLayout,
+                       voxel_masks: dict[str, np.ndarray] | None = None) -> Path:
+    """``run_dir/band_weights.npz`` (atomically). Contents (``np.load``):
+
+        band_names    str (n_bands,)                  ``layer<i>`` in read-out order, then ``motion``
+        weights       float32 (n_bands, n_voxels)     each voxel's band weights (columns sum to 1)
+        alphas        float32 (n_voxels,)             chosen penalty
+        cv_r          float32 (n_voxels,)             best mean CV r on the training videos
+        val_r         float32 (n_voxels,)             r on the validation videos
+        val_split_r   float32 (n_bands, n_voxels)     each band's share of val_r
+        subjects, rois, voxel_counts  (n_groups,)     the flat layout, subject-major
+        voxel_mask_<subject>  bool (X, Y, Z)          whole-brain runs: where each voxel sits
+    """
+    arrays = {
+        "band_names": np.array(baseline.band_names),
+        "weights": baseline.band_weights.numpy().astype(np.float32),
+        "alphas": baseline.alphas.numpy().astype(np.float32),
+        "cv_r": baseline.cv_scores.numpy().astype(np.float32),
+        "val_r": baseline.val_r.numpy().astype(np.float32),
+        "val_split_r": baseline.val_split_r.numpy().astype(np.float32),
+        "subjects": np.array([g.subject for g in layout.groups]),
+        "rois": np.array([g.roi for g in layout.groups]),
+        "voxel_counts": np.array([g.n_voxels for g in layout.groups], dtype=np.int64),
+        **{f"voxel_mask_{s}": np.asarray(m, bool) for s, m in (voxel_masks or {}).items()},
+    }
+    path = Path(run_dir) / BAND_WEIGHTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def voxel_masks_of(datamodule) -> dict[str, np.ndarray]:
+    """``{subject: voxel_mask}`` of the release's whole-brain recordings (empty for the mini track)."""
+    release = getattr(datamodule, "release", None)
+    masks = {}
+    for subject, rois in (getattr(release, "recordings", None) or {}).items():
+        for recording in rois.values():
+            if getattr(recording, "voxel_mask", None) is not None:
+                masks[subject] = recording.voxel_mask
+    return masks
