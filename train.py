@@ -16,12 +16,15 @@ Every ``model.*`` and ``data.*`` key is an ``__init__`` argument of
 
 from __future__ import annotations
 
+import sys
+
 from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from datamodules.algonauts import AlgonautsDataModule
 from lightning_modules.run.callbacks import RunSummary, ValidationFigures
 from lightning_modules.run.checkpointing import EpochCheckpoint
+from lightning_modules.run.legacy_config import check_flat_model_keys
 from lightning_modules.run.nonfinite_guard import NonFiniteGuard
 from lightning_modules.run.out_of_memory import explain_out_of_memory
 from lightning_modules.run.quiet import ignore_warning, silence_library_noise
@@ -30,6 +33,7 @@ from lightning_modules.run.resume import latest_checkpoint
 from lightning_modules.run.resume_settings import check_resume_settings
 from lightning_modules.run.run_folder import RunFolderClaim
 from lightning_modules.run.validation_dump import ValidationDump
+from lightning_modules.settings import SettingsError
 from lightning_modules.system import EncodingModel
 from simulator.ensure import ensure_release
 
@@ -55,7 +59,7 @@ class EncodingCLI(LightningCLI):
         if data.synthetic is not None:  # the simulator's step, before the data module reads the release
             ensure_release(data.root, data.synthetic)
         super().instantiate_classes()
-        if self.model.hparams.ridge_only:
+        if self.model.settings.ridge.only:
             self._prepare_ridge_only()
 
     def _prepare_ridge_only(self) -> None:
@@ -91,12 +95,13 @@ class EncodingCLI(LightningCLI):
                 "data.image_size": data.image_size,
                 "data.subjects / data.rois": f"{self.datamodule.target_layout.n_voxels} voxels",
                 "trainer.precision": self.trainer.precision,
-                "model.freeze_backbone_epochs": self.model.hparams.freeze_backbone_epochs}
+                "model.optimisation.freeze_backbone_epochs": self.model.settings.optimisation.freeze_backbone_epochs}
 
 
 def main(args=None, run: bool = True) -> EncodingCLI:
     """The CLI; ``args`` (a list, as on the command line without ``train.py``) when called from Python."""
     silence_library_noise()
+    check_flat_model_keys(sys.argv[1:] if args is None else args)
     if args is not None:  # sweep trials and tests: the process's own argv is not train.py's
         ignore_warning("LightningCLI's args parameter is intended to run from within Python")
     return EncodingCLI(
@@ -117,11 +122,9 @@ def main(args=None, run: bool = True) -> EncodingCLI:
 
 
 if __name__ == "__main__":
-    import sys
-
     from lightning_modules.networks.weights_cache import WeightsUnavailableError
 
     try:
         main()
-    except WeightsUnavailableError as e:  # one line naming the fetch command, not a traceback
+    except (WeightsUnavailableError, SettingsError) as e:  # one line (or a list of moves), not a traceback
         sys.exit(f"error: {e}")

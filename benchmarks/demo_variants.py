@@ -20,10 +20,10 @@ import train
 
 VARIANTS = {
     "ridge only (frozen features)": ["--config", "configs/ridge_baseline.yaml"],
-    "fine-tune, mean, heads from ridge": ["--model.temporal", "mean"],
-    "fine-tune, weighted, heads from ridge": ["--model.temporal", "weighted"],
-    "fine-tune, weighted, random heads": ["--model.temporal", "weighted", "--model.ridge_init_heads", "false"],
-    "fine-tune, LSTM (random heads)": ["--model.temporal", "lstm", "--model.lstm_hidden", "256"],
+    "fine-tune, mean, heads from ridge": ["--model.temporal.kind", "mean"],
+    "fine-tune, weighted, heads from ridge": ["--model.temporal.kind", "weighted"],
+    "fine-tune, weighted, random heads": ["--model.temporal.kind", "weighted", "--model.ridge.init_heads", "false"],
+    "fine-tune, LSTM (random heads)": ["--model.temporal.kind", "lstm", "--model.temporal.lstm_hidden", "256"],
 }
 REGIONS = ("V1", "V2", "V3", "V4", "LOC", "EBA", "FFA", "STS", "PPA")
 

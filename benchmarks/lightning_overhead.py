@@ -20,6 +20,12 @@ import pytorch_lightning as pl
 import torch
 
 from lightning_modules.loss import correlation_loss
+from lightning_modules.settings import (
+    BackboneSettings,
+    OptimisationSettings,
+    RidgeSettings,
+    TemporalSettings,
+)
 from lightning_modules.system import EncodingModel
 
 VOXELS = {f"sub0{s}": {roi: 40 + 10 * s for roi in ("V1", "V2", "V3", "V4", "LOC", "EBA", "FFA", "STS", "PPA")}
@@ -28,9 +34,10 @@ VOXELS = {f"sub0{s}": {roi: 40 + 10 * s for roi in ("V1", "V2", "V3", "V4", "LOC
 
 def make_model(args) -> EncodingModel:
     torch.manual_seed(0)
-    return EncodingModel(voxel_counts=VOXELS, backbone=args.backbone, layers=[1, 2, 3, 4], temporal="weighted",
-                         num_frames=args.frames, image_size=args.size, ridge=False, freeze_backbone_epochs=0,
-                         warmup_epochs=0)
+    return EncodingModel(voxel_counts=VOXELS, backbone=BackboneSettings(args.backbone, layers=[1, 2, 3, 4]),
+                         temporal=TemporalSettings("weighted"), num_frames=args.frames, image_size=args.size,
+                         ridge=RidgeSettings(fit=False),
+                         optimisation=OptimisationSettings(freeze_backbone_epochs=0, warmup_epochs=0))
 
 
 def make_batches(args, n_voxels: int) -> list[dict]:
@@ -44,9 +51,10 @@ def make_batches(args, n_voxels: int) -> list[dict]:
 def bare_loop(args, batches) -> float:
     model = make_model(args)
     net = model.model.train()
-    groups = [{"params": list(net.head_parameters()), "lr": model.hparams.lr},
-              {"params": list(net.backbone_parameters()), "lr": model.hparams.lr * model.hparams.backbone_lr_scale}]
-    optimizer = torch.optim.AdamW(groups, weight_decay=model.hparams.weight_decay)
+    opt = model.settings.optimisation
+    groups = [{"params": list(net.head_parameters()), "lr": opt.lr},
+              {"params": list(net.backbone_parameters()), "lr": opt.lr * opt.backbone_lr_scale}]
+    optimizer = torch.optim.AdamW(groups, weight_decay=opt.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     start = time.perf_counter()
     for batch in batches:

@@ -25,8 +25,8 @@ VARIANTS = {
     "pretrained Lite0, 96 px (configs/demo.yaml)": [],
     "pretrained Lite0, 112 px, 8 epochs": ["--data.image_size", "112", "--trainer.max_epochs", "8"],
     # Investigation variants (not run by default).
-    "pretrained Lite0, 96 px, heads from ridge": ["--model.ridge_init_heads", "true"],
-    "pretrained Lite0, 96 px, backbone always frozen": ["--model.freeze_backbone_epochs", "-1"],
+    "pretrained Lite0, 96 px, heads from ridge": ["--model.ridge.init_heads", "true"],
+    "pretrained Lite0, 96 px, backbone always frozen": ["--model.optimisation.freeze_backbone_epochs", "-1"],
 }
 DEFAULT = list(VARIANTS)[1::-1]  # the demo first
 REGIONS = ("V1", "V2", "V3", "V4", "LOC", "EBA", "FFA", "STS", "PPA")

@@ -71,7 +71,7 @@ SECTIONS = [
      "(Both the LSTM and frame-difference rows start from random heads: ridge initialisation "
      "applies only to frame-averaged features.)\n"
      "- **The largest resolved gain is in the baseline itself: one ridge penalty per subject and "
-     "region** (`--model.ridge_alpha_per region`) instead of one per voxel: +0.022 [+0.009, +0.036] on "
+     "region** (`--model.ridge.alpha_per region`) instead of one per voxel: +0.022 [+0.009, +0.036] on "
      "the mini track and +0.038 [+0.022, +0.052] on the whole brain. Chosen per voxel from 200 videos, "
      "the penalty is noisy: at least 10% of WB voxels land on each end of the grid (1e-2 and 1e7). The seed route, which also "
      "picks one penalty per region, led per-voxel ridge on WB (0.516 vs 0.487); with per-region "

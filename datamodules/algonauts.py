@@ -286,7 +286,7 @@ class AlgonautsDataModule(pl.LightningDataModule):
                           persistent_workers=self.hparams.num_workers > 0, drop_last=False,
                           generator=torch.Generator().manual_seed(self.draw_seed))
 
-    #: False for a run that fits nothing by gradient (``model.ridge_only``, set by ``train.py``):
+    #: False for a run that fits nothing by gradient (``model.ridge.only``, set by ``train.py``):
     #: the training loop then gets one empty batch per epoch and no clip is read for it.
     training_batches: bool = True
 

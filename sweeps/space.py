@@ -1,10 +1,10 @@
 """The search space: which config keys a sweep varies, read from a YAML file.
 
 ```yaml
-model.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
-model.temporal: {type: categorical, choices: [mean, weighted, lstm]}
+model.optimisation.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
+model.temporal.kind: {type: categorical, choices: [mean, weighted, lstm]}
 data.num_frames: {type: int, low: 4, high: 16, step: 4}
-model.layers: {type: categorical, choices: [[4], [3, 4], [1, 2, 3, 4]]}
+model.backbone.layers: {type: categorical, choices: [[4], [3, 4], [1, 2, 3, 4]]}
 ```
 Keys are the dotted config keys of ``train.py`` (``model.*``, ``data.*``, ``trainer.*``).
 Categorical choices may be lists or dicts (Optuna stores those as their JSON text).
@@ -68,7 +68,7 @@ def load_space(path: str | Path) -> list[Dimension]:
         where = f"{path}: {key}"
         if not isinstance(key, str) or key.split(".")[0] not in ("model", "data", "trainer"):
             raise SearchSpaceError(f"{where}: keys must be dotted config keys starting with model., data. "
-                                   "or trainer. (e.g. model.lr)")
+                                   "or trainer. (e.g. model.optimisation.lr)")
         if not isinstance(spec, dict) or spec.get("type") not in KINDS:
             raise SearchSpaceError(f"{where}: expected {{type: one of {list(KINDS)}, ...}}, got {spec!r}")
         kind = spec["type"]
@@ -92,7 +92,7 @@ def load_space(path: str | Path) -> list[Dimension]:
 
 
 def as_cli_overrides(values: dict[str, Any]) -> list[str]:
-    """``{"model.lr": 0.001, "model.layers": [3, 4]}`` -> ``["--model.lr", "0.001", "--model.layers", "[3, 4]"]``."""
+    """``{"model.optimisation.lr": 0.001, "model.backbone.layers": [3, 4]}`` -> ``["--model.optimisation.lr", "0.001", "--model.backbone.layers", "[3, 4]"]``."""
     args = []
     for key, value in values.items():
         args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]

@@ -17,6 +17,12 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lightning_modules.settings import (
+    BackboneSettings,
+    OptimisationSettings,
+    RidgeSettings,
+    TemporalSettings,
+)
 from lightning_modules.system import EncodingModel  # noqa: E402
 
 VOXELS = {"sub01": {"V1": 7, "FFA": 5}, "sub02": {"V1": 6, "FFA": 4}}
@@ -72,9 +78,10 @@ class DumpGradients(pl.Callback):
 
 def main(devices: int, out: str, precision: str = "32-true") -> None:
     pl.seed_everything(0)
-    model = EncodingModel(voxel_counts=VOXELS, backbone="resnet18", layers=[3, 4], temporal="weighted",
-                          num_frames=FRAMES, image_size=SIZE, freeze_backbone_epochs=0, mse_weight=0.1,
-                          ridge=False, warmup_epochs=0)
+    model = EncodingModel(voxel_counts=VOXELS, backbone=BackboneSettings("resnet18", layers=[3, 4]),
+                          temporal=TemporalSettings("weighted"), num_frames=FRAMES, image_size=SIZE,
+                          optimisation=OptimisationSettings(freeze_backbone_epochs=0, mse_weight=0.1, warmup_epochs=0),
+                          ridge=RidgeSettings(fit=False))
     trainer = pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto",
                          max_epochs=1, limit_val_batches=0, precision=precision, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,

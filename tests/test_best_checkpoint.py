@@ -43,7 +43,7 @@ def test_file_is_itself_and_unfinished_run_falls_back(tmp_path):
 
 
 def test_predict_takes_a_run_folder(tiny_root, tmp_path, capsys):
-    cli = fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "2", "--model.ridge", "false",
+    cli = fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "2", "--model.ridge.fit", "false",
                    "--trainer.limit_val_batches", "1")
     run_dir = Path(cli.trainer.log_dir)
     best = Path(json.loads((run_dir / "summary.json").read_text())["best_checkpoint"]).name

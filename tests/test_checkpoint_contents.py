@@ -9,7 +9,7 @@ from tests.helpers import fit_tiny
 
 
 def test_best_checkpoint_holds_weights_and_settings_only(tiny_root, tmp_path):
-    cli = fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "2", "--model.ridge", "false",
+    cli = fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "2", "--model.ridge.fit", "false",
                    "--trainer.limit_val_batches", "1")
     run_dir = Path(cli.trainer.log_dir)
     best_path = Path(json.loads((run_dir / "summary.json").read_text())["best_checkpoint"])

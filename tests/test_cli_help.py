@@ -1,6 +1,7 @@
 """``train.py fit --help`` shows every ``model.*`` and ``data.*`` argument's whole description,
 as written in the class docstrings (the README says every key is documented there)."""
 
+import dataclasses
 import inspect
 import re
 
@@ -9,6 +10,7 @@ from docstring_parser import parse
 
 import train
 from datamodules.algonauts import AlgonautsDataModule
+from lightning_modules.settings import GROUPS
 from lightning_modules.system import EncodingModel
 
 #: Set by train.py from the data (shown under "Linked arguments", not as options).
@@ -39,7 +41,7 @@ def _option_help(help_text: str, option: str) -> str:
             break
         block.append(line)
     text = " ".join(block)
-    # Drop the option's metavar (e.g. "LR", "{true,false}", ", --model.layers+ LAYERS") and the type.
+    # Drop the option's metavar (e.g. "LR", "{true,false}", ", --model.backbone.layers+ LAYERS") and the type.
     return text.rsplit("(type:", 1)[0]
 
 
@@ -58,10 +60,24 @@ def test_every_argument_shows_its_whole_description(help_text, prefix, cls):
         option = f"{prefix}.{name}"
         if option in LINKED:
             continue
+        if prefix == "model" and name in GROUPS:
+            _check_group(help_text, option, GROUPS[name])
+            continue
         shown = _option_help(help_text, option)
         assert len(_squash(shown)) > len(_squash(option)), f"--{option} has no description in --help"
         assert _squash(documented[name]) in _squash(shown), (
             f"--{option}: --help shows {shown.strip()!r}, the docstring says {documented[name]!r}")
+
+
+def _check_group(help_text: str, option: str, group: type) -> None:
+    """Each field of a settings group (``--model.ridge.folds``) shows its whole description."""
+    documented = {p.arg_name: p.description for p in parse(inspect.getdoc(group)).params}
+    for field in dataclasses.fields(group):
+        assert (documented.get(field.name) or "").strip(), f"{group.__name__}.{field.name} has no description"
+        shown = _option_help(help_text, f"{option}.{field.name}")
+        assert _squash(documented[field.name]) in _squash(shown), (
+            f"--{option}.{field.name}: --help shows {shown.strip()!r}, the docstring says "
+            f"{documented[field.name]!r}")
 
 
 def test_linked_arguments_are_documented_too():

@@ -44,7 +44,7 @@ def _gradients(devices: int, out: Path, precision: str) -> dict[str, torch.Tenso
 
 def _compare(one: dict, two: dict, tolerance: float, only: str = "") -> None:
     assert one.keys() == two.keys() and any(k.startswith("model.heads") for k in one)
-    assert any(k.startswith("model.backbone") for k in one)  # the backbone trains in this step
+    assert any(k.startswith("model.backbone.name") for k in one)  # the backbone trains in this step
     for key in one:
         if key.startswith(only):
             torch.testing.assert_close(two[key], one[key], atol=tolerance, rtol=0, msg=key)
@@ -90,7 +90,7 @@ def _check_crossed_the_freeze(record: dict) -> None:
 
 
 def test_two_process_fit_of_the_demo_with_ridge_crosses_the_freeze(tiny_root, tmp_path):
-    record = _ddp_fit(tiny_root, tmp_path, ["demo.yaml"], "--model.ridge", "true")
+    record = _ddp_fit(tiny_root, tmp_path, ["demo.yaml"], "--model.ridge.fit", "true")
     _check_crossed_the_freeze(record)
     assert "val/ridge/score" in record["callback_metrics"]
 
@@ -99,12 +99,12 @@ SHIPPED = {
     "demo": (["demo.yaml"], []),
     "demo_random_resnet18": (["demo.yaml", "demo_random_resnet18.yaml"], []),
     "mini_track_lite0_224": (["mini_track_lite0_224.yaml"], []),
-    "resnet50_lstm": (["resnet50_lstm.yaml"], ["--model.backbone", "resnet18", "--model.pretrained", "false",
-                                                "--model.lstm_hidden", "16"]),
-    "vit_b16_mean": (["vit_b16_mean.yaml"], ["--model.backbone", "vit_tiny_patch16_224", "--model.pretrained",
-                                              "false", "--model.unfreeze_at_score", "-10"]),
-    "full_track_resnet50": (["full_track_resnet50.yaml"], ["--model.backbone", "resnet18",
-                                                           "--model.pretrained", "false"]),
+    "resnet50_lstm": (["resnet50_lstm.yaml"], ["--model.backbone.name", "resnet18", "--model.backbone.pretrained", "false",
+                                                "--model.temporal.lstm_hidden", "16"]),
+    "vit_b16_mean": (["vit_b16_mean.yaml"], ["--model.backbone.name", "vit_tiny_patch16_224", "--model.backbone.pretrained",
+                                              "false", "--model.optimisation.unfreeze_at_score", "-10"]),
+    "full_track_resnet50": (["full_track_resnet50.yaml"], ["--model.backbone.name", "resnet18",
+                                                           "--model.backbone.pretrained", "false"]),
 }
 
 
@@ -113,7 +113,7 @@ SHIPPED = {
 def test_two_process_fit_of_every_shipped_config_crosses_the_freeze(name, tiny_root, tmp_path):
     configs, overrides = SHIPPED[name]
     # One frozen epoch, whatever the recipe's count, so that two epochs cross the transition.
-    record = _ddp_fit(tiny_root, tmp_path, configs, *overrides, "--model.freeze_backbone_epochs", "1")
+    record = _ddp_fit(tiny_root, tmp_path, configs, *overrides, "--model.optimisation.freeze_backbone_epochs", "1")
     _check_crossed_the_freeze(record)
 
 

@@ -33,7 +33,7 @@ from tests.faults import copy_release, rewrite_roi, roi_file
 from tests.helpers import FAST, REPO, fit_tiny
 from tests.test_sweep import tiny_sweep_args
 
-DIVERGE = ("--model.lr", "1e30", "--model.warmup_epochs", "0", "--model.ridge", "false",
+DIVERGE = ("--model.optimisation.lr", "1e30", "--model.optimisation.warmup_epochs", "0", "--model.ridge.fit", "false",
            "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2")
 
 
@@ -216,9 +216,9 @@ def test_diverging_cli_run_exits_non_zero(tiny_root, tmp_path):
 
 def test_diverging_sweep_trial_is_marked_failed_not_scored(tiny_root, tmp_path):
     space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump({"model.lr": {"type": "categorical", "choices": [1e30]}}))
+    space.write_text(yaml.safe_dump({"model.optimisation.lr": {"type": "categorical", "choices": [1e30]}}))
     args = tiny_sweep_args(tiny_root, tmp_path / "sweep", space, 1, "--no-prune")
-    args += ["--model.warmup_epochs", "0", "--trainer.max_epochs", "1"]
+    args += ["--model.optimisation.warmup_epochs", "0", "--trainer.max_epochs", "1"]
     (study,) = sweep.main(args)
     (trial,) = study.get_trials()
     assert trial.state == optuna.trial.TrialState.FAIL

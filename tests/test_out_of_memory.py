@@ -32,7 +32,7 @@ def _raise(error: BaseException):
 def test_out_of_memory_in_training_names_the_settings_to_lower(tiny_root, tmp_path, monkeypatch, error):
     monkeypatch.setattr(EncodingModel, "forward", _raise(error))
     with pytest.raises(DeviceOutOfMemoryError) as info:
-        fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.ridge", "false")
+        fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.ridge.fit", "false")
     message = str(info.value)
     assert message.startswith("out of device memory during fit")
     for setting in TRAIN_SETTINGS:
@@ -44,12 +44,12 @@ def test_other_runtime_errors_pass_through_unchanged(tiny_root, tmp_path, monkey
     error = RuntimeError("mat1 and mat2 shapes cannot be multiplied")
     monkeypatch.setattr(EncodingModel, "forward", _raise(error))
     with pytest.raises(RuntimeError) as info:
-        fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.ridge", "false")
+        fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.ridge.fit", "false")
     assert info.value is error
 
 
 def test_out_of_memory_in_prediction_names_the_settings_to_lower(tiny_root, tmp_path, monkeypatch, capsys):
-    cli = fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.ridge", "false",
+    cli = fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.ridge.fit", "false",
                    "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1")
     ckpt = Path(cli.trainer.log_dir) / "checkpoints/last.ckpt"
     monkeypatch.setattr(EncodingModel, "forward", _raise(torch.cuda.OutOfMemoryError("CUDA out of memory")))

@@ -31,7 +31,7 @@ FIT = ["--trainer.accelerator", "cpu", "--trainer.devices", "1",
        "--trainer.enable_progress_bar", "false", "--trainer.max_epochs", "1",
        "--data.num_workers", "0", "--data.num_frames", "4", "--data.image_size", "32",
        "--data.split", "holdout", "--data.n_val", "6", "--data.batch_size", "4",
-       "--model.ridge", "false"]  # no ridge hand-over: faster, and prediction does not care
+       "--model.ridge.fit", "false"]  # no ridge hand-over: faster, and prediction does not care
 
 
 # ----------------------------------------------------------------------------- fixtures

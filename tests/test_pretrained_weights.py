@@ -211,14 +211,14 @@ def test_no_network_nothing_cached_stops_with_one_line(tiny_root, tmp_path, how)
     cmd = [sys.executable, "train.py", "fit", "--config", "configs/demo.yaml", *FAST,
            "--data.root", str(tiny_root), "--data.synthetic", "null", "--data.cache_dir", str(tmp_path / "cache"),
            "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"),
-           "--model.backbone", "resnet50", "--model.pretrained", "true"]
+           "--model.backbone.name", "resnet50", "--model.backbone.pretrained", "true"]
     out = subprocess.run(cmd, cwd=REPO, env=_offline_env(tmp_path, **how), capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 1, out.stderr[-3000:]
     assert "Traceback" not in out.stderr and "Retrying" not in out.stderr, out.stderr[-3000:]
     lines = [ln for ln in out.stderr.splitlines() if "fetch_weights" in ln]
     assert len(lines) == 1 and lines[0] == out.stderr.strip().splitlines()[-1]
-    assert "python scripts/fetch_weights.py resnet50" in lines[0] and "model.pretrained" in lines[0]
+    assert "python scripts/fetch_weights.py resnet50" in lines[0] and "model.backbone.pretrained" in lines[0]
     assert str(tmp_path / "hf") in lines[0]  # says where it looked
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.ckpt"))
 
@@ -302,7 +302,7 @@ def test_demo_config_trains_the_pretrained_lite0_offline(tiny_root, tmp_path, no
     from tests.helpers import fit_tiny
 
     cli = fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2")
-    assert cli.model.hparams.backbone == "tf_efficientnet_lite0" and cli.model.hparams.pretrained
+    assert cli.model.settings.backbone.name == "tf_efficientnet_lite0" and cli.model.settings.backbone.pretrained
     assert "val/ridge/score" in cli.trainer.callback_metrics and "val/score" in cli.trainer.callback_metrics
     assert _stem_is_the_files(cli.model.model.backbone)  # frozen in the first epoch: still the file's
 
@@ -313,7 +313,7 @@ def test_lite0_recipe_builds_pretrained_offline(tiny_root, no_network):
     cli = train.main(["--config", str(REPO / "configs/mini_track_lite0_224.yaml"), "--data.root", str(tiny_root),
                       "--trainer.precision", "32-true", "--trainer.accelerator", "cpu", "--data.num_frames", "2",
                       "--data.image_size", "64"], run=False)
-    assert cli.model.hparams.backbone == "tf_efficientnet_lite0" and cli.model.hparams.pretrained
+    assert cli.model.settings.backbone.name == "tf_efficientnet_lite0" and cli.model.settings.backbone.pretrained
     assert _stem_is_the_files(cli.model.model.backbone)
     with torch.no_grad():
         out = cli.model(torch.zeros(2, 2, 3, 64, 64, dtype=torch.uint8))

@@ -140,7 +140,7 @@ def test_worker_count_does_not_change_the_run(tiny_root, tmp_path):
 def test_last_checkpoint_is_rewritten_at_epochs_without_improvement(tiny_root, tmp_path):
     # Learning rate 0: every validation scores the same, so no epoch after the first improves
     # and Lightning's own ModelCheckpoint would leave last.ckpt at epoch 0.
-    cli = fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "2", "--model.lr", "0", "--model.ridge", "false",
+    cli = fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "2", "--model.optimisation.lr", "0", "--model.ridge.fit", "false",
                    "--trainer.limit_val_batches", "1")
     checkpoints = Path(cli.trainer.log_dir) / "checkpoints"
     assert read_checkpoint(checkpoints / "best-epoch000.ckpt")["epoch"] == 0  # the best did not move

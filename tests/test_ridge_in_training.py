@@ -17,7 +17,7 @@ def _ridge_only(tiny_root, tmp_path, *extra):
 
 @pytest.mark.parametrize("pca", ["null", "3"])
 def test_ridge_only_heads_reproduce_the_ridge_scores(tiny_root, tmp_path, pca):
-    cli = _ridge_only(tiny_root, tmp_path, "--model.ridge_pca", pca)
+    cli = _ridge_only(tiny_root, tmp_path, "--model.ridge.pca", pca)
     metrics = cli.trainer.callback_metrics
     # The heads hold the ridge map (PCA folded back into feature space) and the backbone is
     # untouched, so the model's own validation equals the ridge fit's validation.
@@ -40,15 +40,15 @@ def test_features_are_cached_and_reused(tiny_root, tmp_path, monkeypatch):
 
 
 def test_fine_tuning_starts_from_ridge_and_logs_it(tiny_root, tmp_path):
-    cli = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.freeze_backbone_epochs", "1",
-               "--model.lr", "1e-12", "--model.warmup_epochs", "0", "--model.ridge_init_heads", "true")
+    cli = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.optimisation.freeze_backbone_epochs", "1",
+               "--model.optimisation.lr", "1e-12", "--model.optimisation.warmup_epochs", "0", "--model.ridge.init_heads", "true")
     metrics = cli.trainer.callback_metrics
     # With a vanishing learning rate the ridge-initialised heads barely move.
     assert float(metrics["val/score"]) == pytest.approx(float(metrics["val/ridge/score"]), abs=1e-3)
 
 
 def test_no_ridge_means_random_heads(tiny_root, tmp_path):
-    cli = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.ridge", "false",
+    cli = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.ridge.fit", "false",
                "--trainer.limit_train_batches", "1")
     assert "val/ridge/score" not in cli.trainer.callback_metrics
     assert cli.model.ridge_summary is None
@@ -56,10 +56,10 @@ def test_no_ridge_means_random_heads(tiny_root, tmp_path):
 
 def test_lstm_keeps_random_heads_but_logs_ridge(tiny_root, tmp_path):
     fresh = train.main(["--config", str(REPO / "configs/demo.yaml"), "--data.root", str(tiny_root),
-                        "--model.temporal", "lstm", "--model.lstm_hidden", "8", "--data.num_frames", "4",
+                        "--model.temporal.kind", "lstm", "--model.temporal.lstm_hidden", "8", "--data.num_frames", "4",
                         "--data.image_size", "32"], run=False).model
-    cli = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.temporal", "lstm",
-               "--model.lstm_hidden", "8", "--trainer.limit_train_batches", "0")
+    cli = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.temporal.kind", "lstm",
+               "--model.temporal.lstm_hidden", "8", "--trainer.limit_train_batches", "0")
     assert "val/ridge/score" in cli.trainer.callback_metrics or cli.model.ridge_summary is not None
     assert cli.model.model.heads.bias.abs().sum() == fresh.model.heads.bias.abs().sum() == 0
 
@@ -104,7 +104,7 @@ def test_one_penalty_per_region_reaches_the_fit(tiny_root, tmp_path, monkeypatch
 
     recording_fit.__wrapped__ = system.fit_ridge_baseline
     monkeypatch.setattr(system, "fit_ridge_baseline", recording_fit)
-    cli = _ridge_only(tiny_root, tmp_path, "--model.ridge_alpha_per", "region")
+    cli = _ridge_only(tiny_root, tmp_path, "--model.ridge.alpha_per", "region")
     alphas = fits[0].best_alphas.numpy()
     for group in cli.model.layout.groups:
         assert len(set(alphas[group.start:group.stop].tolist())) == 1, group.name

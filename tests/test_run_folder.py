@@ -81,7 +81,7 @@ def test_two_real_trainings_started_together_keep_their_own_folders(tiny_root, t
         args = ["fit", "--config", str(REPO / "configs/demo.yaml"), *FAST, "--data.root", str(tiny_root),
                 "--data.synthetic", "null", "--data.cache_dir", str(tiny_root.parent / "cache"),
                 "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--trainer.max_epochs", "1",
-                "--model.ridge", "false", "--seed_everything", str(seed)]
+                "--model.ridge.fit", "false", "--seed_everything", str(seed)]
         return subprocess.Popen([sys.executable, str(REPO / "train.py"), *args], cwd=REPO, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

@@ -44,22 +44,22 @@ def test_kfold_with_too_few_validation_videos_names_n_folds(tiny_root):
 
 
 def test_resume_with_other_settings_names_them_and_keeps_config_yaml(tiny_root, tmp_path):
-    fixed = ("--trainer.logger.init_args.version", "run1", "--model.ridge", "false", "--trainer.max_epochs", "1")
+    fixed = ("--trainer.logger.init_args.version", "run1", "--model.ridge.fit", "false", "--trainer.max_epochs", "1")
     cli = fit_tiny(tiny_root, tmp_path, *fixed)
     run = Path(cli.trainer.log_dir)
     config = (run / "config.yaml").read_bytes()
     with pytest.raises(ResumeSettingsError) as err:
         fit_tiny(tiny_root, tmp_path, *fixed, "--trainer.max_epochs", "2", "--data.num_frames", "2",
-                 "--model.temporal", "mean", "--ckpt_path", "last")
+                 "--model.temporal.kind", "mean", "--ckpt_path", "last")
     message = str(err.value)
     assert "data.num_frames: checkpoint 4, this run 2" in message
-    assert "model.temporal: checkpoint weighted, this run mean" in message
+    assert "model.temporal.kind: checkpoint weighted, this run mean" in message
     assert "max_epochs" not in message  # a trainer setting may change on resume
     assert (run / "config.yaml").read_bytes() == config
 
 
 def test_ridge_folds_beyond_the_training_videos_names_model_ridge_folds(tiny_root, tmp_path):
     # 12 videos, 9 for validation: 3 training videos, too few for even 2 folds of >= 2 videos.
-    with pytest.raises(ValueError, match=r"n_folds=2 \(model.ridge_folds in train.py\) is too many for n_videos=3 "
+    with pytest.raises(ValueError, match=r"n_folds=2 \(model.ridge.folds in train.py\) is too many for n_videos=3 "
                                          r"training videos; use more training videos \(a smaller data.n_val\)"):
         fit_tiny(tiny_root, tmp_path, "--data.n_val", "9", "--trainer.max_epochs", "1")

@@ -84,7 +84,7 @@ def test_sbatch_train_arguments_parse(tiny_root):
 
 def test_ckpt_path_last_without_a_checkpoint_starts_a_fresh_run(tiny_root, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="lightning_modules.run.resume"):
-        cli = fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.ridge", "false",
+        cli = fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.ridge.fit", "false",
                        "--ckpt_path", "last")
     assert "no checkpoint" in caplog.text and "starting a fresh run" in caplog.text
     summary = json.loads((Path(cli.trainer.log_dir) / "summary.json").read_text())
@@ -169,7 +169,7 @@ def _tiny_train_overrides(tiny_root: Path) -> list[str]:
     return ["--trainer.enable_progress_bar", "false", "--data.num_workers", "0", "--data.num_frames", "4",
             "--data.image_size", "32", "--data.split", "holdout", "--data.n_val", "3", "--data.batch_size", "2",
             "--data.root", str(tiny_root), "--data.synthetic", "null",
-            "--data.cache_dir", str(tiny_root.parent / "cache"), "--model.ridge", "false",
+            "--data.cache_dir", str(tiny_root.parent / "cache"), "--model.ridge.fit", "false",
             "--trainer.max_epochs", str(REQUEUE_EPOCHS), "--trainer.deterministic", "true"]
 
 
@@ -238,11 +238,11 @@ def test_real_slurm_sweep_array_tasks_join_one_study(cluster, tiny_root, tmp_pat
 
     out = tmp_path / "sweep"
     space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump({"model.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}))
+    space.write_text(yaml.safe_dump({"model.optimisation.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}))
     fixed = ["--data.num_workers", "0", "--data.num_frames", "4", "--data.image_size", "32",
              "--data.split", "holdout", "--data.n_val", "6", "--data.batch_size", "4",
              "--data.root", str(tiny_root), "--data.synthetic", "null",
-             "--data.cache_dir", str(tiny_root.parent / "cache"), "--model.ridge", "false",
+             "--data.cache_dir", str(tiny_root.parent / "cache"), "--model.ridge.fit", "false",
              "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1"]
     job = cluster.sbatch(["--array", "0-1", "--cpus-per-task", "1", "--output", str(tmp_path / "%A_%a.out"),
                           "scripts/slurm_sweep.sbatch", "configs/demo.yaml", str(space), "4", *fixed],

@@ -17,7 +17,7 @@ from tests.helpers import FAST, REPO
 def tiny_sweep_args(tiny_root: Path, out: Path, space: Path, trials: int, *extra: str) -> list[str]:
     fixed = [*FAST, "--data.root", str(tiny_root), "--data.synthetic", "null",
              "--data.cache_dir", str(tiny_root.parent / "cache"), "--trainer.max_epochs", "2",
-             "--trainer.limit_train_batches", "1", "--model.ridge", "false"]
+             "--trainer.limit_train_batches", "1", "--model.ridge.fit", "false"]
     return ["--config", str(REPO / "configs/demo.yaml"), "--space", str(space), "--trials", str(trials),
             "--out", str(out), "--seed", "0", "--startup-trials", "1", *extra, "--", *fixed]
 
@@ -26,9 +26,9 @@ def tiny_sweep_args(tiny_root: Path, out: Path, space: Path, trials: int, *extra
 def space_file(tmp_path):
     path = tmp_path / "space.yaml"
     path.write_text(yaml.safe_dump({
-        "model.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-        "model.temporal": {"type": "categorical", "choices": ["mean", "weighted"]},
-        "model.layers": {"type": "categorical", "choices": [[4], [3, 4]]},
+        "model.optimisation.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+        "model.temporal.kind": {"type": "categorical", "choices": ["mean", "weighted"]},
+        "model.backbone.layers": {"type": "categorical", "choices": [[4], [3, 4]]},
     }))
     return path
 
@@ -43,9 +43,9 @@ def test_sweep_trials_are_runs_with_their_overrides(tiny_root, tmp_path, space_f
         run_dir = Path(trial.user_attrs["run_dir"])
         assert run_dir.name == f"trial_{trial.number:04d}"
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
-        assert config["model"]["lr"] == pytest.approx(trial.params["model.lr"])
-        assert config["model"]["temporal"] == trial.params["model.temporal"]
-        assert config["model"]["layers"] == json.loads(trial.params["model.layers"])
+        assert config["model"]["lr"] == pytest.approx(trial.params["model.optimisation.lr"])
+        assert config["model"]["temporal"] == trial.params["model.temporal.kind"]
+        assert config["model"]["layers"] == json.loads(trial.params["model.backbone.layers"])
         assert config["trainer"]["max_epochs"] == 2  # the fixed overrides after "--" reached it too
     best = study.best_trial
     summary = json.loads((Path(best.user_attrs["run_dir"]) / "summary.json").read_text())
@@ -64,13 +64,13 @@ def test_second_worker_joins_the_study_and_stops_at_the_total(tiny_root, tmp_pat
 
 def test_space_file_errors_name_the_file_and_key(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("model.lr: {type: float, low: 0.1, high: 0.01}\n")
-    with pytest.raises(SearchSpaceError, match=r"bad.yaml: model.lr: low"):
+    bad.write_text("model.optimisation.lr: {type: float, low: 0.1, high: 0.01}\n")
+    with pytest.raises(SearchSpaceError, match=r"bad.yaml: model.optimisation.lr: low"):
         load_space(bad)
     bad.write_text("lr: {type: float, low: 0.001, high: 0.01}\n")
     with pytest.raises(SearchSpaceError, match="dotted config keys"):
         load_space(bad)
-    bad.write_text("model.temporal: {type: categorical}\n")
+    bad.write_text("model.temporal.kind: {type: categorical}\n")
     with pytest.raises(SearchSpaceError, match="choices"):
         load_space(bad)
     with pytest.raises(SearchSpaceError, match="not found"):
@@ -79,10 +79,10 @@ def test_space_file_errors_name_the_file_and_key(tmp_path):
 
 def test_shipped_space_and_cli_overrides():
     dims = load_space(REPO / "configs/sweeps/demo_space.yaml")
-    assert "model.lr" in [d.key for d in dims]
-    assert as_cli_overrides({"model.lr": 0.001, "model.layers": [3, 4], "model.temporal": "lstm",
-                             "model.ridge_pca": None}) == [
-        "--model.lr", "0.001", "--model.layers", "[3, 4]", "--model.temporal", "lstm", "--model.ridge_pca", "null"]
+    assert "model.optimisation.lr" in [d.key for d in dims]
+    assert as_cli_overrides({"model.optimisation.lr": 0.001, "model.backbone.layers": [3, 4], "model.temporal.kind": "lstm",
+                             "model.ridge.pca": None}) == [
+        "--model.optimisation.lr", "0.001", "--model.backbone.layers", "[3, 4]", "--model.temporal.kind", "lstm", "--model.ridge.pca", "null"]
 
 
 def test_grid_cells_in_slurm_array_order():

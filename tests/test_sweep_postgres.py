@@ -74,10 +74,10 @@ def test_missing_driver_is_named(monkeypatch):
 def test_two_sweep_workers_started_together_share_the_study(postgres, tiny_root, tmp_path):
     url = postgres.create_database("fresh_sweep")
     space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump({"model.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}))
+    space.write_text(yaml.safe_dump({"model.optimisation.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}))
     fixed = [*FAST, "--data.root", str(tiny_root), "--data.synthetic", "null",
              "--data.cache_dir", str(tiny_root.parent / "cache"), "--trainer.max_epochs", "1",
-             "--trainer.limit_train_batches", "1", "--model.ridge", "false"]
+             "--trainer.limit_train_batches", "1", "--model.ridge.fit", "false"]
     commands = [[sys.executable, "sweep.py", "--config", "configs/demo.yaml", "--space", str(space),
                  "--trials", "4", "--out", str(tmp_path / f"worker{k}"), "--storage", url,
                  "--study-name", "shared", "--seed", str(k), "--startup-trials", "1", "--", *fixed]

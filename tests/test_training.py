@@ -46,7 +46,7 @@ def test_checkpoint_carries_its_config(trained_run):
 
 
 def test_backbone_frozen_in_first_epoch_then_trains(tiny_root, tmp_path):
-    cli = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.freeze_backbone_epochs", "1",
+    cli = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.optimisation.freeze_backbone_epochs", "1",
                "--trainer.limit_val_batches", "1")
     model = cli.model
     fresh = train.main(["--config", str(REPO / "configs/demo.yaml"), *FAST, "--data.root", str(tiny_root),
@@ -55,7 +55,7 @@ def test_backbone_frozen_in_first_epoch_then_trains(tiny_root, tmp_path):
     for (name, p), q in zip(model.model.backbone.named_parameters(), fresh.model.backbone.parameters()):
         assert torch.equal(p, q), name
     assert not torch.equal(model.model.heads.weights[0], fresh.model.heads.weights[0])
-    cli2 = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "2", "--model.freeze_backbone_epochs", "1",
+    cli2 = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "2", "--model.optimisation.freeze_backbone_epochs", "1",
                 "--trainer.limit_val_batches", "1")
     moved = [not torch.equal(p, q) for p, q in zip(cli2.model.model.backbone.parameters(),
                                                     fresh.model.backbone.parameters())]
@@ -63,14 +63,14 @@ def test_backbone_frozen_in_first_epoch_then_trains(tiny_root, tmp_path):
 
 
 @pytest.mark.parametrize("config, overrides", [
-    ("resnet50_lstm.yaml", ["--model.backbone", "resnet18"]),
-    ("vit_b16_mean.yaml", ["--model.backbone", "vit_tiny_patch16_224"]),
-    ("full_track_resnet50.yaml", ["--model.backbone", "resnet18"]),
+    ("resnet50_lstm.yaml", ["--model.backbone.name", "resnet18"]),
+    ("vit_b16_mean.yaml", ["--model.backbone.name", "vit_tiny_patch16_224"]),
+    ("full_track_resnet50.yaml", ["--model.backbone.name", "resnet18"]),
     ("mini_track_lite0_224.yaml", []),
 ])
 def test_real_data_configs_instantiate(tiny_root, config, overrides):
     cli = train.main(["--config", str(REPO / "configs" / config), "--data.root", str(tiny_root),
-                      "--model.pretrained", "false", "--trainer.precision", "32-true", "--data.image_size", "32",
+                      "--model.backbone.pretrained", "false", "--trainer.precision", "32-true", "--data.image_size", "32",
                       *overrides], run=False)
     video = torch.zeros(2, cli.datamodule.hparams.num_frames, 3, 32, 32, dtype=torch.uint8)
     with torch.no_grad():
@@ -96,13 +96,13 @@ def test_print_config_resolves_composed_configs():
     out = subprocess.run([sys.executable, "train.py", "fit", "--config", "configs/demo.yaml", "--config",
                           "configs/ridge_baseline.yaml", "--print_config"], cwd=REPO, capture_output=True,
                          text=True, timeout=120, check=True).stdout
-    assert "backbone: tf_efficientnet_lite0" in out and "ridge_only: true" in out and "temporal: mean" in out
+    assert "name: tf_efficientnet_lite0" in out and "only: true" in out and "kind: mean" in out
     assert "monitor: val/score" in out
 
 
 def test_bf16_mixed_precision_trains(tiny_root, tmp_path):
     # CPU autocast here; on a GPU the same flag runs the backbone in bfloat16.
     cli = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--trainer.precision", "bf16-mixed",
-               "--model.freeze_backbone_epochs", "0", "--trainer.limit_train_batches", "1")
+               "--model.optimisation.freeze_backbone_epochs", "0", "--trainer.limit_train_batches", "1")
     score = float(cli.trainer.callback_metrics["val/score"])
     assert score == score and -1 <= score <= 2

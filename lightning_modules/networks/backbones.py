@@ -200,7 +200,7 @@ def create_timm_model(name: str, pretrained: bool = False, checkpoint_path: str 
         return _create_timm(name, image_size, checkpoint_path=checkpoint_path, **kwargs)
     if checkpoint_path:
         if not Path(checkpoint_path).is_file():
-            raise FileNotFoundError(f"model.checkpoint_path: {checkpoint_path} is not a file")
+            raise FileNotFoundError(f"model.backbone.checkpoint_path: {checkpoint_path} is not a file")
         model = _create_timm(name, image_size, **kwargs)
         load_checked(model, timm.models.load_state_dict(checkpoint_path, weights_only=True),
                      str(checkpoint_path), allow_unexpected)

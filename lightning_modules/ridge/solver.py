@@ -141,14 +141,14 @@ class RidgeCV:
             raise ValueError(f"scoring must be 'correlation' or 'r2'; got {self.scoring!r}")
         if not 2 <= self.n_folds <= n_videos:
             raise ValueError(
-                f"n_folds (model.ridge_folds in train.py) must be between 2 and the number of training "
+                f"n_folds (model.ridge.folds in train.py) must be between 2 and the number of training "
                 f"videos, n_videos={n_videos}; got {self.n_folds}"
             )
         if self.scoring == "correlation" and n_videos // self.n_folds < 2:
             raise ValueError(
-                f"Pearson r needs >= 2 validation videos per fold: n_folds={self.n_folds} (model.ridge_folds in "
+                f"Pearson r needs >= 2 validation videos per fold: n_folds={self.n_folds} (model.ridge.folds in "
                 f"train.py) is too many for n_videos={n_videos} training videos; use more training videos "
-                f"(a smaller data.n_val) or turn the ridge baseline off (model.ridge false)"
+                f"(a smaller data.n_val) or turn the ridge baseline off (model.ridge.fit false)"
             )
         if self.dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64; got {self.dtype}")

@@ -93,7 +93,7 @@ class RunSummary(pl.Callback):
         path = run_dir / "summary.json"
         path.write_text(json.dumps(_clean(record), indent=2))
         print(f"\nrun summary: {path}" + _scores_line(best, ridge_score,
-                                                      getattr(pl_module, "hparams", {}).get("ridge_only", False)))
+                                                      pl_module.settings.ridge.only))
 
 
 def _scores_line(best: float | None, ridge: float | None, ridge_only: bool) -> str:

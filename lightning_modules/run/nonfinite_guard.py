@@ -1,6 +1,6 @@
 """Stop a run whose loss or predictions stop being finite, instead of letting it "succeed".
 
-A diverged model (``--model.lr 1e6``) predicts NaN: without a guard the run goes on to the end,
+A diverged model (``--model.optimisation.lr 1e6``) predicts NaN: without a guard the run goes on to the end,
 exits with code 0, and writes the NaN model as a checkpoint and a summary. This callback raises
 :class:`NonFiniteError` at the first non-finite training loss or validation prediction, so the
 run ends with a message and a non-zero exit code, and nothing after the bad step is saved (the
@@ -38,7 +38,7 @@ class NonFiniteGuard(pl.Callback):
         raise NonFiniteError(
             f"{what} at epoch {trainer.current_epoch}, global step {trainer.global_step}: the model diverged "
             "(or its inputs are not finite). The run is stopped and nothing from this step on is saved; "
-            f"the last checkpoint written before it: {last}. Lower the learning rate (model.lr={lr}), "
+            f"the last checkpoint written before it: {last}. Lower the learning rate (model.optimisation.lr={lr}), "
             "or clip gradients (--trainer.gradient_clip_val 1.0), and start again")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

@@ -32,7 +32,7 @@ TRAIN_SETTINGS = (
     ("data.subjects / data.rois", "voxels per head batch: the heads map to every selected voxel in one matmul "
                                   "(no chunking setting), so fewer subjects or regions shrink them"),
     ("trainer.precision", "bf16-mixed halves activation memory on GPUs that support it"),
-    ("model.freeze_backbone_epochs", "a frozen backbone stores no activations for backward (-1: always)"),
+    ("model.optimisation.freeze_backbone_epochs", "a frozen backbone stores no activations for backward (-1: always)"),
 )
 PREDICT_SETTINGS = (
     ("--batch_size", "videos per forward pass"),

@@ -13,12 +13,18 @@ from pathlib import Path
 
 import torch
 
-#: Model settings that decide the shapes of the weights in a checkpoint (or what they mean).
-ARCHITECTURE = ("voxel_counts", "backbone", "layers", "pool_grid", "vone_frontend", "temporal", "num_frames",
-                "image_size", "lstm_hidden", "bidirectional", "frame_diff", "ridge_pca")
+from lightning_modules.settings import grouped_hyperparameters
+
+#: Model settings that decide the shapes of the weights in a checkpoint (or what they mean):
+#: ``(key,)`` for a top-level argument, ``(group, field)`` for a grouped one.
+ARCHITECTURE = (("voxel_counts",), ("backbone", "name"), ("backbone", "layers"), ("backbone", "pool_grid"),
+                ("backbone", "vone_frontend"), ("temporal", "kind"), ("num_frames",), ("image_size",),
+                ("temporal", "lstm_hidden"), ("temporal", "bidirectional"), ("temporal", "frame_diff"),
+                ("ridge", "pca"))
 #: Where the user sets the model settings that train.py links from the data.
-_SET_AS = {"num_frames": "data.num_frames", "image_size": "data.image_size",
-           "voxel_counts": "data.subjects / data.rois / data.track (the voxels per subject and region)"}
+_SET_AS = {("num_frames",): "data.num_frames", ("image_size",): "data.image_size",
+           ("voxel_counts",): "data.subjects / data.rois / data.track (the voxels per subject and region)"}
+_MISSING = object()
 
 
 class ResumeSettingsError(ValueError):
@@ -37,13 +43,27 @@ def _saved_hyperparameters(ckpt_path: str | Path) -> dict:
 
 
 def setting_differences(saved: dict, current: dict) -> list[str]:
-    """``"data.num_frames: checkpoint 4, this run 8"`` for every architecture setting that differs."""
+    """``"data.num_frames: checkpoint 4, this run 8"`` for every architecture setting that differs.
+
+    Both are saved model arguments, grouped or (checkpoints from before the groups) flat.
+    """
+    saved, current = grouped_hyperparameters(dict(saved)), grouped_hyperparameters(dict(current))
     lines = []
-    for key in ARCHITECTURE:
-        if key in saved and key in current and _plain(saved[key]) != _plain(current[key]):
-            lines.append(f"{_SET_AS.get(key, 'model.' + key)}: checkpoint {_plain(saved[key])}, "
-                         f"this run {_plain(current[key])}")
+    for path in ARCHITECTURE:
+        old, new = _lookup(saved, path), _lookup(current, path)
+        if old is not _MISSING and new is not _MISSING and _plain(old) != _plain(new):
+            lines.append(f"{_SET_AS.get(path, 'model.' + '.'.join(path))}: checkpoint {_plain(old)}, "
+                         f"this run {_plain(new)}")
     return lines
+
+
+def _lookup(hparams: dict, path: tuple[str, ...]):
+    value = hparams
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return _MISSING
+        value = value[key]
+    return value
 
 
 def check_resume_settings(ckpt_path: str | Path, model_hparams) -> None:
