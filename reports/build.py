@@ -10,6 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from reports import html
+from reports.band_maps import band_sections
 from reports.brain_maps import r_volumes, save_nifti, slices_figure
 from reports.figures import (
     best_worst_voxels_figure,
@@ -121,6 +122,8 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, n_extreme: int
             sections.append((f"Brain maps: {run.name}", "\n".join(maps)))
         bar.update()
     bar.close()
+    for run in runs:  # runs fitted with banded ridge leave band_weights.npz
+        sections += band_sections(run.path, run.name, out, nifti)
     path = out / "report.html"
     path.write_text(html.page("Encoding-model runs: " + ", ".join(run.name for run in runs), sections))
     return path
