@@ -42,6 +42,7 @@ from lightning_modules.ridge.ops import (
     correlation_scores,
     fold_grams,
     kfold_splits,
+    r2_scores,
     ridge_weights,
     spectral_decomposition,
 )
@@ -167,6 +168,11 @@ class BandedRidgeCV:
     normalize_bands : bool
         Divide each centred band by the root mean square norm of its rows (so each
         band's kernel has trace n_videos). Off: the bands are only centred.
+    scoring : {"correlation", "r2"}
+        CV score: validation Pearson r (the field's score, himalaya's
+        ``correlation_score``) or R^2 (``r2_score``). r ignores the scale of the
+        prediction, so it may pick small penalties whose predictions are too
+        large: prefer "r2" when the model's R^2 matters (variance partitioning).
     progress : bool
         A progress bar over the candidates.
 
@@ -175,10 +181,11 @@ class BandedRidgeCV:
     band_names : list of str, the bands in fit order
     band_weights_ : tensor of shape (n_bands, n_voxels), float64; columns sum to 1
     alphas_ : tensor of shape (n_voxels,), float64, chosen penalty
-    cv_scores_ : tensor of shape (n_voxels,), float64, best mean CV Pearson r
+    cv_scores_ : tensor of shape (n_voxels,), float64, best mean CV score (Pearson r or R^2)
     candidate_scores_ : tensor of shape (n_candidates, n_voxels), float64
         Per candidate, the mean CV r at its best penalty (himalaya's ``cv_scores_``).
     best_candidate_ : int64 tensor of shape (n_voxels,), row of ``band_weight_candidates_``
+    alpha_index_ : int64 tensor of shape (n_voxels,), position of ``alphas_`` in ``alpha_grid_``
     band_weight_candidates_ : tensor of shape (n_candidates, n_bands), float64
     alpha_grid_ : tensor of shape (n_alphas,), float64
     coef_ : tensor of shape (n_features, n_voxels), the bands' rows stacked in
@@ -189,7 +196,8 @@ class BandedRidgeCV:
 
     def __init__(self, band_weight_candidates: int | Tensor = 20, alphas: Sequence[float] | None = None,
                  n_folds: int = 5, seed: int = 0, target_batch: int | None = None, device=None,
-                 dtype: torch.dtype = torch.float32, normalize_bands: bool = False, progress: bool = False):
+                 dtype: torch.dtype = torch.float32, normalize_bands: bool = False, scoring: str = "correlation",
+                 progress: bool = False):
         self.band_weight_candidates = band_weight_candidates
         self.alphas = alphas
         self.n_folds = n_folds
@@ -198,6 +206,7 @@ class BandedRidgeCV:
         self.device = device
         self.dtype = dtype
         self.normalize_bands = normalize_bands
+        self.scoring = scoring
         self.progress = progress
 
     # ------------------------------------------------------------------ checks
@@ -209,6 +218,8 @@ class BandedRidgeCV:
         if not 2 <= self.n_folds <= n_videos or n_videos // self.n_folds < 2:
             raise ValueError(f"n_folds must be >= 2 and leave >= 2 validation videos per fold with "
                              f"n_videos={n_videos}; got {self.n_folds}")
+        if self.scoring not in ("correlation", "r2"):
+            raise ValueError(f"scoring must be 'correlation' or 'r2'; got {self.scoring!r}")
         if self.dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64; got {self.dtype}")
         if self.target_batch is not None and self.target_batch < 1:
@@ -280,7 +291,7 @@ class BandedRidgeCV:
             for train, val in self.splits_:
                 train, val = train.to(device), val.to(device)
                 grams = fold_grams(Z, train, val, standardize=False, center=True, kernel=K)
-                folds.append(FoldPredictor(grams, alphas, train, val, True, self.dtype))
+                folds.append(FoldPredictor(grams, alphas, train, val, self.scoring == "correlation", self.dtype))
             for batch in batches:
                 _, Yc, tiny = batch_data(batch)
                 scores = self._cv_scores(folds, Yc, tiny)  # (n_alphas, b)
@@ -299,6 +310,7 @@ class BandedRidgeCV:
         self.best_candidate_ = best_cand
         self.band_weights_ = cands.to(device)[best_cand].T.contiguous()
         self.alphas_ = alphas[best_alpha]
+        self.alpha_index_ = best_alpha
         self.cv_scores_ = best_score
         return self
 
@@ -311,14 +323,19 @@ class BandedRidgeCV:
         return Z, torch.einsum("b,bij->ij", w, kernels)
 
     def _cv_scores(self, folds: list[FoldPredictor], Yc: Tensor, tiny_ss: Tensor) -> Tensor:
-        """Mean over folds of the validation Pearson r, (n_alphas, b), float64; cache-sized chunks on CPU."""
+        """Mean over folds of the validation score, (n_alphas, b), float64; cache-sized chunks on CPU."""
         total = torch.zeros(folds[0].n_alphas, Yc.shape[1], dtype=torch.float64, device=Yc.device)
         chunk = CV_CHUNK if Yc.device.type == "cpu" else Yc.shape[1]
         for start in range(0, Yc.shape[1], chunk):
             cols = slice(start, start + chunk)
             Ych, tiny = Yc[:, cols].contiguous(), tiny_ss[cols]
             for fold in folds:
-                total[:, cols] += correlation_scores(fold.predict(Ych), Ych.index_select(0, fold.val), tiny)
+                pred, y_val = fold.predict(Ych), Ych.index_select(0, fold.val)
+                if self.scoring == "correlation":
+                    total[:, cols] += correlation_scores(pred, y_val, tiny)
+                else:  # the prediction's intercept: the training part's mean of Yc
+                    pred += ((Ych.sum(0) - y_val.sum(0)) / len(fold.train))[None, None]
+                    total[:, cols] += r2_scores(pred, y_val, tiny)
         return total / len(folds)
 
     def _refit(self, Xc, kernels, cands, alphas, best_cand, best_alpha, batches, batch_data, n_targets):
@@ -363,6 +380,11 @@ class BandedRidgeCV:
         _, Xs = check_bands(bands, self.coef_.device, self.dtype, self.band_names, self.n_features_)
         return Xs
 
+    def _centred_parts(self, Xs: list[Tensor]) -> Tensor:
+        """``(X_b - mean_b) @ coef_b`` per band, (n_bands, n_videos, n_voxels); no intercept."""
+        return torch.stack([(X - self.x_means_[b].to(X)) @ self.coef_[self.band_slices_[name]]
+                            for b, (name, X) in enumerate(zip(self.band_names, Xs))])
+
     def predict_split(self, bands) -> Tensor:
         """Each band's part of the prediction, shape (n_bands, n_videos, n_voxels).
 
@@ -370,10 +392,8 @@ class BandedRidgeCV:
         contribution plus an equal share of the intercept, so the parts sum to
         :meth:`predict` (constants change no correlation, so no score share).
         """
-        Xs = self._check_fitted(bands)
-        parts = [(X - self.x_means_[b].to(X)) @ self.coef_[self.band_slices_[name]]
-                 for b, (name, X) in enumerate(zip(self.band_names, Xs))]
-        return torch.stack(parts) + self.y_mean_ / len(parts)
+        parts = self._centred_parts(self._check_fitted(bands))
+        return parts + self.y_mean_ / len(parts)
 
     def predict(self, bands) -> Tensor:
         """bands {name: (n_videos, n_features_b)} -> prediction (n_videos, n_voxels)."""
@@ -393,17 +413,16 @@ class BandedRidgeCV:
 
     def score(self, bands, Y) -> Tensor:
         """Pearson r per voxel of :meth:`predict` with Y (n_videos, n_voxels) -> (n_voxels,)."""
-        pred = self.predict(bands)
-        Y = self._check_Y(Y, pred.shape)
-        tiny = torch.zeros(Y.shape[1], dtype=Y.dtype, device=Y.device)
-        return correlation_scores((pred - pred.mean(0))[None], Y, tiny)[0]
+        return self.score_split(bands, Y).sum(0)
 
     def score_split(self, bands, Y) -> Tensor:
         """Each band's share of the Pearson r, shape (n_bands, n_voxels), as himalaya's
         ``correlation_score_split``: ``r_b = <p_b, y> / (||sum_b p_b|| ||y||)`` with the parts
-        ``p_b`` and ``y`` centred over videos, so the shares sum to :meth:`score`. A share is
-        negative when its band's part runs against the target; 0 where a variance is 0."""
-        parts = self.predict_split(bands)
+        ``p_b`` and ``y`` centred over videos, so the shares sum to the r of :meth:`predict`.
+        A share is negative when its band's part runs against the target; 0 where a
+        variance is 0. Computed from the parts without the intercept (a large intercept
+        would cost float32 digits when centred away)."""
+        parts = self._centred_parts(self._check_fitted(bands))
         Y = self._check_Y(Y, parts.shape[1:])
         parts = parts - parts.mean(1, keepdim=True)
         yc = Y - Y.mean(0)
