@@ -7,8 +7,17 @@
 Writes ``OUT/mini_track.zip`` (or ``full_track.zip``) in the challenge's format, checked by
 the validator before the command finishes, ``OUT/predictions/<subject>/<ROI>.npy`` of shape
 (n_videos, n_voxels), and ``OUT/manifest.json`` (videos in row order, checkpoints, shapes).
-Several checkpoints are averaged (an ensemble). With ``--videos`` only the ``.npy`` files and
-the manifest are written.
+Several checkpoints form an ensemble: averaged (``--ensemble mean``), or weighted from each
+member's validation predictions (``val_predictions.npz`` in its run folder): ``best_per_region``
+takes each subject and region from its best member, ``softmax`` weighs members by a softmax of
+their validation r per region or per voxel (``--ensemble-level``, ``--temperature``). It prints
+each member's validation score beside the ensemble's cross-fitted estimate (weights chosen on part
+of the validation videos, scored on the rest, rotated), and the manifest records both and the
+weights (``export/ensemble.py`` says which members can be weighted together). With ``--videos``
+only the ``.npy`` files and the manifest are written.
+
+    python predict.py --ckpt_path runs/a/version_0 runs/b/version_0 runs/c/version_0 --output_dir out/ \
+        --ensemble softmax --ensemble-level region --temperature 0.3
 
 Files are written only where the command line says: ``--output_dir``, ``--cache_dir``, or beside
 the videos of ``--videos`` / ``--data.root``. Paths stored in a checkpoint (its ``data.root`` and
@@ -38,6 +47,8 @@ from datamodules.dataset import ClipDataset
 from datamodules.release import list_videos, load_release
 from export.best_checkpoint import resolve_checkpoint
 from export.checkpoint import EnsemblePredictor, load_encoding_model
+from export.ensemble import EnsembleInputError, load_member, plan_ensemble
+from export.ensemble_weights import LEVELS, MODES
 from export.prediction_writer import ShardedPredictionWriter, merge_shards
 from export.submission import (
     TRACK_NAMES,
@@ -75,7 +86,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--devices", default="1", help="number of devices, or 'auto'")
     parser.add_argument("--strategy", default="auto", help="e.g. ddp for several devices")
     parser.add_argument("--precision", default="32-true")
-    return parser.parse_args(argv)
+    parser.add_argument("--ensemble", choices=MODES, default="mean",
+                        help="how several checkpoints combine: mean (equal weights), best_per_region (each "
+                             "subject and region from the member with the best validation r), softmax (a softmax "
+                             "over members' validation r); weights from each run's val_predictions.npz")
+    parser.add_argument("--ensemble-level", dest="ensemble_level", choices=LEVELS, default="region",
+                        help="softmax per region (each group's mean r) or per voxel")
+    parser.add_argument("--temperature", type=float, default=0.3, help="softmax temperature (on r)")
+    parser.add_argument("--cv-splits", dest="cv_splits", type=int, default=5,
+                        help="parts of the validation videos for the cross-fitted estimate")
+    args = parser.parse_args(argv)
+    if not args.temperature > 0:
+        parser.error(f"--temperature must be positive, got {args.temperature}")
+    if args.cv_splits < 2:
+        parser.error(f"--cv-splits must be at least 2, got {args.cv_splits}")
+    return args
 
 
 def _check_output_dir(out: Path, overwrite: bool) -> None:
@@ -96,6 +121,7 @@ def _check_output_dir(out: Path, overwrite: bool) -> None:
 def predict(args: argparse.Namespace) -> Path:
     out = Path(args.output_dir)
     _check_output_dir(out, args.overwrite)
+    given = list(args.ckpt_path)
     args.ckpt_path = [str(_announce(resolve_checkpoint(path))) for path in args.ckpt_path]
     models = [load_encoding_model(path) for path in args.ckpt_path]
     layout: TargetLayout = models[0][0].layout
@@ -129,6 +155,12 @@ def predict(args: argparse.Namespace) -> Path:
         all_videos, first = release.video_paths, release.n_train
         cache_dir = args.cache_dir or _release_cache_dir(args, data_hparams, root, all_videos, clip_settings, out)
     videos = all_videos[first:]
+    weights = None
+    if len(models) > 1 or args.ensemble != "mean":
+        plan = _plan_ensemble(args, given, models, layout, None if args.videos else release.n_train)
+        if plan is not None:
+            weights = plan.weights
+            args.ensemble_record = plan.record
     clips = ClipCache(cache_dir, all_videos, **clip_settings)
     loader = DataLoader(ClipDataset(clips, np.arange(first, len(all_videos))), batch_size=args.batch_size,
                         num_workers=args.num_workers)
@@ -142,7 +174,7 @@ def predict(args: argparse.Namespace) -> Path:
                          callbacks=[ShardedPredictionWriter(shard_dir)], enable_model_summary=False)
     if trainer.is_global_zero and not clips.is_built:
         clips.build(progress=True)
-    ensemble = EnsemblePredictor([model for model, _ in models])
+    ensemble = EnsemblePredictor([model for model, _ in models], weights)
     try:
         with explain_out_of_memory("prediction", PREDICT_SETTINGS,
                                    {"--batch_size": args.batch_size, "--precision": args.precision}):
@@ -157,6 +189,28 @@ def predict(args: argparse.Namespace) -> Path:
     preds = merge_shards(shard_dir, len(videos), layout.n_voxels, row_offset=first)
     shutil.rmtree(shard_dir, ignore_errors=True)
     return export(preds, layout, videos, args, out)
+
+
+def _plan_ensemble(args, given: list[str], models, layout: TargetLayout, n_train: int | None):
+    """Weights for ``--ensemble`` from the members' validation predictions, and the estimate, printed.
+
+    ``mean`` needs no validation data: without every member's ``val_predictions.npz``, or with members
+    that cannot be scored together, it averages and says why no estimate is given. Other modes stop
+    with the error (a missing file, other voxels, validation videos a member trained on)."""
+    try:
+        members = [load_member(path, layout, data_hparams, given=original, n_train=n_train,
+                               checkpoint_epoch=model.checkpoint_epoch)
+                   for (model, data_hparams), path, original in zip(models, args.ckpt_path, given)]
+        plan = plan_ensemble(members, layout, args.ensemble, args.ensemble_level, args.temperature, args.cv_splits)
+    except (FileNotFoundError, EnsembleInputError) as err:
+        if args.ensemble != "mean":
+            raise
+        if rank_zero_only.rank == 0:
+            print(f"ensemble: mean of {len(models)} members, no validation estimate ({err})")
+        return None
+    if rank_zero_only.rank == 0:
+        print("\n".join(plan.lines))
+    return plan
 
 
 def _release_cache_dir(args, data_hparams: dict, root: Path, videos: list[Path], clip_settings: dict,
@@ -241,6 +295,8 @@ def _write_export(preds: np.ndarray, layout: TargetLayout, videos: list[Path], a
         "shapes": {f"{s}/{r}": list(a.shape) for s, rois in by_group.items() for r, a in rois.items()},
         "ensemble_size": len(args.ckpt_path),
     }
+    if getattr(args, "ensemble_record", None):
+        manifest["ensemble"] = args.ensemble_record
     if not args.videos:
         track = track_of(layout.voxel_counts)
         zip_path = write_submission_zip(build_submission(by_group), track, staging)

@@ -9,6 +9,7 @@ the file always matches the best checkpoint's validation. Contents (``np.load``)
     noise_ceiling float32 (n_voxels_total,)                NaN everywhere if the split has none
     video_index   int64 (n_val_videos,)                    positions in the sorted release
     video_names   str (n_val_videos,)                      the clips' file names
+    train_index   int64 (n_train_videos,)                  the videos the run trained on (ensembles check it)
     subjects, rois, voxel_counts  (n_groups,)              the flat layout, subject-major
     voxel_mask_<subject>  bool (X, Y, Z)                   whole-brain runs: where each voxel sits
     epoch, score                                           which validation this is
@@ -99,6 +100,9 @@ class ValidationDump(pl.Callback):
             "epoch": np.int64(trainer.current_epoch),
             "score": np.float64(score),
         }
+        train_indices = getattr(getattr(trainer, "datamodule", None), "train_indices", None)
+        if train_indices is not None:
+            arrays["train_index"] = np.asarray(train_indices, dtype=np.int64)
         release = getattr(getattr(trainer, "datamodule", None), "release", None)
         if release is not None:
             arrays["video_names"] = np.array([release.video_paths[i].name for i in arrays["video_index"]])
