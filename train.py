@@ -19,12 +19,12 @@ from __future__ import annotations
 import sys
 
 from pytorch_lightning.callbacks import LearningRateMonitor
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.cli import LightningArgumentParser
 
 from datamodules.algonauts import AlgonautsDataModule
 from lightning_modules.run.callbacks import RunSummary, ValidationFigures
-from lightning_modules.run.checkpointing import EpochCheckpoint
 from lightning_modules.run.legacy_config import check_flat_model_keys
+from lightning_modules.run.lightning_overrides import EpochCheckpoint, SubcommandHooks
 from lightning_modules.run.nonfinite_guard import NonFiniteGuard
 from lightning_modules.run.out_of_memory import explain_out_of_memory
 from lightning_modules.run.quiet import ignore_warning, silence_library_noise
@@ -38,7 +38,7 @@ from lightning_modules.system import EncodingModel
 from simulator.ensure import ensure_release
 
 
-class EncodingCLI(LightningCLI):
+class EncodingCLI(SubcommandHooks):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # last.ckpt after every epoch (Lightning alone rewrites it only when val/score improves).
         parser.add_lightning_class_args(EpochCheckpoint, "checkpoint")
@@ -73,13 +73,11 @@ class EncodingCLI(LightningCLI):
         ignore_warning("`training_step` returned `None`")
         ignore_warning("The number of training batches (1) is smaller than the logging interval")
 
-    def _run_subcommand(self, subcommand: str) -> None:
+    def subcommand_context(self, subcommand: str):
         # Out of device memory: name the settings to lower, with their values in this run.
-        with explain_out_of_memory(subcommand, current=self._memory_settings):
-            super()._run_subcommand(subcommand)
+        return explain_out_of_memory(subcommand, current=self._memory_settings)
 
-    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
-        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+    def adjust_subcommand_kwargs(self, subcommand: str, kwargs: dict) -> dict:
         if subcommand == "fit" and kwargs.get("ckpt_path") == "last":
             # The newest of last.ckpt and a SLURM requeue checkpoint; a fresh start when neither exists.
             kwargs["ckpt_path"] = latest_checkpoint(self.trainer)

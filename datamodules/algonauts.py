@@ -26,6 +26,11 @@ from datamodules.release import Release, load_release
 from datamodules.sampling import EpochOrderSampler
 from datamodules.settings_checks import check_batch_size, check_split_sizes
 from datamodules.voxel_checks import check_voxels
+from lightning_modules.run.lightning_overrides import (
+    batches_done_before_restart,
+    epoch_batches_done,
+    epochs_processed,
+)
 from scoring.layout import TargetLayout, VoxelCounts
 from scoring.noise_ceiling import noise_ceiling
 from scoring.splits import holdout_split, kfold_split
@@ -244,7 +249,7 @@ class AlgonautsDataModule(pl.LightningDataModule):
         before Lightning restores its loop counters: that pass takes the epoch the checkpoint
         recorded (:meth:`state_dict`).
         """
-        return max(self._resumed_epoch, self.trainer.fit_loop.epoch_progress.current.processed)
+        return max(self._resumed_epoch, epochs_processed(self.trainer))
 
     def state_dict(self) -> dict:
         """Saved in checkpoints: the epoch a run resumed from this checkpoint trains first (the next
@@ -252,8 +257,7 @@ class AlgonautsDataModule(pl.LightningDataModule):
         if self.trainer is None:
             return {}
         # current_epoch counts finished epochs; it moves on only after the end-of-epoch checkpoints.
-        finished_batches = self.trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
-        return {"next_training_epoch": self.trainer.current_epoch + int(finished_batches)}
+        return {"next_training_epoch": self.trainer.current_epoch + int(epoch_batches_done(self.trainer))}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self._resumed_epoch = int(state_dict.get("next_training_epoch", 0))
@@ -261,10 +265,7 @@ class AlgonautsDataModule(pl.LightningDataModule):
     def _positions_trained(self) -> int:
         """This rank's positions already trained on in the epoch a resumed run is part-way through
         (a checkpoint saved at a batch end by a SLURM requeue); 0 at the start of an epoch."""
-        loop = self.trainer.fit_loop
-        if not loop.restarting:  # a fresh run, or resumed from the end of an epoch
-            return 0
-        return loop.epoch_loop.batch_progress.current.processed * self.hparams.batch_size
+        return batches_done_before_restart(self.trainer) * self.hparams.batch_size
 
     def _loader(self, dataset: ClipDataset, shuffle: bool, evaluation: bool = False) -> DataLoader:
         sampler = None

@@ -8,6 +8,7 @@ Every ``__init__`` argument is a config key (``model.<name>`` in YAML).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -18,8 +19,10 @@ from lightning_modules.metrics import VoxelCorrelation, score_summary
 from lightning_modules.networks.backbones import build_backbone
 from lightning_modules.networks.encoder import VideoEncoder
 from lightning_modules.networks.temporal import heads_read_frame_mean
+from lightning_modules.ridge.banded_baseline import fit_banded_for_run, heads_can_take_banded
 from lightning_modules.ridge.baseline import RidgeBaseline, fit_ridge_baseline
 from lightning_modules.run.distributed import broadcast_module, broadcast_object, gather_rows
+from lightning_modules.run.lightning_overrides import find_unused_parameters
 from lightning_modules.schedule import backbone_should_train, warmup_cosine
 from lightning_modules.settings import (
     BackboneSettings,
@@ -96,6 +99,7 @@ class EncodingModel(pl.LightningModule):
         self.last_val_r: torch.Tensor | None = None
         self.last_val_summary: dict[str, float] = {}
         self.ridge_summary: dict[str, float] | None = None
+        self.banded_summary: dict[str, float] | None = None  # model.ridge.banded's validation
         # The ridge baseline alone takes no gradient step: its training_step returns None, which
         # Lightning's automatic optimisation refuses under DDP.
         self.automatic_optimization = not self.settings.ridge.only
@@ -137,9 +141,8 @@ class EncodingModel(pl.LightningModule):
         freezes = (self.settings.optimisation.freeze_backbone_epochs != 0 or self.settings.optimisation.unfreeze_at_score is not None)
         if not (isinstance(strategy, DDPStrategy) and freezes):
             return
-        if not strategy._ddp_kwargs.get("find_unused_parameters"):
+        if find_unused_parameters(strategy):
             log.info("DDP with find_unused_parameters=True: the backbone is frozen for part of the training")
-            strategy._ddp_kwargs["find_unused_parameters"] = True
 
     def on_fit_start(self) -> None:
         if not (self.settings.ridge.fit or self.settings.ridge.only) or self.ridge_summary is not None:
@@ -147,7 +150,9 @@ class EncodingModel(pl.LightningModule):
         # Under DDP, rank 0 alone extracts the features, fits and scores (no collective inside),
         # while the others wait in the broadcast of its result; then every rank takes the heads
         # from rank 0. Every rank makes the same collective calls in the same order.
-        baseline, error = None, None
+        baseline, banded, error = None, None, None
+        # trainer.log_dir broadcasts under DDP: every rank asks where band_weights.npz goes.
+        run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir) if self.settings.ridge.banded else None
         if self.trainer.is_global_zero:
             # Under a forked generator: extracting features draws (a data loader's seed) only when
             # they are not cached yet, and training must not depend on whether they were.
@@ -155,22 +160,33 @@ class EncodingModel(pl.LightningModule):
             with torch.random.fork_rng(devices=cuda):
                 try:
                     baseline = self._fit_ridge(self.trainer.datamodule)
+                    if run_dir is not None:
+                        banded = fit_banded_for_run(self, self.trainer.datamodule, run_dir)
                 except Exception as err:  # re-raised below, on every rank, so none waits for good
                     error = err
-        summary, message = broadcast_object(
-            (baseline.val_summary if baseline else None, f"{type(error).__name__}: {error}" if error else None))
+        summary, banded_summary, message = broadcast_object(
+            (baseline.val_summary if baseline else None, banded.val_summary if banded else None,
+             f"{type(error).__name__}: {error}" if error else None))
         if error is not None:
             raise error
         if message is not None:
             raise RuntimeError(f"the ridge baseline failed on rank 0: {message}")
-        self.ridge_summary = summary
+        self.ridge_summary, self.banded_summary = summary, banded_summary
         if self._ridge_sets_heads():
-            if baseline is not None:
-                self.model.heads.load_linear(baseline.head_coef.to(self.device),
-                                             baseline.head_intercept.to(self.device))
+            source = banded if self._banded_sets_heads() else baseline
+            if source is not None:
+                self.model.heads.load_linear(source.head_coef.to(self.device),
+                                             source.head_intercept.to(self.device))
             broadcast_module(self.model.heads)
 
+    def _banded_sets_heads(self) -> bool:
+        r, tm = self.settings.ridge, self.settings.temporal
+        return (r.banded and (r.only or r.init_heads)
+                and heads_can_take_banded(tm.kind, tm.frame_diff, r.banded_motion))
+
     def _ridge_sets_heads(self) -> bool:
+        if self._banded_sets_heads():
+            return True
         reads_frame_mean = heads_read_frame_mean(self.settings.temporal.kind, self.settings.temporal.frame_diff)
         return self.settings.ridge.only or (self.settings.ridge.init_heads and reads_frame_mean)
 
@@ -252,6 +268,9 @@ class EncodingModel(pl.LightningModule):
         if self.ridge_summary is not None:
             ridge = {k: v for k, v in self.ridge_summary.items() if k.count("/") < 2}
             self.log_dict({f"val/ridge/{k}": v for k, v in ridge.items()}, sync_dist=True)
+        if self.banded_summary is not None:
+            banded = {k: v for k, v in self.banded_summary.items() if k.count("/") < 2}
+            self.log_dict({f"val/banded_ridge/{k}": v for k, v in banded.items()}, sync_dist=True)
         summary["score"] = main
         if not self.trainer.sanity_checking:
             self.best_score = main if self.best_score is None else max(self.best_score, main)
@@ -287,10 +306,12 @@ class EncodingModel(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_val_score"] = self.best_score
         checkpoint["ridge_val_summary"] = self.ridge_summary
+        checkpoint["banded_ridge_val_summary"] = self.banded_summary
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.best_score = checkpoint.get("best_val_score")
         self.ridge_summary = checkpoint.get("ridge_val_summary")
+        self.banded_summary = checkpoint.get("banded_ridge_val_summary")
 
 
 def _at_least_float32(tensor: torch.Tensor) -> torch.Tensor:

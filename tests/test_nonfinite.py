@@ -26,7 +26,7 @@ import sweep
 from datamodules.algonauts import AlgonautsDataModule
 from datamodules.voxel_checks import NonFiniteResponseError, check_voxels
 from lightning_modules.metrics import VoxelCorrelation, score_summary
-from lightning_modules.run.checkpointing import EpochCheckpoint
+from lightning_modules.run.lightning_overrides import EpochCheckpoint
 from lightning_modules.run.nonfinite_guard import NonFiniteError
 from scoring.layout import TargetLayout
 from tests.faults import copy_release, rewrite_roi, roi_file

@@ -29,6 +29,7 @@ import torch
 import torch.distributed as dist
 
 from lightning_modules.run.distributed import broadcast_object, world_size
+from lightning_modules.run.lightning_overrides import requeue_checkpoint_path
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class RequeueOnSignal(pl.Callback):
         if not self._any_rank_received(pl_module.device):
             return
         log.info("requeue signal: saving a checkpoint after batch %d of epoch %d", batch_idx, trainer.current_epoch)
-        path = trainer._checkpoint_connector.hpc_save_path(trainer.default_root_dir)
+        path = requeue_checkpoint_path(trainer)
         trainer.save_checkpoint(path)  # every rank: it has a barrier; rank 0 writes
         requeued = broadcast_object(_requeue() if trainer.is_global_zero else None)
         if not requeued:
