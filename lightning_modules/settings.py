@@ -142,6 +142,18 @@ class RidgeSettings:
     only : bool
         The ridge baseline alone: no gradient steps and no training batches; the heads are
         the ridge map (see ``configs/ridge_baseline.yaml``).
+    banded : bool
+        Also fit the baseline as banded ridge over the read-out layers (one band per layer, each
+        voxel its own band weights and penalty by CV; ``alphas`` and ``folds`` as above, no PCA),
+        logged as ``val/banded_ridge/score`` (per subject and region); the band weights go to
+        ``band_weights.npz`` in the run folder (``report.py`` maps them). With ``init_heads`` (or
+        ``only``) the heads start from the banded map instead of the single-band one.
+    banded_motion : bool
+        Add the frame-difference band ``motion`` (``mean_t |f[t+1] - f[t]|`` of every read-out layer).
+        The heads can start from that map only with ``temporal.frame_diff``.
+    banded_candidates : int
+        Candidate band weightings searched per voxel (the one-hot corners, the uniform weights, then
+        random draws on the simplex).
     """
 
     fit: bool = True
@@ -151,6 +163,9 @@ class RidgeSettings:
     alpha_per: Literal["voxel", "region"] = "voxel"
     pca: int | None = None
     only: bool = False
+    banded: bool = False
+    banded_motion: bool = False
+    banded_candidates: int = 20
 
 
 GROUPS: dict[str, type] = {"backbone": BackboneSettings, "temporal": TemporalSettings,

@@ -216,3 +216,26 @@ def voxel_masks_of(datamodule) -> dict[str, np.ndarray]:
             if getattr(recording, "voxel_mask", None) is not None:
                 masks[subject] = recording.voxel_mask
     return masks
+
+
+def heads_can_take_banded(temporal_kind: str, frame_diff: bool, motion: bool) -> bool:
+    """Whether heads of this temporal stage can start as the banded map (:func:`to_head_space`):
+    they must read frame means at initialisation, and a motion band needs their frame differences."""
+    from lightning_modules.networks.temporal import TEMPORAL_KINDS
+
+    return TEMPORAL_KINDS[temporal_kind].starts_as_frame_mean and (frame_diff or not motion)
+
+
+def fit_banded_for_run(model, datamodule, run_dir: str | Path) -> BandedBaseline:
+    """What :class:`EncodingModel` runs on rank 0 when ``model.ridge.banded``: fit, log, write
+    ``band_weights.npz`` into ``run_dir``. ``model`` is the EncodingModel (its encoder, layout,
+    validation ceiling, device and ``settings``)."""
+    ridge, temporal = model.settings.ridge, model.settings.temporal
+    baseline = fit_banded_baseline(
+        model.model, datamodule, model.layout, model.val_ceiling, model.device, motion=ridge.banded_motion,
+        band_weight_candidates=ridge.banded_candidates, alphas=ridge.alphas, n_folds=ridge.folds,
+        frame_diff_heads=temporal.frame_diff, progress=True)
+    path = write_band_weights(run_dir, baseline, model.layout, voxel_masks_of(datamodule))
+    log.info("banded ridge on frozen features (%s): val/score %.4f; band weights in %s",
+             ", ".join(baseline.band_names), baseline.val_summary.get("score", float("nan")), path)
+    return baseline
