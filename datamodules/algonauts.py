@@ -21,6 +21,7 @@ from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
 from datamodules.clip_cache import ClipCache
+from datamodules.clip_settings import CLIP_DEFAULTS, ClipSettings, OnBadVideo, VideoBackend
 from datamodules.dataset import ClipDataset, mean_over_repetitions
 from datamodules.release import Release, load_release
 from datamodules.sampling import EpochOrderSampler
@@ -112,9 +113,9 @@ class AlgonautsDataModule(pl.LightningDataModule):
         subjects: list[str] | None = None,
         rois: list[str] | None = None,
         synthetic: Literal["demo", "tiny"] | None = None,
-        num_frames: int = 16,
-        image_size: int = 224,
-        video_backend: Literal["decord", "pyav"] = "decord",
+        num_frames: int = CLIP_DEFAULTS.num_frames,
+        image_size: int = CLIP_DEFAULTS.image_size,
+        video_backend: VideoBackend = CLIP_DEFAULTS.video_backend,
         cache_dir: str | None = None,
         split: Literal["kfold", "holdout"] = "kfold",
         n_folds: int = 10,
@@ -124,7 +125,7 @@ class AlgonautsDataModule(pl.LightningDataModule):
         repetitions: Literal["mean", "random_subset"] = "mean",
         batch_size: int = 8,
         num_workers: int = 2,
-        on_bad_video: Literal["raise", "skip"] = "raise",
+        on_bad_video: OnBadVideo = CLIP_DEFAULTS.on_bad_video,
         missing_rois: Literal["raise", "skip"] = "raise",
         non_finite: Literal["raise", "mask"] = "raise",
     ):
@@ -161,8 +162,7 @@ class AlgonautsDataModule(pl.LightningDataModule):
 
     def _cache(self, videos: list[Path]) -> ClipCache:
         cache_dir = self.hparams.cache_dir or str(self.root / ".clip_cache")
-        return ClipCache(cache_dir, videos, num_frames=self.hparams.num_frames, size=self.hparams.image_size,
-                         backend=self.hparams.video_backend, on_error=self.hparams.on_bad_video)
+        return ClipCache(cache_dir, videos, **ClipSettings.from_data_settings(self.hparams).cache_arguments())
 
     @property
     def clips(self) -> ClipCache:
