@@ -43,6 +43,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 
 from datamodules.clip_cache import ClipCache
+from datamodules.clip_settings import ClipSettings
 from datamodules.dataset import ClipDataset
 from datamodules.release import list_videos, load_release
 from export.best_checkpoint import resolve_checkpoint
@@ -131,9 +132,7 @@ def predict(args: argparse.Namespace) -> Path:
                              "an ensemble needs the same subjects, regions and voxels")
     data_hparams = models[0][1]
     root = Path(args.data_root or data_hparams.get("root", ""))
-    clip_settings = dict(num_frames=data_hparams.get("num_frames", 16), size=data_hparams.get("image_size", 224),
-                         backend=args.video_backend or data_hparams.get("video_backend", "decord"),
-                         on_error=data_hparams.get("on_bad_video", "raise"))
+    clip_settings = ClipSettings.from_data_settings(data_hparams, args.video_backend).cache_arguments()
 
     if args.videos:
         all_videos = list_videos(Path(args.videos), subdir=None)
