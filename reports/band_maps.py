@@ -106,7 +106,7 @@ def load_band_weights(path: str | Path) -> BandWeights:
     if weights.shape != (len(names), int(stops[-1])):
         raise RunReadError(f"{path}: weights {weights.shape} must be (n_bands={len(names)}, n_voxels={stops[-1]})")
     groups = [(str(s), str(r), int(stop - n), int(stop))
-              for s, r, n, stop in zip(data["subjects"], data["rois"], counts, stops)]
+              for s, r, n, stop in zip(data["subjects"], data["rois"], counts, stops, strict=True)]
     masks = {k[len("voxel_mask_"):]: data[k].astype(bool) for k in data.files if k.startswith("voxel_mask_")}
     return BandWeights(names, weights, groups, masks,
                        data["val_r"] if "val_r" in data.files else None,
@@ -142,7 +142,7 @@ def band_share_figure(bw: BandWeights, title: str = ""):
     colors = band_colors(bw.band_names)
     fig, axes = plt.subplots(1, len(panels), figsize=(max(4.0, 0.5 * len(rois) + 1.5) * len(panels), 3.4),
                              squeeze=False, sharey=True)
-    for ax, (name, shares) in zip(axes[0], panels):
+    for ax, (name, shares) in zip(axes[0], panels, strict=False):
         bottom = np.zeros(len(rois))
         for b, band in enumerate(bw.band_names):
             height = np.nan_to_num(shares[:, b])
@@ -229,7 +229,7 @@ def layer_slices_figure(volume: np.ndarray, mask: np.ndarray, depths: np.ndarray
             ax.axis("off")
             if col >= len(positions):
                 continue
-            take = lambda a: np.take(a, positions[col], axis=axis).T  # noqa: E731 - rows up: the second axis
+            take = lambda a: np.take(a, positions[col], axis=axis).T  # noqa: E731, B023 - used at once; rows up
             ax.imshow(take(mask), cmap="Greys", vmin=0, vmax=3, origin="lower", interpolation="nearest")
             image = ax.imshow(take(volume), cmap=cmap, norm=norm, origin="lower", interpolation="nearest")
             ax.set_title(f"{view.split()[0]} {positions[col] + offsets[axis]}", fontsize=7)

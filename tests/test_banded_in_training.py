@@ -70,7 +70,7 @@ def test_preferred_depth_rises_along_the_hierarchy_and_sts_leans_on_motion(tmp_p
                "--data.n_val", "16", "--data.batch_size", "16")
     bw = load_band_weights(Path(cli.trainer.log_dir))
     _, rois, preferred, motion = depth_table(bw)
-    depth = dict(zip(rois, preferred.mean(0)))
+    depth = dict(zip(rois, preferred.mean(0), strict=True))
     early = np.mean([depth[r] for r in ("V1", "V2", "V3")])
     category = np.mean([depth[r] for r in ("LOC", "EBA", "FFA", "PPA")])
     # The simulator drives V1-V3 by edge energy in receptive fields, the category regions by
@@ -79,6 +79,6 @@ def test_preferred_depth_rises_along_the_hierarchy_and_sts_leans_on_motion(tmp_p
     assert depth["V1"] < depth["LOC"]
     # STS is driven by motion: the motion band is its largest, and larger there than in V1-V3.
     sts = bw.group_means(bw.weights)[("sub01", "STS")]
-    assert bw.band_names[int(np.argmax(sts))] == "motion", dict(zip(bw.band_names, sts))
+    assert bw.band_names[int(np.argmax(sts))] == "motion", dict(zip(bw.band_names, sts, strict=True))
     sts_motion = motion[0, rois.index("STS")]
     assert sts_motion > max(motion[0, rois.index(r)] for r in ("V1", "V2", "V3"))
