@@ -16,12 +16,12 @@ import numpy as np
 import torch
 
 from lightning_modules.ridge.pca import pca_reduce
+from scoring.splits import kfold_folds
 
 
 def kfold_splits(n: int, n_folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Shuffled K-fold ``(train_rows, val_rows)`` pairs over ``n`` rows."""
-    order = np.random.default_rng(seed).permutation(n)
-    return [(np.setdiff1d(order, fold), fold) for fold in np.array_split(order, n_folds)]
+    """Shuffled K-fold ``(train_rows, val_rows)`` pairs over ``n`` rows (the project's splitter)."""
+    return kfold_folds(np.random.default_rng(seed).permutation(n), n_folds)
 
 
 def alpha_max(Z: np.ndarray, Y: np.ndarray) -> float:

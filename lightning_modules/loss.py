@@ -16,33 +16,7 @@ from __future__ import annotations
 
 import torch
 
-
-def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
-    if pred.shape != target.shape or pred.ndim != 2:
-        raise ValueError(
-            f"expected two (batch, n_voxels) tensors, got {tuple(pred.shape)}, {tuple(target.shape)}"
-        )
-
-
-def _masked_r(pred: torch.Tensor, target: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-column r over the rows where ``target`` is not NaN, and the valid-row counts.
-
-    Returns ``(r, n_valid)``, both ``(n_voxels,)``; r is 0 where ``n_valid < 2``.
-    """
-    dtype = torch.promote_types(torch.promote_types(pred.dtype, target.dtype), torch.float32)
-    p, t = pred.to(dtype), target.to(dtype)
-    valid = ~torch.isnan(t)  # (batch, n_voxels)
-    n = valid.sum(0)
-    count = n.clamp(min=1).to(dtype)
-    zero = torch.zeros((), dtype=dtype, device=p.device)
-    # torch.where, not multiplication by the mask: 0 * NaN would still be NaN, in value and gradient.
-    t = torch.where(valid, t, zero)
-    p_mean = torch.where(valid, p, zero).sum(0) / count
-    t_mean = t.sum(0) / count
-    pc = torch.where(valid, p - p_mean, zero)
-    tc = torch.where(valid, t - t_mean, zero)
-    r = (pc * tc).sum(0) / torch.sqrt((pc * pc).sum(0) * (tc * tc).sum(0) + eps)
-    return r, n
+from scoring.pearson import masked_pearson
 
 
 def pearson_r(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -55,10 +29,10 @@ def pearson_r(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> to
     Returns
     -------
     r : tensor of shape ``(n_voxels,)``, float32 or wider; 0 for constant columns and for
-        columns with fewer than two measured rows.
+        columns with fewer than two measured rows. (:func:`scoring.pearson.masked_pearson` with
+        the loss's ``eps``.)
     """
-    _check_pair(pred, target)
-    return _masked_r(pred, target, eps)[0]
+    return masked_pearson(pred, target, eps)[0]
 
 
 def correlation_loss(
@@ -82,12 +56,13 @@ def correlation_loss(
     mask : bool tensor of shape ``(n_voxels,)``, optional
         Voxels to keep; the others count in neither term.
     """
-    _check_pair(pred, target)
+    if pred.shape != target.shape or pred.ndim != 2:
+        raise ValueError(f"expected two (batch, n_voxels) tensors, got {tuple(pred.shape)}, {tuple(target.shape)}")
     if mask is not None:
         if mask.shape != (pred.shape[-1],) or mask.dtype != torch.bool:
             raise ValueError(f"mask must be bool of shape ({pred.shape[-1]},)")
         pred, target = pred[:, mask], target[:, mask]
-    r, n = _masked_r(pred, target, eps)
+    r, n = masked_pearson(pred, target, eps)
     scored = (n >= 2).to(r.dtype)
     loss = 1.0 - (r * scored).sum() / scored.sum().clamp(min=1)
     if mse_weight:

@@ -20,10 +20,25 @@ def kfold_split(n_videos: int, n_folds: int = 10, fold: int = 0, seed: int = 0) 
         raise ValueError(f"n_folds must be between 2 and the number of videos ({n_videos}), got {n_folds}")
     if not 0 <= fold < n_folds:
         raise ValueError(f"fold must be in [0, {n_folds}), got {fold}")
-    order = np.random.default_rng(seed).permutation(n_videos)
-    val = np.sort(np.array_split(order, n_folds)[fold])
-    train = np.setdiff1d(np.arange(n_videos), val)
-    return train.astype(np.int64), val.astype(np.int64)
+    return kfold_folds(np.random.default_rng(seed).permutation(n_videos), n_folds)[fold]
+
+
+def kfold_folds(order: np.ndarray, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """K-fold ``(train, val)`` index pairs over ``order`` (a permutation of ``range(n)``), as
+    scikit-learn's ``KFold`` lays them out: consecutive blocks of ``order``, the first ``n % n_folds``
+    one longer. The one K-fold splitter; ridge CV and the video splits both use it.
+
+    Returns
+    -------
+    list of n_folds tuples of sorted int64 arrays, ``train`` (n - n_val,) and ``val`` (n_val,).
+    """
+    order = np.asarray(order, dtype=np.int64)
+    folds, start = [], 0
+    for val in np.array_split(order, n_folds):
+        train = np.concatenate([order[:start], order[start + len(val):]])
+        folds.append((np.sort(train), np.sort(val)))
+        start += len(val)
+    return folds
 
 
 def holdout_split(n_videos: int, n_val: int = 100) -> tuple[np.ndarray, np.ndarray]:

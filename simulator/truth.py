@@ -17,6 +17,7 @@ import numpy as np
 
 from datamodules.safe_pickle import load_pickle
 from scoring.layout import TargetLayout
+from scoring.pearson import pearson_r
 from simulator import brain
 from simulator.writer import TRUTH_DIR
 
@@ -61,14 +62,6 @@ def load_ground_truth(root: str | Path, track: str, layout: TargetLayout) -> Gro
                      ceiling=np.concatenate(ceiling).astype(np.float32))
 
 
-def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson r of each column pair of ``a`` and ``b`` (n_videos, n_voxels) -> (n_voxels,); 0 if constant."""
-    a = np.asarray(a, np.float64) - np.mean(a, axis=0)
-    b = np.asarray(b, np.float64) - np.mean(b, axis=0)
-    denom = np.sqrt((a * a).sum(0) * (b * b).sum(0))
-    return np.where(denom > 0, (a * b).sum(0) / np.where(denom > 0, denom, 1.0), 0.0)
-
-
 def score_against_truth(predictions: np.ndarray, truth: GroundTruth, layout: TargetLayout) -> dict[str, dict]:
     """How well ``predictions`` (n_test, n_voxels) recover the test set, per group and overall.
 
@@ -84,9 +77,9 @@ def score_against_truth(predictions: np.ndarray, truth: GroundTruth, layout: Tar
     mean over all (subject, region) groups. Voxels without signal (ceiling 0) are left out of
     every measure, as the benchmark's score leaves them out.
     """
-    r = pearson_columns(predictions, truth.measured)
-    r_truth = pearson_columns(predictions, truth.clean)
-    r_best = pearson_columns(truth.clean, truth.measured)
+    r = pearson_r(predictions, truth.measured)
+    r_truth = pearson_r(predictions, truth.clean)
+    r_best = pearson_r(truth.clean, truth.measured)
     per_group = {k: {} for k in ("r", "score", "r_truth", "ceiling_fraction")}
     for g in layout.groups:
         cols = slice(g.start, g.stop)

@@ -25,6 +25,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from scoring.pearson import r_of_centred
+from scoring.splits import kfold_folds
+
 
 def kfold_splits(
     n_samples: int, n_folds: int, shuffle: bool = False, seed: int = 0
@@ -48,14 +51,7 @@ def kfold_splits(
         order = torch.randperm(n_samples, generator=gen)
     else:
         order = torch.arange(n_samples)
-    sizes = [n_samples // n_folds + (1 if i < n_samples % n_folds else 0) for i in range(n_folds)]
-    splits, start = [], 0
-    for size in sizes:
-        val = order[start : start + size].sort().values
-        train = torch.cat([order[:start], order[start + size :]]).sort().values
-        splits.append((train, val))
-        start += size
-    return splits
+    return [(torch.from_numpy(train), torch.from_numpy(val)) for train, val in kfold_folds(order.numpy(), n_folds)]
 
 
 @dataclass
@@ -212,11 +208,8 @@ def correlation_scores(pred: Tensor, y_val: Tensor, tiny_ss: Tensor) -> Tensor:
         where either variance is zero (constant target or prediction).
     """
     yc = y_val - y_val.mean(0, keepdim=True)
-    ss_y = yc.square().sum(0)
-    cov = (pred * yc).sum(1)
-    denom = torch.linalg.vector_norm(pred, dim=1) * ss_y.sqrt()
-    ok = (denom > 0) & (ss_y > tiny_ss)
-    return torch.where(ok, cov / torch.where(ok, denom, 1.0), 0.0)
+    varies = yc.square().sum(0) > tiny_ss
+    return torch.where(varies, r_of_centred(pred, yc, dim=-2), 0.0)
 
 
 def r2_scores(pred: Tensor, y_val: Tensor, tiny_ss: Tensor) -> Tensor:

@@ -33,6 +33,7 @@ from lightning_modules.ridge.ops import (
     ridge_weights,
     spectral_decomposition,
 )
+from scoring.pearson import pearson_r
 
 DEFAULT_ALPHAS = tuple(np.logspace(-2, 7, 20).tolist())
 CV_CHUNK = 2048  # targets per CV step inside a batch (cache-sized predictions)
@@ -329,6 +330,4 @@ class RidgeCV:
             Y = Y[:, None]
         if Y.shape != pred.shape:
             raise ValueError(f"Y must have shape {tuple(pred.shape)}; got {tuple(Y.shape)}")
-        pc, yc = pred - pred.mean(0), Y - Y.mean(0)
-        tiny = torch.zeros(Y.shape[1], dtype=Y.dtype, device=Y.device)
-        return correlation_scores(pc[None], yc, tiny)[0]
+        return pearson_r(pred, Y)
