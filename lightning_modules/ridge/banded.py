@@ -30,7 +30,8 @@ makes band weights comparable between bands of different size or scale.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -49,6 +50,23 @@ from lightning_modules.ridge.ops import (
 from lightning_modules.ridge.solver import CV_CHUNK, DEFAULT_ALPHAS, _check_finite
 
 DIRICHLET_CONCENTRATIONS = (0.1, 1.0)  # himalaya's default: near-corners and uniform draws, alternating
+
+
+@contextmanager
+def one_thread_on_cpu(device: torch.device) -> Iterator[None]:
+    """Run LAPACK's eigh on one CPU thread. On a shared 2-core box under load, a 2-thread
+    eigh of an 800 x 800 kernel took 15-25 s against 0.5 s on one thread (its threads wait
+    on each other while descheduled); quiet, the second thread gains little on matrices
+    this small. The big matrix products outside stay multi-threaded."""
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def band_weight_candidates(n_bands: int, n_candidates: int = 20, seed: int = 0,
@@ -291,7 +309,9 @@ class BandedRidgeCV:
             for train, val in self.splits_:
                 train, val = train.to(device), val.to(device)
                 grams = fold_grams(Z, train, val, standardize=False, center=True, kernel=K)
-                folds.append(FoldPredictor(grams, alphas, train, val, self.scoring == "correlation", self.dtype))
+                with one_thread_on_cpu(device):
+                    folds.append(FoldPredictor(grams, alphas, train, val, self.scoring == "correlation",
+                                               self.dtype))
             for batch in batches:
                 _, Yc, tiny = batch_data(batch)
                 scores = self._cv_scores(folds, Yc, tiny)  # (n_alphas, b)
@@ -351,7 +371,8 @@ class BandedRidgeCV:
         for c in torch.unique(best_cand).tolist():
             w = cands[c]
             Z, K = self._weighted(Xc, kernels, w)
-            full = spectral_decomposition(Z, K if Z.shape[0] < Z.shape[1] else None)
+            with one_thread_on_cpu(device):
+                full = spectral_decomposition(Z, K if Z.shape[0] < Z.shape[1] else None)
             weights = ridge_weights(full.lam, alphas).to(self.dtype)  # (n_alphas, r)
             P, Qt = full.P.to(self.dtype), full.Q.T.to(self.dtype).contiguous()
             kept = [b for b in range(len(Xc)) if w[b] > 0]

@@ -42,7 +42,13 @@ from itertools import combinations
 import torch
 from torch import Tensor
 
-from lightning_modules.ridge.banded import BandedRidgeCV, centre_targets, check_bands, check_targets
+from lightning_modules.ridge.banded import (
+    BandedRidgeCV,
+    centre_targets,
+    check_bands,
+    check_targets,
+    one_thread_on_cpu,
+)
 from lightning_modules.ridge.ops import r2_scores, ridge_weights, spectral_decomposition
 
 
@@ -68,7 +74,8 @@ def subset_r2_fixed(model: BandedRidgeCV, subset: tuple[int, ...], train: list[T
         scaled = [w[b].sqrt() / model.x_scales_[b] for b in kept]
         Z = torch.cat([(train[b] - model.x_means_[b]) * s for b, s in zip(kept, scaled)], dim=1)
         Zt = torch.cat([(test[b] - model.x_means_[b]) * s for b, s in zip(kept, scaled)], dim=1)
-        full = spectral_decomposition(Z)
+        with one_thread_on_cpu(Z.device):
+            full = spectral_decomposition(Z)
         weights = ridge_weights(full.lam, model.alpha_grid_).to(dtype)
         coef = full.P.to(dtype) @ (weights[alpha_idx[cols]].T * (full.Q.T.to(dtype) @ Yc[:, cols]))
         pred[:, cols] += Zt.to(dtype) @ coef
