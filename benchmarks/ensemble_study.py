@@ -31,7 +31,6 @@ import os
 import platform
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -102,9 +101,8 @@ def study_set(name: str, runs: list[Path], args, truth, layout: TargetLayout) ->
     for mode, level in MODES:
         label = mode if mode != "softmax" else f"softmax ({level}, T=0.3)"
         out = args.work / f"ensemble_{name}_{mode}_{level}"
-        start = time.perf_counter()
-        manifest = run_predict(runs, out, args, "--ensemble", mode, "--ensemble-level", level, "--temperature", "0.3")
-        seconds = time.perf_counter() - start
+        manifest = _finished(out, runs) or run_predict(runs, out, args, "--ensemble", mode, "--ensemble-level", level,
+                                                       "--temperature", "0.3")
         preds = read_predictions(out, layout)
         weights = _weights_from_manifest(manifest, layout) if mode == "mean" else None
         if weights is not None:  # the export is the members' weighted sum (the tests check every mode)
@@ -112,13 +110,23 @@ def study_set(name: str, runs: list[Path], args, truth, layout: TargetLayout) ->
                                        rtol=1e-4, atol=1e-4)
         diff, low, high = paired_bootstrap(preds, members[best]["preds"], truth, layout, n_boot=args.n_boot)
         estimate = manifest["ensemble"]["estimate"]
-        ensembles.append({"label": label, "mode": mode, "level": level, "seconds": seconds,
+        ensembles.append({"label": label, "mode": mode, "level": level,
                           "test": score_against_truth(preds, truth, layout)["score"]["overall"],
                           "diff": diff, "low": low, "high": high, "estimate": estimate,
                           "case": manifest["ensemble"]["case"],
                           "val_scores": [m["val_score"] for m in manifest["ensemble"]["members"]]})
     return {"name": name, "members": [{k: v for k, v in m.items() if k != "preds"} for m in members],
             "best": best, "ensembles": ensembles}
+
+
+def _finished(out: Path, runs: list[Path]) -> dict | None:
+    """The manifest of an ensemble exported before from these members (the study resumes), else None."""
+    path = out / "manifest.json"
+    if not path.is_file():
+        return None
+    manifest = json.loads(path.read_text())
+    members = [m["checkpoint"] for m in manifest.get("ensemble", {}).get("members", [])]
+    return manifest if len(members) == len(runs) and all(str(r.resolve()) in c for r, c in zip(runs, members)) else None
 
 
 def _weights_from_manifest(manifest: dict, layout: TargetLayout) -> np.ndarray:

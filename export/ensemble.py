@@ -228,6 +228,9 @@ def plan_ensemble(members: list[MemberValidation], layout: TargetLayout, mode: s
     if mode == "softmax":
         record.update(level=level, temperature=temperature)
     if regime == "shared":
+        if len(videos) < 4:
+            raise EnsembleInputError(f"only {len(videos)} validation videos held out by every member; weights and "
+                                     "their cross-fitted estimate need at least 4 (a larger data.n_val)")
         rows = [_rows(m, videos) for m in members]
         preds = np.stack([m.predictions[r] for m, r in zip(members, rows)])  # (n_members, n_videos, n_voxels)
         targets, ceiling = members[0].targets[rows[0]], members[0].ceiling

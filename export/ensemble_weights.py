@@ -176,7 +176,13 @@ def cross_fitted_predictions(predictions: np.ndarray, targets: np.ndarray, layou
     """Each validation video's ensemble prediction, with weights chosen on the other parts' videos.
 
     The rows are cut into parts (:func:`split_parts`); for each part the weights are computed from
-    the members' r on the remaining rows only and applied to the part's rows.
+    the members' r on the remaining rows only and applied to the part's rows. Each part's weighted
+    prediction is first standardised per voxel with its own mean and standard deviation over *all*
+    validation videos (predictions only, no targets: nothing about the scored videos' responses is
+    used). Without that, the pooled rows would mix the offsets and scales of different weightings
+    (different members' heads), which lowers Pearson r over the pooled videos although a single
+    weighting on the test set has no such mix; with it, a mode that picks the same weights in every
+    part gets exactly the r of those weights (``mean``: the in-sample score).
 
     Parameters
     ----------
@@ -194,7 +200,9 @@ def cross_fitted_predictions(predictions: np.ndarray, targets: np.ndarray, layou
     for part in parts:
         fit_rows = np.setdiff1d(np.arange(predictions.shape[1]), part)
         r = np.stack([pearson_r(p[fit_rows], targets[fit_rows]) for p in predictions])
-        ensemble[part] = combine(predictions[:, part], ensemble_weights(mode, r, layout, level, temperature))
+        full = combine(predictions, ensemble_weights(mode, r, layout, level, temperature))  # (n_videos, n_voxels)
+        sd = full.std(axis=0)
+        ensemble[part] = (full[part] - full.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     return ensemble, parts
 
 

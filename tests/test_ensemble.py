@@ -180,7 +180,8 @@ def test_cross_fitted_estimate_recomputed_by_hand(members, exports, mode):
         rest = np.setdiff1d(np.arange(N_VAL), part)
         r_rest = np.stack([_r_by_hand(p[rest], targets[rest]) for p in preds])
         w = _weights_by_hand(mode, r_rest, groups)
-        crossed[part] = np.einsum("mnv,mv->nv", preds[:, part], w)
+        full = np.einsum("mnv,mv->nv", preds, w)  # this part's weighting on every video, then standardised
+        crossed[part] = (full[part] - full.mean(axis=0)) / np.maximum(full.std(axis=0), 1e-300)
     expected = _score_by_hand(_r_by_hand(crossed, targets), ceiling, groups)
     w_all = _weights_by_hand(mode, np.stack([_r_by_hand(p, targets) for p in preds]), groups)
     in_sample = _score_by_hand(_r_by_hand(np.einsum("mnv,mv->nv", preds, w_all), targets), ceiling, groups)
