@@ -152,6 +152,31 @@ SECTIONS = [
      "- **GPU throughput** (clips/s of Lite0 and ResNet-50 at 224 px, 16 frames, bf16, with the "
      "clip cache, and GPU utilisation while training): not measured, no GPU was lent to this "
      "session.\n"),
+    ("Banded ridge on the simulator: which layer explains which region, and does it predict better? (issue 14)",
+     "results_banded_study.md",
+     "- **The band weights recover the hierarchy**: the mean preferred layer rises from 1.37-1.89 in "
+     "V1-V3 (driven by edge energy) through 2.21 in V4 to 2.96-3.24 in the category regions (driven by "
+     "object presence); early 1.62 vs category 3.10, Spearman rho +0.94 between hierarchy position and "
+     "depth over regions, and per voxel the weight-averaged depth follows the simulator's true edge "
+     "share with rho -0.65. **STS leans on the motion band**: it is STS's largest band in all three "
+     "subjects (mean weight 0.43, against 0.04-0.07 in V1-V3). The motion band is not pure motion: it "
+     "also takes 0.21-0.27 of LOC's and EBA's weight, where the truth has little motion (EBA's walking "
+     "bodies, 0.11), because a deep layer's frame-to-frame change also says that objects are there; "
+     "per voxel its weight picks the 46 motion-driven voxels (true share above 1/2) from the other 783 "
+     "with an ROC area of 0.77, and its rank correlation with the true share is only +0.07 (most "
+     "voxels tie at a true share of 0).\n"
+     "- **Prediction: no gain from banding the layers on 160 videos.** Banded ridge over the four layers "
+     "scores -0.007 [-0.026, +0.016] against single-band ridge on the same layers and -0.021 "
+     "[-0.040, -0.002] against the seed's choice (the best single layer per region by CV, 0.621, the "
+     "best of the layer-only models). Adding the motion band helps banded ridge (+0.024 [+0.003, "
+     "+0.046] over banded layers, most of it in STS, +0.155 with a wide interval), which then ties "
+     "single-band ridge on the same five bands (+0.007 [-0.016, +0.034]) and the seed's choice "
+     "(+0.003 [-0.016, +0.024]). Choosing one of 20 weightings and 20 penalties per voxel by CV on "
+     "160 videos is noisy (as the accuracy study found one penalty per region to beat one per voxel); "
+     "whether banded ridge pays off at the release's 1000 videos is not measured here.\n"
+     "- 24 test videos make every interval wide; the demo release is the only one measured (CPU, "
+     "2 shared cores). Fit times are the shared machine's and include no GPU; the solver's speed "
+     "against himalaya is in its own section.\n"),
 ]
 
 
