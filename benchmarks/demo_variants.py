@@ -36,9 +36,9 @@ def run_variant(name: str, extra: list[str], max_epochs: int, save_dir: str) -> 
                       "--trainer.logger.init_args.name", name.replace(" ", "_").replace(",", "")])
     seconds = time.perf_counter() - start
     summary = json.loads((Path(cli.trainer.log_dir) / "summary.json").read_text())
-    ridge = cli.model.ridge_summary or {}
+    ridge = cli.model.ridge_summary
     return {"name": name, "seconds": seconds, "score": summary["best"]["score"]["overall"],
-            "r": summary["best"]["r"]["overall"], "ridge": ridge.get("score"),
+            "r": summary["best"]["r"]["overall"], "ridge": ridge.main if ridge else None,
             "rois": summary["best"]["score"]["rois"], "best_epoch": summary["best_epoch"]}
 
 

@@ -51,12 +51,12 @@ def run_variant(name: str, extra: list[str], max_epochs: int | None, save_dir: s
     seconds = time.perf_counter() - start
     run_dir = Path(cli.trainer.log_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
-    ridge = cli.model.ridge_summary or {}
+    ridge = cli.model.ridge_summary
     return {"name": name, "seconds": seconds, "curve": scalars(run_dir, "val/score"),
-            "ridge_curve": scalars(run_dir, "val/ridge/score"), "ridge": ridge.get("score"),
+            "ridge_curve": scalars(run_dir, "val/ridge/score"), "ridge": ridge.main if ridge else None,
             "best": summary["best"]["score"]["overall"], "last": summary["last"]["score"]["overall"],
             "best_epoch": summary["best_epoch"], "rois": summary["best"]["score"]["rois"],
-            "ridge_rois": {k: ridge.get(f"score/{k}") for k in REGIONS}, "run_dir": str(run_dir)}
+            "ridge_rois": {k: ridge.score.rois.get(k) for k in REGIONS} if ridge else {}, "run_dir": str(run_dir)}
 
 
 def table(results: list[dict]) -> str:

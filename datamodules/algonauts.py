@@ -229,6 +229,22 @@ class AlgonautsDataModule(pl.LightningDataModule):
         """Videos ``indices`` in that order, no shuffling, repetition-mean targets."""
         return self._loader(ClipDataset(self.clips, indices, self.responses), shuffle=False)
 
+    # ----------------------------------------------------------------- for the ridge fits and the dump
+    @property
+    def feature_cache(self) -> tuple[Path, str]:
+        """Where frozen features of these clips are cached, and the clip cache's key (:class:`RidgeData`)."""
+        return Path(self.clips.cache_dir), self.clips.key
+
+    def video_names(self, rows) -> list[str]:
+        """File names of the videos at ``rows`` of the release (:class:`ValidationData`)."""
+        return [self.release.video_paths[i].name for i in rows]
+
+    @property
+    def voxel_masks(self) -> dict[str, np.ndarray]:
+        """``{subject: voxel_mask}`` of the whole-brain recordings; empty for the mini track."""
+        return {subject: recording.voxel_mask for subject, rois in self.release.recordings.items()
+                for recording in rois.values() if recording.voxel_mask is not None}
+
     def noise_ceiling(self, split: Literal["train", "val", "all"] = "val") -> torch.Tensor:
         """Per-voxel noise ceiling of the repetition mean over a split's videos, ``(n_voxels_total,)``."""
         rows = {"train": self.train_indices, "val": self.val_indices, "all": slice(None)}[split]

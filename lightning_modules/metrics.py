@@ -7,26 +7,18 @@ had been gathered in one place. The r is exact: covariance and standard
 deviations share the same normalisation (the official helper's n/(n-1) slip
 is not reproduced).
 
-Scoring (``score_summary``), as the challenge defined it:
-    r_v      Pearson r of voxel v across videos
-    score_v  r_v / sqrt(nc_v), for voxels with noise ceiling nc_v > 0
-    group    mean over a subject's voxels in a region
-    overall  mean over (subject, region) groups
-Voxels with nc_v <= 0 cannot be normalised: they are left out of the
-normalised score (still counted in raw r) and their number is reported.
+The challenge's score built from it (normalising by the noise ceiling, averaging per group) is
+:func:`scoring.summary.score_summary`. This streaming form is the one Pearson r not computed by
+:mod:`scoring.pearson`: it must add across batches and processes, so it works from float64 sums.
 
 Non-finite predictions are never scored as r = 0: a voxel with a NaN or infinite prediction
-for a measured video has r = NaN, and NaN propagates to its group, subject, region and the
-overall score. (Were it 0, a diverged model would outrank every real model whose score is
-negative, and a sweep would keep it.)
+for a measured video has r = NaN (see :mod:`scoring.summary` for how NaN propagates).
 """
 
 from __future__ import annotations
 
 import torch
 from torchmetrics import Metric
-
-from scoring.layout import TargetLayout
 
 
 class VoxelCorrelation(Metric):
@@ -74,67 +66,3 @@ class VoxelCorrelation(Metric):
         r = cov / torch.sqrt(var_x * var_y).clamp(min=1e-300)
         r = torch.where(varying, r, torch.zeros_like(r))
         return torch.where(self.n_nonfinite > 0, torch.full_like(r, float("nan")), r).float()
-
-
-def normalised_r(r: torch.Tensor, ceiling: torch.Tensor) -> torch.Tensor:
-    """``r / sqrt(ceiling)`` per voxel, NaN where the ceiling is not positive, ``(n_voxels,)``."""
-    ceiling = ceiling.to(r.device, torch.float32)
-    return torch.where(ceiling > 0, r / ceiling.clamp(min=1e-12).sqrt(), torch.full_like(r, float("nan")))
-
-
-def score_summary(r: torch.Tensor, ceiling: torch.Tensor | None, layout: TargetLayout) -> dict[str, float]:
-    """Raw and noise-normalised scores overall, per subject, per region and per group.
-
-    Parameters
-    ----------
-    r : tensor of shape (n_voxels,), per-voxel Pearson r
-    ceiling : tensor of shape (n_voxels,), per-voxel noise ceiling, or None (no normalised score)
-
-    Returns
-    -------
-    dict with keys ``r``, ``score``, ``r/<subject>``, ``r/<roi>``, ``r/<subject>/<roi>``, the same
-    under ``score``, and ``n_unreliable_voxels``. Subjects' and regions' values are means over
-    their groups, so each (subject, region) counts once whatever its voxel count. A NaN in ``r``
-    (a non-finite prediction) makes its group and every mean that includes the group NaN; only
-    voxels whose ceiling is not positive are left out.
-    """
-    r = r.float().cpu()
-    broken = torch.isnan(r)
-    kinds = {"r": r}
-    if ceiling is not None:
-        kinds["score"] = normalised_r(r, ceiling.cpu())
-    out: dict[str, float] = {}
-    for kind, values in kinds.items():
-        group_means = {}
-        for g in layout.groups:
-            v = values[g.start:g.stop]
-            v = v[~torch.isnan(v)]
-            if broken[g.start:g.stop].any():
-                group_means[g] = _BROKEN
-            else:
-                group_means[g] = float(v.mean()) if v.numel() else float("nan")
-            out[f"{kind}/{g.subject}/{g.roi}"] = float("nan") if group_means[g] is _BROKEN else group_means[g]
-        out[kind] = _nanmean(group_means.values())
-        for subject in layout.subjects:
-            out[f"{kind}/{subject}"] = _nanmean(m for g, m in group_means.items() if g.subject == subject)
-        for roi in layout.rois:
-            out[f"{kind}/{roi}"] = _nanmean(m for g, m in group_means.items() if g.roi == roi)
-    if ceiling is not None:
-        out["n_unreliable_voxels"] = float((ceiling <= 0).sum())
-    return out
-
-
-class _Broken:
-    """A group whose r is NaN: the mean over anything that includes it is NaN."""
-
-
-_BROKEN = _Broken()
-
-
-def _nanmean(values) -> float:
-    """Mean of the groups that have a value; NaN if any group is broken (non-finite predictions)."""
-    values = list(values)
-    if any(v is _BROKEN for v in values):
-        return float("nan")
-    values = [v for v in values if v == v]
-    return sum(values) / len(values) if values else float("nan")

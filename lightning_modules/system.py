@@ -15,7 +15,7 @@ import torch
 from pytorch_lightning.strategies import DDPStrategy
 
 from lightning_modules.loss import correlation_loss
-from lightning_modules.metrics import VoxelCorrelation, score_summary
+from lightning_modules.metrics import VoxelCorrelation
 from lightning_modules.networks.backbones import build_backbone
 from lightning_modules.networks.encoder import VideoEncoder
 from lightning_modules.networks.temporal import heads_read_frame_mean
@@ -32,6 +32,7 @@ from lightning_modules.settings import (
     TemporalSettings,
 )
 from scoring.layout import TargetLayout, VoxelCounts
+from scoring.summary import ScoreSummary, ValidationResult, score_summary
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,10 @@ class EncodingModel(pl.LightningModule):
         self.test_r = VoxelCorrelation(self.layout.n_voxels)
         self.val_ceiling: torch.Tensor | None = None
         self.best_score: float | None = None
-        self.last_val_r: torch.Tensor | None = None
-        self.last_val_summary: dict[str, float] = {}
-        self.ridge_summary: dict[str, float] | None = None
-        self.banded_summary: dict[str, float] | None = None  # model.ridge.banded's validation
+        #: The latest validation's per-voxel r and scores, for the callbacks (None before the first).
+        self.last_validation: ValidationResult | None = None
+        self.ridge_summary: ScoreSummary | None = None
+        self.banded_summary: ScoreSummary | None = None  # model.ridge.banded's validation
         # The ridge baseline alone takes no gradient step: its training_step returns None, which
         # Lightning's automatic optimisation refuses under DDP.
         self.automatic_optimization = not self.settings.ridge.only
@@ -195,7 +196,7 @@ class EncodingModel(pl.LightningModule):
             self.model, datamodule, self.layout, self.val_ceiling, self.device, alphas=self.settings.ridge.alphas,
             n_folds=self.settings.ridge.folds, pca_components=self.settings.ridge.pca,
             alpha_per=self.settings.ridge.alpha_per, progress=True)
-        log.info("ridge baseline on frozen features: val/score %.4f", baseline.val_summary.get("score", float("nan")))
+        log.info("ridge baseline on frozen features: val/score %.4f", baseline.val_summary.main)
         if self.settings.ridge.init_heads and not self._ridge_sets_heads():
             log.info("ridge_init_heads skipped: the %s temporal stage (frame_diff=%s) does not feed the heads "
                      "frame-averaged features", self.settings.temporal.kind, self.settings.temporal.frame_diff)
@@ -257,21 +258,19 @@ class EncodingModel(pl.LightningModule):
         r = self.val_r.compute()
         self.val_r.reset()
         summary = score_summary(r, self.val_ceiling, self.layout)
-        self.last_val_r, self.last_val_summary = r, summary
-        # Every rank already holds the same synced values; sync_dist only averages equal numbers.
-        if "score" not in summary:
+        self.last_validation = ValidationResult(r, self.val_ceiling, self.layout, summary)
+        if summary.score is None:
             log.warning("no noise ceiling for the validation videos: val/score is the raw r")
-            summary["score"] = summary["r"]
-        main = summary.pop("score")
-        self.log_dict({f"val/{k}": v for k, v in summary.items()}, sync_dist=True)
+        main = summary.main
+        # Every rank already holds the same synced values; sync_dist only averages equal numbers.
+        logged = summary.logged()
+        logged.pop("score", None)
+        self.log_dict({f"val/{k}": v for k, v in logged.items()}, sync_dist=True)
         self.log("val/score", main, prog_bar=True, sync_dist=True)
-        if self.ridge_summary is not None:
-            ridge = {k: v for k, v in self.ridge_summary.items() if k.count("/") < 2}
-            self.log_dict({f"val/ridge/{k}": v for k, v in ridge.items()}, sync_dist=True)
-        if self.banded_summary is not None:
-            banded = {k: v for k, v in self.banded_summary.items() if k.count("/") < 2}
-            self.log_dict({f"val/banded_ridge/{k}": v for k, v in banded.items()}, sync_dist=True)
-        summary["score"] = main
+        for name, baseline in (("ridge", self.ridge_summary), ("banded_ridge", self.banded_summary)):
+            if baseline is not None:
+                self.log_dict({f"val/{name}/{k}": v for k, v in baseline.logged(per_group=False).items()},
+                              sync_dist=True)
         if not self.trainer.sanity_checking:
             self.best_score = main if self.best_score is None else max(self.best_score, main)
 
@@ -281,7 +280,7 @@ class EncodingModel(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         summary = score_summary(self.test_r.compute(), self.val_ceiling, self.layout)
         self.test_r.reset()
-        self.log_dict({f"test/{k}": v for k, v in summary.items()}, sync_dist=True)
+        self.log_dict({f"test/{k}": v for k, v in summary.logged().items()}, sync_dist=True)
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
         return {"index": batch["index"], "preds": self(batch["video"]).float()}
@@ -305,13 +304,14 @@ class EncodingModel(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_val_score"] = self.best_score
-        checkpoint["ridge_val_summary"] = self.ridge_summary
-        checkpoint["banded_ridge_val_summary"] = self.banded_summary
+        # Plain containers (ScoreSummary.as_json): weights_only=True still loads the checkpoint.
+        checkpoint["ridge_val_summary"] = self.ridge_summary.as_json() if self.ridge_summary else None
+        checkpoint["banded_ridge_val_summary"] = self.banded_summary.as_json() if self.banded_summary else None
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.best_score = checkpoint.get("best_val_score")
-        self.ridge_summary = checkpoint.get("ridge_val_summary")
-        self.banded_summary = checkpoint.get("banded_ridge_val_summary")
+        self.ridge_summary = ScoreSummary.from_json(checkpoint.get("ridge_val_summary"))
+        self.banded_summary = ScoreSummary.from_json(checkpoint.get("banded_ridge_val_summary"))
 
 
 def _at_least_float32(tensor: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from reports.runs import RunResult, ValidationPredictions  # noqa: E402
+from scoring.summary import GroupMeans  # noqa: E402
 
 
 def save_png(fig, path: str | Path, dpi: int = 110) -> Path:
@@ -32,14 +33,13 @@ def score_table(runs: list[RunResult]) -> tuple[list[str], list[str], np.ndarray
     Returns ``(subjects, rois, scores)`` with ``scores`` of shape (n_runs, n_subjects, n_rois),
     NaN where a run has no such group.
     """
-    groups = [run.best_scores.get("groups", {}) for run in runs]
-    subjects = sorted({k.split("/")[0] for g in groups for k in g})
-    rois = list(dict.fromkeys(k.split("/")[1] for g in groups for k in g))
+    groups = [GroupMeans.from_json(run.best_scores).groups for run in runs]
+    subjects = sorted({subject for g in groups for subject, _ in g})
+    rois = list(dict.fromkeys(roi for g in groups for _, roi in g))
     scores = np.full((len(runs), len(subjects), len(rois)), np.nan)
     for i, g in enumerate(groups):
-        for key, value in g.items():
-            subject, roi = key.split("/")
-            scores[i, subjects.index(subject), rois.index(roi)] = np.nan if value is None else value
+        for (subject, roi), value in g.items():
+            scores[i, subjects.index(subject), rois.index(roi)] = value
     return subjects, rois, scores
 
 

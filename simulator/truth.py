@@ -18,6 +18,7 @@ import numpy as np
 from datamodules.safe_pickle import load_pickle
 from scoring.layout import TargetLayout
 from scoring.pearson import pearson_r
+from scoring.summary import group_means, means_over_groups
 from simulator import brain
 from simulator.writer import TRUTH_DIR
 
@@ -78,25 +79,16 @@ def score_against_truth(predictions: np.ndarray, truth: GroundTruth, layout: Tar
     every measure, as the benchmark's score leaves them out.
     """
     r = pearson_r(predictions, truth.measured)
-    r_truth = pearson_r(predictions, truth.clean)
-    r_best = pearson_r(truth.clean, truth.measured)
-    per_group = {k: {} for k in ("r", "score", "r_truth", "ceiling_fraction")}
-    for g in layout.groups:
-        cols = slice(g.start, g.stop)
-        signal = truth.ceiling[cols] > 0
-        if not signal.any():
-            continue
-        name = f"{g.subject}/{g.roi}"
-        per_group["r"][name] = r[cols][signal].mean()
-        per_group["score"][name] = (r[cols][signal] / np.sqrt(truth.ceiling[cols][signal])).mean()
-        per_group["r_truth"][name] = r_truth[cols][signal].mean()
-        # NaN where even the noise-free responses reach no r (constant over the few test videos).
-        best = r_best[cols][signal].mean()
-        per_group["ceiling_fraction"][name] = r[cols][signal].mean() / best if best != 0 else float("nan")
-    out = {}
-    for measure, groups in per_group.items():
-        rois = {roi: float(np.mean([v for k, v in groups.items() if k.split("/")[1] == roi]))
-                for roi in layout.rois if any(k.split("/")[1] == roi for k in groups)}
-        out[measure] = {"overall": float(np.mean(list(groups.values()))), "rois": rois,
-                        "groups": {k: float(v) for k, v in groups.items()}}
-    return out
+    signal = truth.ceiling > 0
+    means = {
+        "r": group_means(r, layout, signal),
+        "score": group_means(r / np.sqrt(np.where(signal, truth.ceiling, 1.0)), layout, signal),
+        "r_truth": group_means(pearson_r(predictions, truth.clean), layout, signal),
+    }
+    best = group_means(pearson_r(truth.clean, truth.measured), layout, signal).groups
+    # NaN where even the noise-free responses reach no r (constant over the few test videos).
+    means["ceiling_fraction"] = means_over_groups(
+        {g: v / best[g] if best[g] != 0 else float("nan") for g, v in means["r"].groups.items()})
+    return {measure: {"overall": m.overall, "rois": m.rois,
+                      "groups": {f"{s}/{roi}": v for (s, roi), v in m.groups.items()}}
+            for measure, m in means.items()}

@@ -116,18 +116,18 @@ def test_package_weights_through_features_only_fallback(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    "kwargs, message",
     [
-        dict(name="resnet18", layers=[5]),
-        dict(name="resnet18", layers=[1, -4]),
-        dict(name="resnet18", layers=[]),
-        dict(name="torchvision/resnet18"),
-        dict(name="vit_tiny_patch16_224", vone_frontend=True),
-        dict(name="resnet18", pool_grid=0),
+        (dict(name="resnet18", layers=[5]), "layer 5 out of range: this model has 5 levels"),
+        (dict(name="resnet18", layers=[1, -4]), r"duplicate layers in \[1, -4\]"),
+        (dict(name="resnet18", layers=[]), "layers is empty"),
+        (dict(name="torchvision/resnet18"), "the torchvision adapter needs .*AlexNet, VGG.*got ResNet"),
+        (dict(name="vit_tiny_patch16_224", vone_frontend=True), "VOneNet front end replaces a ResNet stem"),
+        (dict(name="resnet18", pool_grid=0), "pool_grid must be >= 1, got 0"),
     ],
 )
-def test_bad_arguments(kwargs):
-    with pytest.raises(ValueError):
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
         build_backbone(image_size=32, **kwargs)
 
 

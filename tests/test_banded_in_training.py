@@ -26,7 +26,7 @@ def test_ridge_only_heads_are_the_banded_map(tiny_root, tmp_path):
     # The heads hold the banded map, so the model's own validation is banded ridge's; the
     # single-band ridge is logged beside it.
     assert float(metrics["val/score"]) == pytest.approx(float(metrics["val/banded_ridge/score"]), abs=1e-4)
-    assert float(metrics["val/r/sub01/V1"]) == pytest.approx(cli.model.banded_summary["r/sub01/V1"], abs=1e-4)
+    assert float(metrics["val/r/sub01/V1"]) == pytest.approx(cli.model.banded_summary.r.groups[("sub01", "V1")], abs=1e-4)
     assert "val/ridge/score" in metrics and "val/banded_ridge/score/V1" in metrics
     assert "val/banded_ridge/score/sub02" in metrics
     run_dir = Path(cli.trainer.log_dir)

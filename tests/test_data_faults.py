@@ -52,7 +52,7 @@ def test_voxel_nan_in_all_repetitions_of_some_videos_trains_with_finite_loss_and
     n = cli.datamodule.target_layout.n_voxels
     assert f"2 of {n} voxels have missing measurements (NaN in some repetition) (sub01/V1: 2)" in caplog.text
     assert f"1 of {n} voxels are NaN in all repetitions of some video" in caplog.text
-    assert cli.model.last_val_r[:n_v1].isfinite().all()
+    assert cli.model.last_validation.r[:n_v1].isfinite().all()
 
 
 def test_constant_voxel_is_counted_and_scores_zero_without_nan(tiny_root, tmp_path, caplog):
@@ -70,7 +70,7 @@ def test_constant_voxel_is_counted_and_scores_zero_without_nan(tiny_root, tmp_pa
     assert f"1 of {layout.n_voxels} voxels are constant over the training videos" in caplog.text
     assert "(sub01/V2: 1)" in caplog.text
     start = next(g.start for g in layout.groups if g.name == "sub01/V2")
-    assert cli.model.last_val_r[start] == 0
+    assert cli.model.last_validation.r[start] == 0
     assert cli.model.val_ceiling[start] <= 0  # left out of the normalised score, counted as unreliable
     assert _summary(cli)["best"]["score"]["groups"]["sub01/V2"] is not None
 

@@ -25,10 +25,11 @@ import yaml
 import sweep
 from datamodules.algonauts import AlgonautsDataModule
 from datamodules.voxel_checks import NonFiniteResponseError, check_voxels
-from lightning_modules.metrics import VoxelCorrelation, score_summary
+from lightning_modules.metrics import VoxelCorrelation
 from lightning_modules.run.lightning_overrides import EpochCheckpoint
 from lightning_modules.run.nonfinite_guard import NonFiniteError
 from scoring.layout import TargetLayout
+from scoring.summary import score_summary
 from tests.faults import copy_release, rewrite_roi, roi_file
 from tests.helpers import FAST, REPO, fit_tiny
 from tests.test_sweep import tiny_sweep_args
@@ -103,8 +104,8 @@ def test_nan_predictions_score_nan_and_never_outrank_a_real_model():
     bad.update(torch.full((10, 5), float("nan")), y)
     real.update(-y + 0.1 * torch.randn(10, 5), y)  # a poor but real model: negative r
     ceiling = torch.full((5,), 0.5)
-    bad_summary, real_summary = score_summary(bad.compute(), ceiling, layout), score_summary(real.compute(), ceiling,
-                                                                                              layout)
+    bad_summary = score_summary(bad.compute(), ceiling, layout).logged()
+    real_summary = score_summary(real.compute(), ceiling, layout).logged()
     assert math.isnan(bad_summary["score"]) and math.isnan(bad_summary["r"])
     assert math.isnan(bad_summary["score/sub01/V1"]) and math.isnan(bad_summary["r/V1"])
     assert real_summary["score"] < 0
@@ -118,7 +119,7 @@ def test_one_nan_prediction_makes_its_group_nan_but_not_the_other_subject():
     x[3, 0] = float("inf")
     metric = VoxelCorrelation(4)
     metric.update(x, y)
-    summary = score_summary(metric.compute(), None, layout)
+    summary = score_summary(metric.compute(), None, layout).logged()
     assert math.isnan(summary["r/sub01/V1"]) and math.isnan(summary["r"])
     assert math.isfinite(summary["r/sub02/V1"]) and math.isfinite(summary["r/sub02"])
 
@@ -191,7 +192,7 @@ def test_non_finite_validation_predictions_stop_the_run_before_the_epoch_is_scor
 
 # ----------------------------------------------------------------------------- diverging runs
 def test_diverging_run_stops_with_a_message_and_saves_nothing_after_it(tiny_root, tmp_path):
-    with pytest.raises(NonFiniteError, match=r"the model diverged.*model\.lr=1e\+30") as err:
+    with pytest.raises(NonFiniteError, match=r"the model diverged.*model\.optimisation\.lr=1e\+30") as err:
         fit_tiny(tiny_root, tmp_path, *DIVERGE)
     assert "train/loss" in str(err.value) or "validation predictions" in str(err.value)
     run = next((tmp_path / "runs").glob("*/version_*"))

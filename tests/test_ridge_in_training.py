@@ -22,7 +22,7 @@ def test_ridge_only_heads_reproduce_the_ridge_scores(tiny_root, tmp_path, pca):
     # The heads hold the ridge map (PCA folded back into feature space) and the backbone is
     # untouched, so the model's own validation equals the ridge fit's validation.
     assert float(metrics["val/score"]) == pytest.approx(float(metrics["val/ridge/score"]), abs=1e-4)
-    assert float(metrics["val/r/sub01/V1"]) == pytest.approx(cli.model.ridge_summary["r/sub01/V1"], abs=1e-4)
+    assert float(metrics["val/r/sub01/V1"]) == pytest.approx(cli.model.ridge_summary.r.groups[("sub01", "V1")], abs=1e-4)
     assert "val/ridge/score/V1" in metrics and "val/ridge/score/sub02" in metrics
     assert Path(cli.trainer.checkpoint_callback.last_model_path).is_file()
 
@@ -60,7 +60,9 @@ def test_lstm_keeps_random_heads_but_logs_ridge(tiny_root, tmp_path):
                         "--data.image_size", "32"], run=False).model
     cli = _fit(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.temporal.kind", "lstm",
                "--model.temporal.lstm_hidden", "8", "--trainer.limit_train_batches", "0")
-    assert "val/ridge/score" in cli.trainer.callback_metrics or cli.model.ridge_summary is not None
+    assert cli.model.ridge_summary is not None  # fitted at the start of fit (no training batch here)
+    cli.trainer.validate(cli.model, datamodule=cli.datamodule, verbose=False)  # and logged at validation
+    assert float(cli.trainer.callback_metrics["val/ridge/score"]) == pytest.approx(cli.model.ridge_summary.main)
     assert cli.model.model.heads.bias.abs().sum() == fresh.model.heads.bias.abs().sum() == 0
 
 

@@ -66,11 +66,11 @@ def test_summary_stores_and_prints_the_ridge_score_and_the_gain(tiny_root, tmp_p
     summary = json.loads((Path(cli.trainer.log_dir) / "summary.json").read_text())
     ridge = summary["ridge"]
     # The ridge fit's own validation scores, as logged beside the heads' (val/ridge/...).
-    assert ridge["score"]["overall"] == pytest.approx(cli.model.ridge_summary["score"], abs=1e-6)
+    assert ridge["score"]["overall"] == pytest.approx(cli.model.ridge_summary.score.overall, abs=1e-6)
     assert ridge["score"]["overall"] == pytest.approx(float(cli.trainer.callback_metrics["val/ridge/score"]),
                                                       abs=1e-6)
     assert set(ridge["score"]["rois"]) == set(summary["best"]["score"]["rois"])
-    assert ridge["score"]["groups"]["sub01/V1"] == pytest.approx(cli.model.ridge_summary["score/sub01/V1"])
+    assert ridge["score"]["groups"]["sub01/V1"] == pytest.approx(cli.model.ridge_summary.score.groups[("sub01", "V1")])
     best = summary["best"]["score"]["overall"]
     assert summary["gain_over_ridge"] == pytest.approx(best - ridge["score"]["overall"], abs=1e-12)
     out = capsys.readouterr().out

@@ -135,6 +135,18 @@ def test_prune_warmup_reaches_the_pruner(tmp_path):
 
     args, _ = sweep.parse_args(["--config", "c.yaml", "--space", "s.yaml", "--prune-warmup", "3"])
     study = open_study(f"sqlite:///{tmp_path / 's.db'}", "w", prune_warmup_epochs=args.prune_warmup)
-    assert isinstance(study.pruner, optuna.pruners.MedianPruner) and study.pruner._n_warmup_steps == 3
+    # Behaviour, not the pruner's private field: 5 finished trials scored 1.0 at every epoch; a new
+    # trial at 0.0 (below their median) is spared at epochs 0-2 and pruned from epoch 3 on.
+    for _ in range(5):
+        done = study.ask()
+        for epoch in range(5):
+            done.report(1.0, epoch)
+        study.tell(done, 1.0)
+    low = study.ask()
+    verdicts = []
+    for epoch in range(5):
+        low.report(0.0, epoch)
+        verdicts.append(low.should_prune())
+    assert verdicts == [False, False, False, True, True]
     with pytest.raises(SystemExit):
         sweep.parse_args(["--config", "c.yaml", "--space", "s.yaml", "--prune-warmup", "-1"])

@@ -27,12 +27,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lightning_modules.metrics import VoxelCorrelation, score_summary
+from datamodules.interfaces import RidgeData, require
+from lightning_modules.metrics import VoxelCorrelation
 from lightning_modules.networks.encoder import VideoEncoder
 from lightning_modules.ridge.banded import BandedRidgeCV
 from lightning_modules.ridge.baseline import fill_missing, rescale_to_targets
 from lightning_modules.ridge.feature_bands import MOTION_BAND, feature_bands
 from scoring.layout import TargetLayout
+from scoring.summary import ScoreSummary, score_summary
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ class BandedBaseline:
     band_dims : list of int, n_features_b per band
     val_r : tensor (n_voxels,), Pearson r on the validation videos
     val_split_r : tensor (n_bands, n_voxels), each band's share of ``val_r`` (``score_split``)
-    val_summary : dict, :func:`score_summary` of ``val_r``
+    val_summary : ScoreSummary, :func:`scoring.summary.score_summary` of ``val_r``
     head_coef, head_intercept : the map in the heads' feature space (:func:`to_head_space`), each
         voxel rescaled to its targets' spread; None if the heads cannot hold it
     """
@@ -68,7 +70,7 @@ class BandedBaseline:
     band_dims: list[int]
     val_r: torch.Tensor
     val_split_r: torch.Tensor
-    val_summary: dict[str, float]
+    val_summary: ScoreSummary
     head_coef: torch.Tensor | None = None
     head_intercept: torch.Tensor | None = None
 
@@ -126,9 +128,11 @@ def fit_banded_baseline(encoder: VideoEncoder, datamodule, layout: TargetLayout,
     the heads read each layer's frame differences too (``model.frame_diff``), which decides
     whether, and how, the map can become the heads (:func:`to_head_space`).
     """
+    datamodule = require(datamodule, RidgeData, "the banded ridge baseline")
     rows = np.concatenate([datamodule.train_indices, datamodule.val_indices])
-    bands_np = feature_bands(encoder, datamodule.evaluation_dataloader(rows), datamodule.clips.cache_dir,
-                             (datamodule.clips.key, rows.tobytes()), device, motion=motion, progress=progress)
+    cache_dir, clips_key = datamodule.feature_cache
+    bands_np = feature_bands(encoder, datamodule.evaluation_dataloader(rows), cache_dir,
+                             (clips_key, rows.tobytes()), device, motion=motion, progress=progress)
     n_train = len(datamodule.train_indices)
     bands = {k: torch.from_numpy(v).to(device) for k, v in bands_np.items()}
     train = {k: v[:n_train] for k, v in bands.items()}
@@ -237,5 +241,5 @@ def fit_banded_for_run(model, datamodule, run_dir: str | Path) -> BandedBaseline
         frame_diff_heads=temporal.frame_diff, progress=True)
     path = write_band_weights(run_dir, baseline, model.layout, voxel_masks_of(datamodule))
     log.info("banded ridge on frozen features (%s): val/score %.4f; band weights in %s",
-             ", ".join(baseline.band_names), baseline.val_summary.get("score", float("nan")), path)
+             ", ".join(baseline.band_names), baseline.val_summary.main, path)
     return baseline

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lightning_modules.metrics import VoxelCorrelation, score_summary
+from datamodules.interfaces import RidgeData, require
+from lightning_modules.metrics import VoxelCorrelation
 from lightning_modules.networks.encoder import VideoEncoder
 from lightning_modules.ridge.frozen_features import (
     backbone_fingerprint,
@@ -25,6 +26,7 @@ from lightning_modules.ridge.frozen_features import (
 from lightning_modules.ridge.pca import pca_reduce
 from lightning_modules.ridge.solver import DEFAULT_ALPHAS, RidgeCV
 from scoring.layout import TargetLayout
+from scoring.summary import ScoreSummary, score_summary
 
 
 @dataclass
@@ -38,7 +40,7 @@ class RidgeBaseline:
     intercept : tensor of shape (n_voxels,)
     best_alphas : tensor of shape (n_voxels,)
     val_r : tensor of shape (n_voxels,), Pearson r on the validation videos
-    val_summary : dict, :func:`score_summary` of ``val_r``
+    val_summary : ScoreSummary, :func:`scoring.summary.score_summary` of ``val_r``
     head_coef, head_intercept : the same map with each voxel's column rescaled so that its
         training predictions have the spread of its targets (see :func:`rescale_to_targets`)
     """
@@ -49,7 +51,7 @@ class RidgeBaseline:
     head_intercept: torch.Tensor
     best_alphas: torch.Tensor
     val_r: torch.Tensor
-    val_summary: dict[str, float]
+    val_summary: ScoreSummary
 
 
 def fill_missing(Y: np.ndarray) -> np.ndarray:
@@ -88,10 +90,12 @@ def fit_ridge_baseline(encoder: VideoEncoder, datamodule, layout: TargetLayout, 
     ``datamodule`` provides ``clips`` (with ``key``), ``train_indices``, ``val_indices``,
     ``responses`` (n_train, n_repetitions, n_voxels) and ``evaluation_dataloader(indices)``.
     """
+    datamodule = require(datamodule, RidgeData, "the ridge baseline")
     rows = np.concatenate([datamodule.train_indices, datamodule.val_indices])
-    key = backbone_fingerprint(encoder, datamodule.clips.key, rows.tobytes())
+    cache_dir, clips_key = datamodule.feature_cache
+    key = backbone_fingerprint(encoder, clips_key, rows.tobytes())
     features = cached_features(
-        datamodule.clips.cache_dir, key,
+        cache_dir, key,
         lambda: extract_features(encoder, datamodule.evaluation_dataloader(rows), device, progress))
     n_train = len(datamodule.train_indices)
     X = torch.from_numpy(features).to(device)

@@ -11,22 +11,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-
-def _grouped(summary: dict[str, float], kind: str = "score") -> dict:
-    """``{"overall": x, "subjects": {...}, "rois": {...}, "groups": {"sub01/V1": ...}}`` of one kind."""
-    out = {"overall": summary.get(kind), "subjects": {}, "rois": {}, "groups": {}}
-    for key, value in summary.items():
-        parts = key.split("/")
-        if parts[0] != kind or len(parts) == 1:
-            continue
-        name = "/".join(parts[1:])
-        if len(parts) == 3:
-            out["groups"][name] = value
-        elif name.startswith("sub"):
-            out["subjects"][name] = value
-        else:
-            out["rois"][name] = value
-    return out
+from scoring.summary import ScoreSummary
 
 
 def _clean(value):
@@ -45,25 +30,28 @@ class RunSummary(pl.Callback):
     and the best and last checkpoints' paths. Prints the file's path and the scores."""
 
     def __init__(self):
-        self.best: dict | None = None
-        self.last: dict | None = None
+        self.best: ScoreSummary | None = None
+        self.last: ScoreSummary | None = None
         self.best_epoch: int | None = None
 
-    # Kept in checkpoints, so a resumed run's summary still covers the epochs before the stop.
+    # Kept in checkpoints (as plain containers), so a resumed run's summary still covers the
+    # epochs before the stop. Checkpoints from before ScoreSummary hold flat dicts: from_json reads both.
     def state_dict(self) -> dict:
-        return {"best": self.best, "last": self.last, "best_epoch": self.best_epoch}
+        return {"best": self.best.as_json() if self.best else None,
+                "last": self.last.as_json() if self.last else None, "best_epoch": self.best_epoch}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.best, self.last, self.best_epoch = state_dict["best"], state_dict["last"], state_dict["best_epoch"]
+        self.best, self.last = ScoreSummary.from_json(state_dict["best"]), ScoreSummary.from_json(state_dict["last"])
+        self.best_epoch = state_dict["best_epoch"]
 
     # on_validation_end, not on_validation_epoch_end: Lightning runs callbacks' epoch-end hooks
     # before the module's, which is where this validation's summary is computed.
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or not getattr(pl_module, "last_val_summary", None):
+        if trainer.sanity_checking or pl_module.last_validation is None:
             return
-        summary = dict(pl_module.last_val_summary)
+        summary = pl_module.last_validation.summary
         self.last = summary
-        if self.best is None or summary["score"] > self.best["score"]:
+        if self.best is None or summary.main > self.best.main:
             self.best, self.best_epoch = summary, trainer.current_epoch
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -80,13 +68,12 @@ class RunSummary(pl.Callback):
             "last_checkpoint": checkpoint.last_model_path if checkpoint else None,
             "epochs_run": trainer.current_epoch,
         }
-        ridge = getattr(pl_module, "ridge_summary", None)
-        for name, summary in (("best", self.best), ("last", self.last), ("ridge", ridge)):
+        baselines = (("ridge", pl_module.ridge_summary), ("banded_ridge", pl_module.banded_summary))
+        for name, summary in (("best", self.best), ("last", self.last), *baselines):
             if summary is not None:
-                record[name] = {"score": _grouped(summary, "score"), "r": _grouped(summary, "r"),
-                                "n_unreliable_voxels": summary.get("n_unreliable_voxels")}
-        best = record.get("best", {}).get("score", {}).get("overall")
-        ridge_score = record.get("ridge", {}).get("score", {}).get("overall")
+                record[name] = summary.as_json()
+        best = self.best.main if self.best else None
+        ridge_score = pl_module.ridge_summary.main if pl_module.ridge_summary else None
         if best is not None and ridge_score is not None:
             record["gain_over_ridge"] = best - ridge_score
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -114,16 +101,16 @@ class ValidationFigures(pl.Callback):
     @rank_zero_only
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
-        r = getattr(pl_module, "last_val_r", None)
-        if logger is None or r is None or trainer.sanity_checking:
+        validation = pl_module.last_validation
+        if logger is None or validation is None or trainer.sanity_checking:
             return
         writer = logger.experiment
-        writer.add_histogram("val/voxel_r", r.float().cpu(), global_step=trainer.global_step)
-        writer.add_figure("val/score_by_region", region_bar_figure(pl_module.last_val_summary),
+        writer.add_histogram("val/voxel_r", validation.r.float().cpu(), global_step=trainer.global_step)
+        writer.add_figure("val/score_by_region", region_bar_figure(validation.summary),
                           global_step=trainer.global_step, close=True)
 
 
-def region_bar_figure(summary: dict[str, float], kind: str = "score"):
+def region_bar_figure(summary: ScoreSummary, kind: str = "score"):
     """Grouped bars: one group per region, one bar per subject, height = mean over voxels."""
     import matplotlib
 
@@ -131,18 +118,19 @@ def region_bar_figure(summary: dict[str, float], kind: str = "score"):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    groups = _grouped(summary, kind)["groups"]
-    subjects = sorted({k.split("/")[0] for k in groups})
-    rois = list(dict.fromkeys(k.split("/")[1] for k in groups))
+    means = getattr(summary, kind) or summary.r
+    groups = means.groups
+    subjects = sorted({subject for subject, _ in groups})
+    rois = list(dict.fromkeys(roi for _, roi in groups))
     fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(rois) + 1.5), 3.2))
     width = 0.8 / max(1, len(subjects))
     for i, subject in enumerate(subjects):
-        heights = [groups.get(f"{subject}/{roi}", np.nan) for roi in rois]
+        heights = [groups.get((subject, roi), np.nan) for roi in rois]
         ax.bar(np.arange(len(rois)) + i * width - 0.4 + width / 2, heights, width, label=subject)
     ax.set_xticks(np.arange(len(rois)), rois)
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_ylabel("noise-normalised r" if kind == "score" else "Pearson r")
-    ax.set_title(f"validation {kind}: {summary.get(kind, float('nan')):.3f}")
+    ax.set_title(f"validation {kind}: {means.overall:.3f}")
     if len(subjects) <= 10:
         ax.legend(fontsize=7, ncol=min(5, len(subjects)))
     fig.tight_layout()

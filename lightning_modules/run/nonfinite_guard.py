@@ -32,7 +32,8 @@ class NonFiniteGuard(pl.Callback):
     def _stop(self, trainer: pl.Trainer, pl_module: pl.LightningModule, bad: bool, what: str) -> None:
         if not trainer.strategy.reduce_boolean_decision(bad, all=False):
             return
-        lr = getattr(pl_module, "hparams", {}).get("lr")
+        settings = getattr(pl_module, "settings", None)  # any LightningModule may carry the guard
+        lr = settings.optimisation.lr if settings is not None else None
         checkpoint = trainer.checkpoint_callback
         last = getattr(checkpoint, "last_model_path", "") or "none yet"
         raise NonFiniteError(

@@ -27,6 +27,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from datamodules.interfaces import ValidationData
+
 FILE_NAME = "val_predictions.npz"
 
 
@@ -66,8 +68,7 @@ class ValidationDump(pl.Callback):
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         batches, self._batches = self._batches, []
-        summary = getattr(pl_module, "last_val_summary", None) or {}
-        score = summary.get("score")
+        score = pl_module.last_validation.summary.main if pl_module.last_validation else None
         # Every rank sees the same synced score, so all take part in the gather or none does.
         if trainer.sanity_checking or score is None or score != score or not batches:
             return
@@ -85,12 +86,12 @@ class ValidationDump(pl.Callback):
     @staticmethod
     def _write(run_dir: Path, trainer, pl_module, preds, targets, index, score: float) -> None:
         order = np.argsort(index, kind="stable")
-        layout = pl_module.layout
-        ceiling = pl_module.val_ceiling
+        validation = pl_module.last_validation
+        layout, ceiling = validation.layout, validation.ceiling
         arrays = {
             "predictions": preds[order].astype(np.float32),
             "targets": targets[order].astype(np.float32),
-            "r": pl_module.last_val_r.float().cpu().numpy(),
+            "r": validation.r.float().cpu().numpy(),
             "noise_ceiling": (ceiling.float().cpu().numpy() if ceiling is not None
                               else np.full(layout.n_voxels, np.nan, np.float32)),
             "video_index": index[order].astype(np.int64),
@@ -100,16 +101,12 @@ class ValidationDump(pl.Callback):
             "epoch": np.int64(trainer.current_epoch),
             "score": np.float64(score),
         }
-        train_indices = getattr(getattr(trainer, "datamodule", None), "train_indices", None)
-        if train_indices is not None:
-            arrays["train_index"] = np.asarray(train_indices, dtype=np.int64)
-        release = getattr(getattr(trainer, "datamodule", None), "release", None)
-        if release is not None:
-            arrays["video_names"] = np.array([release.video_paths[i].name for i in arrays["video_index"]])
-            for subject, rois in release.recordings.items():
-                for recording in rois.values():
-                    if recording.voxel_mask is not None:
-                        arrays[f"voxel_mask_{subject}"] = recording.voxel_mask
+        data = getattr(trainer, "datamodule", None)
+        if isinstance(data, ValidationData):  # a bare Trainer.fit(model, loaders) has no data module
+            if data.train_indices is not None:
+                arrays["train_index"] = np.asarray(data.train_indices, dtype=np.int64)
+            arrays["video_names"] = np.array(data.video_names(arrays["video_index"]))
+            arrays.update({f"voxel_mask_{subject}": mask for subject, mask in data.voxel_masks.items()})
         run_dir.mkdir(parents=True, exist_ok=True)
         tmp = run_dir / f".{FILE_NAME}.{os.getpid()}.tmp"
         with open(tmp, "wb") as f:
