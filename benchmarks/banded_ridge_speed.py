@@ -109,6 +109,7 @@ def float64_reference(train, test, Y, cands, best, alphas, idx):
 
 def compare(pred, ref):
     """Per-voxel Pearson r of two prediction sets (n_test, n_targets); 1 where both are constant."""
+    pred, ref = np.asarray(pred, np.float64), np.asarray(ref, np.float64)
     p, r = pred - pred.mean(0), ref - ref.mean(0)
     den = np.sqrt((p * p).sum(0) * (r * r).sum(0))
     return np.where(den > 0, (p * r).sum(0) / np.where(den > 0, den, 1), 1.0)
@@ -175,8 +176,8 @@ def main(argv=None):
 
     ref_name = min((n for n in methods if n != "ours"), key=times.get)  # the faster himalaya variant
     r = compare(outs["ours"][0], outs[ref_name][0])
-    same_cand = (outs["ours"][1] == outs[ref_name][1]).mean()
-    same_alpha = np.isclose(outs["ours"][2], outs[ref_name][2], rtol=1e-4).mean()
+    same_cand = (outs["ours"][1] == outs[ref_name][1]).sum()
+    same_alpha = np.isclose(outs["ours"][2], outs[ref_name][2], rtol=1e-4).sum()
     print(f"\n## {args.n_targets} targets, {args.n_bands} bands x {args.n_features} features, "
           f"{len(cands)} candidates x {args.n_alphas} penalties x {args.n_folds} folds\n")
     print("| method | best fit + predict time (s) | ours / this (best) | median of per-rep ratios ours / this |")
@@ -186,14 +187,18 @@ def main(argv=None):
         print(f"| {LABELS[name]} | {times[name]:.1f} | {times['ours'] / times[name]:.2f} | {paired:.2f} |")
     print(f"\nTest predictions, ours vs {ref_name} (the faster himalaya), per-voxel Pearson r: min {r.min():.6f}, "
           f"median {np.median(r):.6f}, 1st percentile {np.percentile(r, 1):.6f}; "
-          f"same chosen band weights {100 * same_cand:.1f}%, same penalty {100 * same_alpha:.1f}% of voxels.")
+          f"same chosen band weights for {same_cand} and the same penalty for {same_alpha} of {len(r)} voxels.")
     # whose error is the disagreement? each method's predictions against a float64 refit with its own choices
     rng = np.random.default_rng(0)
     idx = np.unique(np.concatenate([np.argsort(r)[:16], rng.choice(len(r), 48, replace=False)]))
     worst = np.argsort(r)[:16]
+    t = int(np.argsort(r)[0])
+    print(f"- least-agreeing voxel {t}: penalty {outs['ours'][2][t]:.3g} (ours) / {outs[ref_name][2][t]:.3g}; "
+          f"prediction std {outs['ours'][0][:, t].std():.3g} (ours) / {outs[ref_name][0][:, t].std():.3g}")
     for name in ("ours", ref_name):
         pred, best, chosen = outs[name]
         ref = float64_reference(train, test, Y, cands, best, chosen, idx)
+        pred = pred.astype(np.float64)
         err = np.abs(pred[:, idx] - ref).max(0) / np.maximum(ref.std(0), 1e-30)
         r64 = compare(pred[:, idx], ref)
         in_worst = np.isin(idx, worst)
