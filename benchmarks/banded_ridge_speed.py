@@ -45,10 +45,12 @@ def make_data(n_videos, n_bands, n_features, n_targets, seed=0, chunk=10000):
     for s in range(0, n_targets, chunk):
         m = min(chunk, n_targets - s)
         mix = rng.dirichlet([0.3] * n_bands, m).astype(np.float32)  # (m, n_bands)
-        signal = sum(mix[:, b] * (latents[b] @ rng.standard_normal((16, m), dtype=np.float32)) / 4
-                     for b in range(n_bands))
+        signal = sum(
+            mix[:, b] * (latents[b] @ rng.standard_normal((16, m), dtype=np.float32)) / 4
+            for b in range(n_bands)
+        )
         snr = rng.uniform(0, 1, m).astype(np.float32)
-        Y[:, s:s + m] = signal * snr + rng.standard_normal((n_videos, m), dtype=np.float32)
+        Y[:, s : s + m] = signal * snr + rng.standard_normal((n_videos, m), dtype=np.float32)
     train = {k: X[:n_videos] for k, X in bands.items()}
     test = {k: X[n_videos:] for k, X in bands.items()}
     return train, test, Y
@@ -60,7 +62,9 @@ def _sync(device):
 
 
 def run_ours(train, test, Y, cands, alphas, splits, device):
-    model = BandedRidgeCV(torch.as_tensor(cands), alphas, n_folds=len(splits), device=device).fit(train, Y)
+    model = BandedRidgeCV(torch.as_tensor(cands), alphas, n_folds=len(splits), device=device).fit(
+        train, Y
+    )
     _sync(device)
     best = model.best_candidate_.cpu().numpy()
     return model.predict(test).cpu().numpy(), best, model.alphas_.cpu().numpy()
@@ -75,15 +79,24 @@ def run_himalaya(train, test, Y, cands, alphas, splits, device):
     Xs = [backend.asarray(X) for X in train.values()]
     Ks = backend.stack([X @ X.T for X in Xs])
     model = MultipleKernelRidgeCV(
-        kernels="precomputed", solver="random_search", fit_intercept=True,
+        kernels="precomputed",
+        solver="random_search",
+        fit_intercept=True,
         cv=[(a.numpy(), b.numpy()) for a, b in splits],
-        solver_params=dict(n_iter=np.asarray(cands), alphas=np.asarray(alphas), score_func=correlation_score,
-                           n_targets_batch=20000, n_targets_batch_refit=5000, progress_bar=False))
+        solver_params=dict(
+            n_iter=np.asarray(cands),
+            alphas=np.asarray(alphas),
+            score_func=correlation_score,
+            n_targets_batch=20000,
+            n_targets_batch_refit=5000,
+            progress_bar=False,
+        ),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(Ks, Y)
     _sync(device)
-    Kt = backend.stack([backend.asarray(Xt) @ X.T for X, Xt in zip(Xs, test.values())])
+    Kt = backend.stack([backend.asarray(Xt) @ X.T for X, Xt in zip(Xs, test.values(), strict=True)])
     pred = torch.as_tensor(model.predict(Kt)).cpu().numpy()
     w = torch.exp(torch.as_tensor(model.deltas_)).cpu().numpy()
     w /= w.sum(0)
@@ -101,8 +114,8 @@ def float64_reference(train, test, Y, cands, best, alphas, idx):
     out = []
     for t in idx:
         w = np.asarray(cands)[best[t]]
-        Z = np.hstack([X * np.sqrt(wb) for X, wb in zip(Xs, w)])
-        Zt = np.hstack([X * np.sqrt(wb) for X, wb in zip(Xts, w)])
+        Z = np.hstack([X * np.sqrt(wb) for X, wb in zip(Xs, w, strict=True)])
+        Zt = np.hstack([X * np.sqrt(wb) for X, wb in zip(Xts, w, strict=True)])
         out.append(Ridge(alpha=float(alphas[t])).fit(Z, Y[:, t].astype(np.float64)).predict(Zt))
     return np.column_stack(out)
 
@@ -139,8 +152,12 @@ def main(argv=None):
     ap.add_argument("--n-bands", type=int, default=4)
     ap.add_argument("--n-features", type=int, default=512, help="per band")
     ap.add_argument("--n-targets", type=int, default=30000)
-    ap.add_argument("--n-candidates", type=int, default=6,
-                    help="candidate band weights: the corners, the uniform, then Dirichlet draws")
+    ap.add_argument(
+        "--n-candidates",
+        type=int,
+        default=6,
+        help="candidate band weights: the corners, the uniform, then Dirichlet draws",
+    )
     ap.add_argument("--n-alphas", type=int, default=8)
     ap.add_argument("--n-folds", type=int, default=5)
     ap.add_argument("--device", default="cpu")
@@ -154,14 +171,17 @@ def main(argv=None):
     alphas = np.logspace(-1, 6, args.n_alphas)
     cands = band_weight_candidates(args.n_bands, args.n_candidates, seed=0).numpy()
     print(f"# machine: {machine(args.device)}")
-    print(f"# n_videos={args.n_videos} n_bands={args.n_bands} n_features={args.n_features}/band "
-          f"n_targets={args.n_targets} n_candidates={len(cands)} n_alphas={args.n_alphas} "
-          f"n_folds={args.n_folds} device={args.device} repeats={args.repeats}\n", flush=True)
+    print(
+        f"# n_videos={args.n_videos} n_bands={args.n_bands} n_features={args.n_features}/band "
+        f"n_targets={args.n_targets} n_candidates={len(cands)} n_alphas={args.n_alphas} "
+        f"n_folds={args.n_folds} device={args.device} repeats={args.repeats}\n",
+        flush=True,
+    )
     train, test, Y = make_data(args.n_videos, args.n_bands, args.n_features, args.n_targets)
     from lightning_modules.ridge.ops import kfold_splits
 
     splits = kfold_splits(args.n_videos, args.n_folds)
-    for name, run in methods.items():  # warm-up (library init, first-call costs), untimed
+    for run in methods.values():  # warm-up (library init, first-call costs), untimed
         run(train, test, Y[:, :8], cands, alphas, splits, args.device)
     times, runs, outs = {n: np.inf for n in methods}, {n: [] for n in methods}, {}
     for rep in range(args.repeats):
@@ -172,29 +192,44 @@ def main(argv=None):
             wall = time.perf_counter() - t0
             times[name] = min(times[name], wall)
             runs[name].append(wall)
-            print(f"  rep {rep}: {name}: {wall:.1f} s (1-min load average before: {load:.2f})", flush=True)
+            print(
+                f"  rep {rep}: {name}: {wall:.1f} s (1-min load average before: {load:.2f})",
+                flush=True,
+            )
 
-    ref_name = min((n for n in methods if n != "ours"), key=times.get)  # the faster himalaya variant
+    ref_name = min(
+        (n for n in methods if n != "ours"), key=times.get
+    )  # the faster himalaya variant
     r = compare(outs["ours"][0], outs[ref_name][0])
     same_cand = (outs["ours"][1] == outs[ref_name][1]).sum()
     same_alpha = np.isclose(outs["ours"][2], outs[ref_name][2], rtol=1e-4).sum()
-    print(f"\n## {args.n_targets} targets, {args.n_bands} bands x {args.n_features} features, "
-          f"{len(cands)} candidates x {args.n_alphas} penalties x {args.n_folds} folds\n")
-    print("| method | best fit + predict time (s) | ours / this (best) | median of per-rep ratios ours / this |")
+    print(
+        f"\n## {args.n_targets} targets, {args.n_bands} bands x {args.n_features} features, "
+        f"{len(cands)} candidates x {args.n_alphas} penalties x {args.n_folds} folds\n"
+    )
+    print(
+        "| method | best fit + predict time (s) | ours / this (best) | median of per-rep ratios ours / this |"
+    )
     print("|---|---|---|---|")
     for name in methods:
         paired = np.median(np.divide(runs["ours"], runs[name]))
-        print(f"| {LABELS[name]} | {times[name]:.1f} | {times['ours'] / times[name]:.2f} | {paired:.2f} |")
-    print(f"\nTest predictions, ours vs {ref_name} (the faster himalaya), per-voxel Pearson r: min {r.min():.6f}, "
-          f"median {np.median(r):.6f}, 1st percentile {np.percentile(r, 1):.6f}; "
-          f"same chosen band weights for {same_cand} and the same penalty for {same_alpha} of {len(r)} voxels.")
+        print(
+            f"| {LABELS[name]} | {times[name]:.1f} | {times['ours'] / times[name]:.2f} | {paired:.2f} |"
+        )
+    print(
+        f"\nTest predictions, ours vs {ref_name} (the faster himalaya), per-voxel Pearson r: min {r.min():.6f}, "
+        f"median {np.median(r):.6f}, 1st percentile {np.percentile(r, 1):.6f}; "
+        f"same chosen band weights for {same_cand} and the same penalty for {same_alpha} of {len(r)} voxels."
+    )
     # whose error is the disagreement? each method's predictions against a float64 refit with its own choices
     rng = np.random.default_rng(0)
-    idx = np.unique(np.concatenate([np.argsort(r)[:16], rng.choice(len(r), 48, replace=False)]))
+    idx = np.unique(np.concatenate([np.argsort(r)[:16], rng.choice(len(r), min(48, len(r)), replace=False)]))
     worst = np.argsort(r)[:16]
     t = int(np.argsort(r)[0])
-    print(f"- least-agreeing voxel {t}: penalty {outs['ours'][2][t]:.3g} (ours) / {outs[ref_name][2][t]:.3g}; "
-          f"prediction std {outs['ours'][0][:, t].std():.3g} (ours) / {outs[ref_name][0][:, t].std():.3g}")
+    print(
+        f"- least-agreeing voxel {t}: penalty {outs['ours'][2][t]:.3g} (ours) / {outs[ref_name][2][t]:.3g}; "
+        f"prediction std {outs['ours'][0][:, t].std():.3g} (ours) / {outs[ref_name][0][:, t].std():.3g}"
+    )
     for name in ("ours", ref_name):
         pred, best, chosen = outs[name]
         ref = float64_reference(train, test, Y, cands, best, chosen, idx)
@@ -202,9 +237,11 @@ def main(argv=None):
         err = np.abs(pred[:, idx] - ref).max(0) / np.maximum(ref.std(0), 1e-30)
         r64 = compare(pred[:, idx], ref)
         in_worst = np.isin(idx, worst)
-        print(f"- {name} vs a float64 refit with its own choices ({len(idx)} voxels: the 16 that agree least "
-              f"and 48 at random): max error / prediction std {err.max():.1e}; min r {r64.min():.6f} "
-              f"(on the 16 least-agreeing voxels: min r {r64[in_worst].min():.6f})")
+        print(
+            f"- {name} vs a float64 refit with its own choices ({len(idx)} voxels: the 16 that agree least "
+            f"and 48 at random): max error / prediction std {err.max():.1e}; min r {r64.min():.6f} "
+            f"(on the 16 least-agreeing voxels: min r {r64[in_worst].min():.6f})"
+        )
 
 
 if __name__ == "__main__":

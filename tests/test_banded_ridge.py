@@ -33,12 +33,14 @@ def _bands(sizes, n_voxels=24, seed=0, noise=1.0):
     n = N_TRAIN + N_TEST
     Xs = [rng.standard_normal((n, p)) * rng.uniform(0.5, 2) + rng.uniform(-1, 1, p) for p in sizes]
     mix = rng.dirichlet([0.3] * len(sizes), n_voxels).T  # (n_bands, n_voxels)
-    signal = sum(m * (X @ rng.standard_normal((X.shape[1], n_voxels))) / np.sqrt(X.shape[1])
-                 for m, X in zip(mix, Xs))
+    signal = sum(
+        m * (X @ rng.standard_normal((X.shape[1], n_voxels))) / np.sqrt(X.shape[1])
+        for m, X in zip(mix, Xs, strict=True)
+    )
     Y = 3 * signal + noise * rng.standard_normal((n, n_voxels)) + 10
     names = [f"layer{i}" for i in range(len(sizes))]
-    train = {k: X[:N_TRAIN] for k, X in zip(names, Xs)}
-    test = {k: X[N_TRAIN:] for k, X in zip(names, Xs)}
+    train = {k: X[:N_TRAIN] for k, X in zip(names, Xs, strict=True)}
+    test = {k: X[N_TRAIN:] for k, X in zip(names, Xs, strict=True)}
     return train, test, Y[:N_TRAIN], Y[N_TRAIN:]
 
 
@@ -52,13 +54,19 @@ def _himalaya(model, train, test, Y, fit_intercept=True, scoring="correlation"):
 
     set_backend("torch")
     Ks = np.stack([X @ X.T for X in train.values()])
-    Kt = np.stack([Xt @ X.T for X, Xt in zip(train.values(), test.values())])
+    Kt = np.stack([Xt @ X.T for X, Xt in zip(train.values(), test.values(), strict=True)])
     ref = MultipleKernelRidgeCV(
-        kernels="precomputed", solver="random_search", fit_intercept=fit_intercept,
+        kernels="precomputed",
+        solver="random_search",
+        fit_intercept=fit_intercept,
         cv=[(tr.numpy(), va.numpy()) for tr, va in model.splits_],
-        solver_params=dict(n_iter=model.band_weight_candidates_.numpy(), alphas=ALPHAS,
-                           score_func=correlation_score if scoring == "correlation" else himalaya_r2,
-                           progress_bar=False))
+        solver_params=dict(
+            n_iter=model.band_weight_candidates_.numpy(),
+            alphas=ALPHAS,
+            score_func=correlation_score if scoring == "correlation" else himalaya_r2,
+            progress_bar=False,
+        ),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref.fit(Ks, Y)
@@ -89,7 +97,9 @@ def test_agrees_with_himalaya_random_search(sizes, dtype):
     ref_w = np.exp(np.asarray(ref.deltas_))
     ref_w /= ref_w.sum(0)  # deltas = log(w / alpha), w on the simplex
     np.testing.assert_allclose(ours.band_weights_.numpy()[:, untied], ref_w[:, untied], atol=1e-8)
-    np.testing.assert_allclose(ours.alphas_.numpy()[untied], np.asarray(ref.best_alphas_)[untied], rtol=1e-6)
+    np.testing.assert_allclose(
+        ours.alphas_.numpy()[untied], np.asarray(ref.best_alphas_)[untied], rtol=1e-6
+    )
     np.testing.assert_allclose(ours.cv_scores_.numpy(), ref_scores.max(0), atol=1e-5)
     if dtype == torch.float64:
         assert np.abs(pred - ref_pred).max() < 1e-6 * np.abs(ref_pred).max()
@@ -99,7 +109,9 @@ def test_r2_scoring_agrees_with_himalaya():
     train, test, Y, _ = _bands((30, 45, 20), seed=5)
     ours = BandedRidgeCV(12, ALPHAS, n_folds=5, dtype=torch.float64, scoring="r2").fit(train, Y)
     ref, Kt = _himalaya(ours, train, test, Y, scoring="r2")
-    np.testing.assert_allclose(ours.candidate_scores_.numpy(), np.asarray(ref.cv_scores_), atol=1e-8)
+    np.testing.assert_allclose(
+        ours.candidate_scores_.numpy(), np.asarray(ref.cv_scores_), atol=1e-8
+    )
     assert _r(ours.predict(test).numpy(), np.asarray(ref.predict(Kt))).min() >= 0.9999
 
 
@@ -116,8 +128,11 @@ def test_predict_split_and_score_split_match_himalaya_and_sum():
     # himalaya's own split of its model (its predict refuses to split with an intercept, so without it:
     # each band's part then differs from ours by a constant per voxel; compare them centred over videos)
     ref, Kt = _himalaya(ours, train, test, Y)
-    ref_split = np.asarray(predict_weighted_kernel_ridge(
-        Ks=torch.as_tensor(Kt), dual_weights=ref.dual_coef_, deltas=ref.deltas_, split=True))
+    ref_split = np.asarray(
+        predict_weighted_kernel_ridge(
+            Ks=torch.as_tensor(Kt), dual_weights=ref.dual_coef_, deltas=ref.deltas_, split=True
+        )
+    )
     ref_w = np.exp(np.asarray(ref.deltas_))
     same = np.isclose(ref_w / ref_w.sum(0), ours.band_weights_.numpy(), atol=1e-8).all(0)
     assert same.mean() > 0.8
@@ -126,11 +141,16 @@ def test_predict_split_and_score_split_match_himalaya_and_sum():
         return a - a.mean(1, keepdims=True)
 
     ours_split = split.numpy()
-    np.testing.assert_allclose(centred(ours_split)[..., same], centred(ref_split)[..., same],
-                               atol=1e-7 * np.abs(ref_split).max())
+    np.testing.assert_allclose(
+        centred(ours_split)[..., same],
+        centred(ref_split)[..., same],
+        atol=1e-7 * np.abs(ref_split).max(),
+    )
     shares = ours.score_split(test, Yt)
     assert shares.shape == (3, Y.shape[1])
-    ref_shares = np.asarray(correlation_score_split(torch.as_tensor(Yt), torch.as_tensor(ref_split)))
+    ref_shares = np.asarray(
+        correlation_score_split(torch.as_tensor(Yt), torch.as_tensor(ref_split))
+    )
     np.testing.assert_allclose(shares.numpy()[:, same], ref_shares[:, same], atol=1e-8)
     # himalaya's formula on our parts, every voxel
     on_ours = np.asarray(correlation_score_split(torch.as_tensor(Yt), split))
@@ -146,8 +166,9 @@ def test_float32_scores_match_float64():
     m32 = BandedRidgeCV(**kw).fit(train, Y)
     m64 = BandedRidgeCV(dtype=torch.float64, **kw).fit(train, Y)
     assert m32.coef_.dtype == torch.float32
-    torch.testing.assert_close(m32.score_split(test, Yt).double(), m64.score_split(test, Yt),
-                               rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        m32.score_split(test, Yt).double(), m64.score_split(test, Yt), rtol=0, atol=1e-5
+    )
 
 
 def test_planted_voxels_weigh_their_own_band():
@@ -180,7 +201,9 @@ def test_target_batches_and_normalized_bands_are_exact():
     scale = {k: np.sqrt(((X - X.mean(0)) ** 2).sum(1).mean()) for k, X in train.items()}
     by_hand = BandedRidgeCV(**kw).fit({k: X / scale[k] for k, X in train.items()}, Y)
     assert torch.equal(norm.best_candidate_, by_hand.best_candidate_)
-    torch.testing.assert_close(norm.predict(test), by_hand.predict({k: X / scale[k] for k, X in test.items()}))
+    torch.testing.assert_close(
+        norm.predict(test), by_hand.predict({k: X / scale[k] for k, X in test.items()})
+    )
 
 
 def test_candidates_corners_uniform_dirichlet():
@@ -194,8 +217,9 @@ def test_candidates_corners_uniform_dirichlet():
     m = BandedRidgeCV(torch.tensor([[2.0, 0.0], [1.0, 3.0]]), ALPHAS)  # rows are normalised
     train, _, Y, _ = _bands((5, 6), n_voxels=3)
     m.fit(train, Y)
-    torch.testing.assert_close(m.band_weight_candidates_, torch.tensor([[1.0, 0.0], [0.25, 0.75]],
-                                                                        dtype=torch.float64))
+    torch.testing.assert_close(
+        m.band_weight_candidates_, torch.tensor([[1.0, 0.0], [0.25, 0.75]], dtype=torch.float64)
+    )
 
 
 def _planted_partition_data(n_bands, seed=4):
@@ -204,31 +228,48 @@ def _planted_partition_data(n_bands, seed=4):
     rng = np.random.default_rng(seed)
     n = N_TRAIN + N_TEST
     common = rng.standard_normal((n, 3))
-    Xs = [np.hstack([common + 0.3 * rng.standard_normal((n, 3)), rng.standard_normal((n, 8))])
-          for _ in range(n_bands)]
+    Xs = [
+        np.hstack([common + 0.3 * rng.standard_normal((n, 3)), rng.standard_normal((n, 8))])
+        for _ in range(n_bands)
+    ]
     W = np.zeros((n_bands, 11, 12))
     W[0, 3:, :4] = rng.standard_normal((8, 4))
     W[1, 3:, 4:8] = rng.standard_normal((8, 4))
-    Y = sum(X @ Wb for X, Wb in zip(Xs, W)) + np.hstack(
-        [np.zeros((n, 8)), common @ rng.standard_normal((3, 4))]) + 0.7 * rng.standard_normal((n, 12))
+    Y = (
+        sum(X @ Wb for X, Wb in zip(Xs, W, strict=True))
+        + np.hstack([np.zeros((n, 8)), common @ rng.standard_normal((3, 4))])
+        + 0.7 * rng.standard_normal((n, 12))
+    )
     names = ["a", "b", "c"][:n_bands]
-    train = {k: X[:N_TRAIN] for k, X in zip(names, Xs)}
-    test = {k: X[N_TRAIN:] for k, X in zip(names, Xs)}
+    train = {k: X[:N_TRAIN] for k, X in zip(names, Xs, strict=True)}
+    test = {k: X[N_TRAIN:] for k, X in zip(names, Xs, strict=True)}
     return names, train, test, Y[:N_TRAIN], Y[N_TRAIN:]
 
 
 def _want_parts(r2, n_bands):
     """The Venn parts written out by hand from the subset R^2 (keys: band-index tuples)."""
     if n_bands == 2:
-        return {"unique[a]": r2[(0, 1)] - r2[(1,)], "unique[b]": r2[(0, 1)] - r2[(0,)],
-                "shared[a,b]": r2[(0,)] + r2[(1,)] - r2[(0, 1)]}
+        return {
+            "unique[a]": r2[(0, 1)] - r2[(1,)],
+            "unique[b]": r2[(0, 1)] - r2[(0,)],
+            "shared[a,b]": r2[(0,)] + r2[(1,)] - r2[(0, 1)],
+        }
     full = (0, 1, 2)
-    return {"unique[a]": r2[full] - r2[(1, 2)], "unique[b]": r2[full] - r2[(0, 2)],
-            "unique[c]": r2[full] - r2[(0, 1)],
-            "shared[a,b]": r2[(0, 2)] + r2[(1, 2)] - r2[(2,)] - r2[full],
-            "shared[a,c]": r2[(0, 1)] + r2[(1, 2)] - r2[(1,)] - r2[full],
-            "shared[b,c]": r2[(0, 1)] + r2[(0, 2)] - r2[(0,)] - r2[full],
-            "shared[a,b,c]": r2[(0,)] + r2[(1,)] + r2[(2,)] - r2[(0, 1)] - r2[(0, 2)] - r2[(1, 2)] + r2[full]}
+    return {
+        "unique[a]": r2[full] - r2[(1, 2)],
+        "unique[b]": r2[full] - r2[(0, 2)],
+        "unique[c]": r2[full] - r2[(0, 1)],
+        "shared[a,b]": r2[(0, 2)] + r2[(1, 2)] - r2[(2,)] - r2[full],
+        "shared[a,c]": r2[(0, 1)] + r2[(1, 2)] - r2[(1,)] - r2[full],
+        "shared[b,c]": r2[(0, 1)] + r2[(0, 2)] - r2[(0,)] - r2[full],
+        "shared[a,b,c]": r2[(0,)]
+        + r2[(1,)]
+        + r2[(2,)]
+        - r2[(0, 1)]
+        - r2[(0, 2)]
+        - r2[(1, 2)]
+        + r2[full],
+    }
 
 
 def _reference_subset_r2(model, method, S, train, Y, test, Yt):
@@ -249,10 +290,15 @@ def _reference_subset_r2(model, method, S, train, Y, test, Yt):
         cands = np.unique(cands / cands.sum(1, keepdims=True), axis=0)
         Ks = np.stack([train[names[b]] @ train[names[b]].T for b in S])
         Kt = np.stack([test[names[b]] @ train[names[b]].T for b in S])
-        ref = MultipleKernelRidgeCV(kernels="precomputed", solver="random_search", fit_intercept=True,
-                                    cv=[(tr.numpy(), va.numpy()) for tr, va in model.splits_],
-                                    solver_params=dict(n_iter=cands, alphas=ALPHAS, score_func=himalaya_r2,
-                                                       progress_bar=False))
+        ref = MultipleKernelRidgeCV(
+            kernels="precomputed",
+            solver="random_search",
+            fit_intercept=True,
+            cv=[(tr.numpy(), va.numpy()) for tr, va in model.splits_],
+            solver_params=dict(
+                n_iter=cands, alphas=ALPHAS, score_func=himalaya_r2, progress_bar=False
+            ),
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ref.fit(Ks, Y)
@@ -285,17 +331,25 @@ def test_variance_partition_matches_independent_subset_models(n_bands, method):
     for k in range(1, n_bands + 1):
         for S in combinations(range(n_bands), k):
             r2[S] = _reference_subset_r2(model, method, S, train, Y, test, Yt)
-            np.testing.assert_allclose(parts[f"r2[{','.join(names[b] for b in S)}]"].numpy(), r2[S],
-                                       atol=1e-6, err_msg=str(S))
+            np.testing.assert_allclose(
+                parts[f"r2[{','.join(names[b] for b in S)}]"].numpy(),
+                r2[S],
+                atol=1e-6,
+                err_msg=str(S),
+            )
     full = tuple(range(n_bands))
     pred = model.predict(test).numpy()
-    np.testing.assert_allclose(r2[full], [r2_score(Yt[:, t], pred[:, t]) for t in range(12)], atol=1e-8)
+    np.testing.assert_allclose(
+        r2[full], [r2_score(Yt[:, t], pred[:, t]) for t in range(12)], atol=1e-8
+    )
     want = _want_parts(r2, n_bands)
     assert {k for k in parts if not k.startswith("r2")} == set(want)
     for k, v in want.items():
         np.testing.assert_allclose(parts[k].numpy(), v, atol=1e-6, err_msg=k)
     np.testing.assert_allclose(sum(parts[k] for k in want).numpy(), r2[full], atol=1e-8)
-    if method == "cv":  # the planted structure: own features unique to their band; the common part shared
+    if (
+        method == "cv"
+    ):  # the planted structure: own features unique to their band; the common part shared
         assert (parts["unique[a]"][:4] > 0.5).all() and (parts["unique[b]"][4:8] > 0.5).all()
         shared = sum(v for k, v in parts.items() if k.startswith("shared"))[8:]
         unique = sum(v.abs() for k, v in parts.items() if k.startswith("unique"))[8:]
@@ -309,11 +363,15 @@ def test_bad_input_raises_clear_errors():
         m.fit({"layer0": train["layer0"], "layer1": train["layer1"][:50]}, Y)
     with pytest.raises(ValueError, match="non-empty dict.*got an empty dict"):
         m.fit({}, Y)
-    with pytest.raises(ValueError, match=r"Y must have shape \(n_videos, n_voxels\) with n_videos=60"):
+    with pytest.raises(
+        ValueError, match=r"Y must have shape \(n_videos, n_voxels\) with n_videos=60"
+    ):
         m.fit(train, Y[:40])
     bad = dict(train, layer1=train["layer1"].copy())
     bad["layer1"][7, 2] = np.inf
-    with pytest.raises(ValueError, match="band 'layer1' has 1 NaN/inf values \\(first at row 7, column 2\\)"):
+    with pytest.raises(
+        ValueError, match="band 'layer1' has 1 NaN/inf values \\(first at row 7, column 2\\)"
+    ):
         m.fit(bad, Y)
     Ybad = Y.copy()
     Ybad[3, 1] = np.nan

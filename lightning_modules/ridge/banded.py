@@ -49,7 +49,10 @@ from lightning_modules.ridge.ops import (
 )
 from lightning_modules.ridge.solver import CV_CHUNK, DEFAULT_ALPHAS, _check_finite
 
-DIRICHLET_CONCENTRATIONS = (0.1, 1.0)  # himalaya's default: near-corners and uniform draws, alternating
+DIRICHLET_CONCENTRATIONS = (
+    0.1,
+    1.0,
+)  # himalaya's default: near-corners and uniform draws, alternating
 
 
 @contextmanager
@@ -69,8 +72,12 @@ def one_thread_on_cpu(device: torch.device) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def band_weight_candidates(n_bands: int, n_candidates: int = 20, seed: int = 0,
-                           concentrations: Sequence[float] = DIRICHLET_CONCENTRATIONS) -> Tensor:
+def band_weight_candidates(
+    n_bands: int,
+    n_candidates: int = 20,
+    seed: int = 0,
+    concentrations: Sequence[float] = DIRICHLET_CONCENTRATIONS,
+) -> Tensor:
     """Candidate band weights on the simplex, shape (n_candidates, n_bands), float64.
 
     Rows: the ``n_bands`` one-hot corners (each band alone), then the uniform
@@ -85,7 +92,8 @@ def band_weight_candidates(n_bands: int, n_candidates: int = 20, seed: int = 0,
     if n_candidates < n_bands + 1:
         raise ValueError(
             f"band_weight_candidates must be at least n_bands + 1 = {n_bands + 1} (each band alone, "
-            f"and the uniform weights); got {n_candidates}")
+            f"and the uniform weights); got {n_candidates}"
+        )
     rows = [np.eye(n_bands), np.full((1, n_bands), 1.0 / n_bands)]
     rng = np.random.default_rng(seed)
     for i in range(n_candidates - n_bands - 1):
@@ -98,15 +106,24 @@ def _check_candidates(cands, n_bands: int) -> Tensor:
     """Given candidates (n_candidates, n_bands) -> float64 rows normalised to sum 1."""
     W = torch.as_tensor(cands, dtype=torch.float64).cpu()
     if W.ndim != 2 or W.shape[1] != n_bands or len(W) == 0:
-        raise ValueError(f"band_weight_candidates must have shape (n_candidates, n_bands={n_bands}); "
-                         f"got shape {tuple(W.shape)}")
+        raise ValueError(
+            f"band_weight_candidates must have shape (n_candidates, n_bands={n_bands}); "
+            f"got shape {tuple(W.shape)}"
+        )
     if not bool(torch.isfinite(W).all()) or bool((W < 0).any()) or bool((W.sum(1) <= 0).any()):
-        raise ValueError("band_weight_candidates must be finite and >= 0, each row with a positive sum")
+        raise ValueError(
+            "band_weight_candidates must be finite and >= 0, each row with a positive sum"
+        )
     return W / W.sum(1, keepdim=True)
 
 
-def check_bands(bands, device, dtype=torch.float64, names: Sequence[str] | None = None,
-                n_features: Sequence[int] | None = None) -> tuple[list[str], list[Tensor]]:
+def check_bands(
+    bands,
+    device,
+    dtype=torch.float64,
+    names: Sequence[str] | None = None,
+    n_features: Sequence[int] | None = None,
+) -> tuple[list[str], list[Tensor]]:
     """Validate ``{name: (n_videos, n_features_b)}``; return the names and the tensors in order.
 
     ``names`` / ``n_features`` given (at predict time): the bands must be exactly
@@ -114,7 +131,9 @@ def check_bands(bands, device, dtype=torch.float64, names: Sequence[str] | None 
     """
     if not isinstance(bands, Mapping) or len(bands) == 0:
         got = "an empty dict" if isinstance(bands, Mapping) else type(bands).__name__
-        raise ValueError(f"bands must be a non-empty dict {{name: (n_videos, n_features) array}}; got {got}")
+        raise ValueError(
+            f"bands must be a non-empty dict {{name: (n_videos, n_features) array}}; got {got}"
+        )
     if names is not None and set(bands) != set(names):
         raise ValueError(f"bands must be the bands seen in fit, {list(names)}; got {list(bands)}")
     order = list(names) if names is not None else list(bands)
@@ -123,14 +142,20 @@ def check_bands(bands, device, dtype=torch.float64, names: Sequence[str] | None 
         A = bands[name]
         A = torch.as_tensor(A) if not isinstance(A, Tensor) else A
         if A.ndim != 2 or A.shape[1] == 0:
-            raise ValueError(f"band {name!r} must have shape (n_videos, n_features) with n_features >= 1; "
-                             f"got shape {tuple(A.shape)}")
+            raise ValueError(
+                f"band {name!r} must have shape (n_videos, n_features) with n_features >= 1; "
+                f"got shape {tuple(A.shape)}"
+            )
         if n_features is not None and A.shape[1] != n_features[i]:
-            raise ValueError(f"band {name!r} must have {n_features[i]} features (as in fit); "
-                             f"got shape {tuple(A.shape)}")
+            raise ValueError(
+                f"band {name!r} must have {n_features[i]} features (as in fit); "
+                f"got shape {tuple(A.shape)}"
+            )
         if tensors and A.shape[0] != tensors[0].shape[0]:
-            raise ValueError(f"bands must all have the same number of rows (videos): {order[0]!r} has "
-                             f"{tensors[0].shape[0]}, {name!r} has {A.shape[0]}")
+            raise ValueError(
+                f"bands must all have the same number of rows (videos): {order[0]!r} has "
+                f"{tensors[0].shape[0]}, {name!r} has {A.shape[0]}"
+            )
         A = A.to(device=device, dtype=dtype)
         _check_finite(f"band {name!r}", A)
         tensors.append(A)
@@ -143,8 +168,10 @@ def check_targets(Y, n_videos: int) -> Tensor:
     if Y.ndim == 1:
         Y = Y[:, None]
     if Y.ndim != 2 or Y.shape[0] != n_videos:
-        raise ValueError(f"Y must have shape (n_videos, n_voxels) with n_videos={n_videos} (the rows of "
-                         f"the bands); got shape {tuple(Y.shape)}")
+        raise ValueError(
+            f"Y must have shape (n_videos, n_voxels) with n_videos={n_videos} (the rows of "
+            f"the bands); got shape {tuple(Y.shape)}"
+        )
     _check_finite("Y", Y)
     return Y
 
@@ -212,10 +239,19 @@ class BandedRidgeCV:
     splits_ : list of (train, val) int64 tensors, the folds used
     """
 
-    def __init__(self, band_weight_candidates: int | Tensor = 20, alphas: Sequence[float] | None = None,
-                 n_folds: int = 5, seed: int = 0, target_batch: int | None = None, device=None,
-                 dtype: torch.dtype = torch.float32, normalize_bands: bool = False, scoring: str = "correlation",
-                 progress: bool = False):
+    def __init__(
+        self,
+        band_weight_candidates: int | Tensor = 20,
+        alphas: Sequence[float] | None = None,
+        n_folds: int = 5,
+        seed: int = 0,
+        target_batch: int | None = None,
+        device=None,
+        dtype: torch.dtype = torch.float32,
+        normalize_bands: bool = False,
+        scoring: str = "correlation",
+        progress: bool = False,
+    ):
         self.band_weight_candidates = band_weight_candidates
         self.alphas = alphas
         self.n_folds = n_folds
@@ -229,13 +265,16 @@ class BandedRidgeCV:
 
     # ------------------------------------------------------------------ checks
     def _check_params(self, n_videos: int, n_bands: int) -> tuple[Tensor, Tensor]:
-        alphas = torch.as_tensor(DEFAULT_ALPHAS if self.alphas is None else self.alphas,
-                                 dtype=torch.float64).reshape(-1)
+        alphas = torch.as_tensor(
+            DEFAULT_ALPHAS if self.alphas is None else self.alphas, dtype=torch.float64
+        ).reshape(-1)
         if len(alphas) == 0 or not bool((alphas > 0).all() & torch.isfinite(alphas).all()):
             raise ValueError(f"alphas must be finite and > 0; got {self.alphas}")
         if not 2 <= self.n_folds <= n_videos or n_videos // self.n_folds < 2:
-            raise ValueError(f"n_folds must be >= 2 and leave >= 2 validation videos per fold with "
-                             f"n_videos={n_videos}; got {self.n_folds}")
+            raise ValueError(
+                f"n_folds must be >= 2 and leave >= 2 validation videos per fold with "
+                f"n_videos={n_videos}; got {self.n_folds}"
+            )
         if self.scoring not in ("correlation", "r2"):
             raise ValueError(f"scoring must be 'correlation' or 'r2'; got {self.scoring!r}")
         if self.dtype not in (torch.float32, torch.float64):
@@ -255,7 +294,11 @@ class BandedRidgeCV:
         for X in Xs:
             mean = X.mean(0)
             Xc = X - mean
-            scale = Xc.square().sum(1).mean().sqrt() if self.normalize_bands else torch.ones((), dtype=X.dtype)
+            scale = (
+                Xc.square().sum(1).mean().sqrt()
+                if self.normalize_bands
+                else torch.ones((), dtype=X.dtype)
+            )
             scale = torch.where(scale > 0, scale, 1.0).to(X.device)
             self.x_means_.append(mean)
             self.x_scales_.append(scale)
@@ -302,16 +345,20 @@ class BandedRidgeCV:
         best_cand = torch.zeros(n_targets, dtype=torch.long, device=device)
         best_alpha = torch.zeros(n_targets, dtype=torch.long, device=device)
         cand_scores = torch.empty(len(cands), n_targets, dtype=torch.float64, device=device)
-        for c, w in enumerate(tqdm(cands, desc="banded ridge: band weights", disable=not self.progress,
-                                   leave=False)):
+        for c, w in enumerate(
+            tqdm(cands, desc="banded ridge: band weights", disable=not self.progress, leave=False)
+        ):
             Z, K = self._weighted(Xc, kernels, w)
             folds = []
             for train, val in self.splits_:
                 train, val = train.to(device), val.to(device)
                 grams = fold_grams(Z, train, val, standardize=False, center=True, kernel=K)
                 with one_thread_on_cpu(device):
-                    folds.append(FoldPredictor(grams, alphas, train, val, self.scoring == "correlation",
-                                               self.dtype))
+                    folds.append(
+                        FoldPredictor(
+                            grams, alphas, train, val, self.scoring == "correlation", self.dtype
+                        )
+                    )
             for batch in batches:
                 _, Yc, tiny = batch_data(batch)
                 scores = self._cv_scores(folds, Yc, tiny)  # (n_alphas, b)
@@ -323,7 +370,17 @@ class BandedRidgeCV:
                 best_cand[batch] = torch.where(better, c, best_cand[batch])
                 best_alpha[batch] = torch.where(better, a_best, best_alpha[batch])
             del folds
-        self._refit(Xc, kernels, cands.to(device), alphas, best_cand, best_alpha, batches, batch_data, n_targets)
+        self._refit(
+            Xc,
+            kernels,
+            cands.to(device),
+            alphas,
+            best_cand,
+            best_alpha,
+            batches,
+            batch_data,
+            n_targets,
+        )
         self.band_weight_candidates_ = cands
         self.alpha_grid_ = alphas
         self.candidate_scores_ = cand_scores
@@ -358,12 +415,16 @@ class BandedRidgeCV:
                     total[:, cols] += r2_scores(pred, y_val, tiny)
         return total / len(folds)
 
-    def _refit(self, Xc, kernels, cands, alphas, best_cand, best_alpha, batches, batch_data, n_targets):
+    def _refit(
+        self, Xc, kernels, cands, alphas, best_cand, best_alpha, batches, batch_data, n_targets
+    ):
         """Each chosen candidate's voxels on all videos: ``coef_`` and ``intercept_``."""
         device = kernels.device
         sizes = [X.shape[1] for X in Xc]
         offsets = np.concatenate([[0], np.cumsum(sizes)])
-        self.band_slices_ = {n: slice(int(offsets[i]), int(offsets[i + 1])) for i, n in enumerate(self.band_names)}
+        self.band_slices_ = {
+            n: slice(int(offsets[i]), int(offsets[i + 1])) for i, n in enumerate(self.band_names)
+        }
         self.n_features_ = sizes
         self.coef_ = torch.zeros(int(offsets[-1]), n_targets, device=device, dtype=self.dtype)
         self.intercept_ = torch.zeros(n_targets, device=device, dtype=self.dtype)
@@ -387,12 +448,14 @@ class BandedRidgeCV:
                 for b in kept:  # Z's columns of band b are sqrt(w_b) Xc_b / scale_b
                     rows = self.band_slices_[self.band_names[b]]
                     factor = (w[b].sqrt() / self.x_scales_[b]).to(self.dtype)
-                    self.coef_[rows, targets] = coef[start:start + sizes[b]] * factor
+                    self.coef_[rows, targets] = coef[start : start + sizes[b]] * factor
                     start += sizes[b]
                 y_means[targets] = y_mean[cols]
         self.y_mean_ = y_means
         self.intercept_ = y_means - sum(
-            self.x_means_[b].to(self.dtype) @ self.coef_[self.band_slices_[n]] for b, n in enumerate(self.band_names))
+            self.x_means_[b].to(self.dtype) @ self.coef_[self.band_slices_[n]]
+            for b, n in enumerate(self.band_names)
+        )
 
     # ----------------------------------------------------------------- predict
     def _check_fitted(self, bands) -> list[Tensor]:
@@ -403,8 +466,12 @@ class BandedRidgeCV:
 
     def _centred_parts(self, Xs: list[Tensor]) -> Tensor:
         """``(X_b - mean_b) @ coef_b`` per band, (n_bands, n_videos, n_voxels); no intercept."""
-        return torch.stack([(X - self.x_means_[b].to(X)) @ self.coef_[self.band_slices_[name]]
-                            for b, (name, X) in enumerate(zip(self.band_names, Xs))])
+        return torch.stack(
+            [
+                (X - self.x_means_[b].to(X)) @ self.coef_[self.band_slices_[name]]
+                for b, (name, X) in enumerate(zip(self.band_names, Xs, strict=True))
+            ]
+        )
 
     def predict_split(self, bands) -> Tensor:
         """Each band's part of the prediction, shape (n_bands, n_videos, n_voxels).
@@ -420,7 +487,7 @@ class BandedRidgeCV:
         """bands {name: (n_videos, n_features_b)} -> prediction (n_videos, n_voxels)."""
         Xs = self._check_fitted(bands)
         pred = self.intercept_.expand(Xs[0].shape[0], -1).clone()
-        for name, X in zip(self.band_names, Xs):
+        for name, X in zip(self.band_names, Xs, strict=True):
             pred.addmm_(X, self.coef_[self.band_slices_[name]])
         return pred
 
@@ -428,7 +495,9 @@ class BandedRidgeCV:
         Y = torch.as_tensor(Y)
         Y = (Y[:, None] if Y.ndim == 1 else Y).to(device=self.coef_.device, dtype=self.dtype)
         if tuple(Y.shape) != tuple(shape):
-            raise ValueError(f"Y must have shape {tuple(shape)} (n_videos, n_voxels); got {tuple(Y.shape)}")
+            raise ValueError(
+                f"Y must have shape {tuple(shape)} (n_videos, n_voxels); got {tuple(Y.shape)}"
+            )
         _check_finite("Y", Y)
         return Y
 

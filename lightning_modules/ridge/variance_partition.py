@@ -52,8 +52,14 @@ from lightning_modules.ridge.banded import (
 from lightning_modules.ridge.ops import r2_scores, ridge_weights, spectral_decomposition
 
 
-def subset_r2_fixed(model: BandedRidgeCV, subset: tuple[int, ...], train: list[Tensor], Y_train: Tensor,
-              test: list[Tensor], Y_test: Tensor) -> Tensor:
+def subset_r2_fixed(
+    model: BandedRidgeCV,
+    subset: tuple[int, ...],
+    train: list[Tensor],
+    Y_train: Tensor,
+    test: list[Tensor],
+    Y_test: Tensor,
+) -> Tensor:
     """R^2 on the test videos (n_voxels,) of the model restricted to the bands ``subset``.
 
     train, test : lists of float64 tensors (n_videos, n_features_b), in ``model.band_names`` order
@@ -72,8 +78,8 @@ def subset_r2_fixed(model: BandedRidgeCV, subset: tuple[int, ...], train: list[T
             continue
         cols = torch.nonzero(model.best_candidate_ == c).flatten()
         scaled = [w[b].sqrt() / model.x_scales_[b] for b in kept]
-        Z = torch.cat([(train[b] - model.x_means_[b]) * s for b, s in zip(kept, scaled)], dim=1)
-        Zt = torch.cat([(test[b] - model.x_means_[b]) * s for b, s in zip(kept, scaled)], dim=1)
+        Z = torch.cat([(train[b] - model.x_means_[b]) * s for b, s in zip(kept, scaled, strict=True)], dim=1)
+        Zt = torch.cat([(test[b] - model.x_means_[b]) * s for b, s in zip(kept, scaled, strict=True)], dim=1)
         with one_thread_on_cpu(Z.device):
             full = spectral_decomposition(Z)
         weights = ridge_weights(full.lam, model.alpha_grid_).to(dtype)
@@ -83,8 +89,14 @@ def subset_r2_fixed(model: BandedRidgeCV, subset: tuple[int, ...], train: list[T
     return r2_scores(pred[None], Y_test, tiny)[0]
 
 
-def subset_r2_cv(model: BandedRidgeCV, subset: tuple[int, ...], train: list[Tensor], Y_train: Tensor,
-                 test: list[Tensor], Y_test: Tensor) -> Tensor:
+def subset_r2_cv(
+    model: BandedRidgeCV,
+    subset: tuple[int, ...],
+    train: list[Tensor],
+    Y_train: Tensor,
+    test: list[Tensor],
+    Y_test: Tensor,
+) -> Tensor:
     """R^2 on the test videos (n_voxels,) of a BandedRidgeCV fitted on the bands ``subset`` alone,
     with the joint model's alpha grid, folds, options and candidates (restricted, renormalised).
     Arguments as :func:`subset_r2_fixed`."""
@@ -92,16 +104,24 @@ def subset_r2_cv(model: BandedRidgeCV, subset: tuple[int, ...], train: list[Tens
     cands = model.band_weight_candidates_[:, list(subset)]
     cands = cands[cands.sum(1) > 0]
     cands = torch.unique(cands / cands.sum(1, keepdim=True), dim=0)
-    sub = BandedRidgeCV(cands, model.alpha_grid_.tolist(), n_folds=model.n_folds, device=model.coef_.device,
-                        dtype=model.dtype, normalize_bands=model.normalize_bands, scoring=model.scoring)
-    sub.fit({n: train[b] for n, b in zip(names, subset)}, Y_train)
-    pred = sub.predict({n: test[b] for n, b in zip(names, subset)})
+    sub = BandedRidgeCV(
+        cands,
+        model.alpha_grid_.tolist(),
+        n_folds=model.n_folds,
+        device=model.coef_.device,
+        dtype=model.dtype,
+        normalize_bands=model.normalize_bands,
+        scoring=model.scoring,
+    )
+    sub.fit({n: train[b] for n, b in zip(names, subset, strict=True)}, Y_train)
+    pred = sub.predict({n: test[b] for n, b in zip(names, subset, strict=True)})
     tiny = torch.zeros(Y_test.shape[1], dtype=model.dtype, device=Y_test.device)
     return r2_scores(pred[None], Y_test, tiny)[0]
 
 
-def variance_partition(model: BandedRidgeCV, train_bands, Y_train, test_bands, Y_test,
-                       method: str = "cv") -> dict[str, Tensor]:
+def variance_partition(
+    model: BandedRidgeCV, train_bands, Y_train, test_bands, Y_test, method: str = "cv"
+) -> dict[str, Tensor]:
     """Unique and shared variance of 2 or 3 bands, per voxel.
 
     Parameters
@@ -123,10 +143,14 @@ def variance_partition(model: BandedRidgeCV, train_bands, Y_train, test_bands, Y
         The ``unique`` and ``shared`` parts sum to ``r2`` of all bands.
     """
     if not hasattr(model, "coef_"):
-        raise RuntimeError("variance_partition needs a fitted BandedRidgeCV: call fit(bands, Y) first")
+        raise RuntimeError(
+            "variance_partition needs a fitted BandedRidgeCV: call fit(bands, Y) first"
+        )
     names = model.band_names
     if len(names) not in (2, 3):
-        raise ValueError(f"variance partitioning needs 2 or 3 bands; the model has {len(names)}: {names}")
+        raise ValueError(
+            f"variance partitioning needs 2 or 3 bands; the model has {len(names)}: {names}"
+        )
     if method not in ("cv", "fixed"):
         raise ValueError(f"method must be 'cv' or 'fixed'; got {method!r}")
     device = model.coef_.device
@@ -135,8 +159,10 @@ def variance_partition(model: BandedRidgeCV, train_bands, Y_train, test_bands, Y
     Y_train = check_targets(Y_train, train[0].shape[0]).to(device=device, dtype=model.dtype)
     Y_test = check_targets(Y_test, test[0].shape[0]).to(device=device, dtype=model.dtype)
     if Y_train.shape[1] != model.coef_.shape[1] or Y_test.shape[1] != model.coef_.shape[1]:
-        raise ValueError(f"Y_train and Y_test must have {model.coef_.shape[1]} voxels (as in fit); got "
-                         f"{Y_train.shape[1]} and {Y_test.shape[1]}")
+        raise ValueError(
+            f"Y_train and Y_test must have {model.coef_.shape[1]} voxels (as in fit); got "
+            f"{Y_train.shape[1]} and {Y_test.shape[1]}"
+        )
 
     bands = tuple(range(len(names)))
     r2 = {(): torch.zeros(Y_test.shape[1], dtype=model.dtype, device=device)}
