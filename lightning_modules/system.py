@@ -180,6 +180,11 @@ class EncodingModel(pl.LightningModule):
                                              source.head_intercept.to(self.device))
             broadcast_module(self.model.heads)
 
+    @property
+    def ridge_heads_name(self) -> str:
+        """Which baseline the heads start from: "banded ridge" or "ridge" (for messages)."""
+        return "banded ridge" if self._banded_sets_heads() else "ridge"
+
     def _banded_sets_heads(self) -> bool:
         r, tm = self.settings.ridge, self.settings.temporal
         return (r.banded and (r.only or r.init_heads)

@@ -65,6 +65,7 @@ def test_seed_route_recovers_a_sparse_linear_map():
     assert min(r) > 0.95 and best["cv_r"] > 0.9
 
 
+@pytest.mark.slow
 def test_study_runs_end_to_end_at_tiny_size(tiny_root, tmp_path):
     models = ["seed-style: PCA-100 + ElasticNet per region", "fine-tune, learned frame weights"]
     out = tmp_path / "results.md"

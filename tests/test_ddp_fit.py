@@ -50,6 +50,7 @@ def _compare(one: dict, two: dict, tolerance: float, only: str = "") -> None:
             torch.testing.assert_close(two[key], one[key], atol=tolerance, rtol=0, msg=key)
 
 
+@pytest.mark.slow
 def test_two_process_gradients_equal_one_process_on_the_combined_batch(tmp_path):
     # Float64 end to end (the loss too): the two orders of summation agree to rounding, so any
     # error in gathering or in DDP's averaging would show far above the tolerance.
@@ -89,6 +90,7 @@ def _check_crossed_the_freeze(record: dict) -> None:
     assert record["summary"]["epochs_run"] == 2 and record["summary"]["best"]["score"]["overall"] is not None
 
 
+@pytest.mark.slow
 def test_two_process_fit_of_the_demo_with_ridge_crosses_the_freeze(tiny_root, tmp_path):
     record = _ddp_fit(tiny_root, tmp_path, ["demo.yaml"], "--model.ridge.fit", "true")
     _check_crossed_the_freeze(record)

@@ -37,6 +37,7 @@ def trained(tiny_root, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_folds_are_disjoint_and_weighted_on_their_own_fold(trained, capsys):
     files = [np.load(trained / f"fold_{k:02d}" / "val_predictions.npz") for k in range(FOLDS)]
     folds = [f["video_index"] for f in files]
@@ -66,6 +67,7 @@ def test_folds_are_disjoint_and_weighted_on_their_own_fold(trained, capsys):
     assert _npy(trained / "ensemble", groups).shape == (4, weights.shape[1])
 
 
+@pytest.mark.slow
 def test_a_second_run_trains_nothing(trained, tiny_root, capsys):
     kfold.main(["--config", str(REPO / "configs/demo.yaml"), "--folds", str(FOLDS), "--out", str(trained),
                 "--no-ensemble", "--", *_fold_overrides(tiny_root)])
@@ -73,6 +75,7 @@ def test_a_second_run_trains_nothing(trained, tiny_root, capsys):
     assert all(f"fold {k}: done before" in printed for k in range(FOLDS)) and "training into" not in printed
 
 
+@pytest.mark.slow
 def test_ensemble_of_unfinished_folds_names_them(trained):
     with pytest.raises(SystemExit, match=r"error: 2 of 5 folds are not trained yet \(no summary.json in "
                                          r".*fold_03, .*fold_04\)"):

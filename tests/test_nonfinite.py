@@ -215,6 +215,7 @@ def test_diverging_cli_run_exits_non_zero(tiny_root, tmp_path):
     assert not list((tmp_path / "runs").glob("*/*/summary.json"))
 
 
+@pytest.mark.slow
 def test_diverging_sweep_trial_is_marked_failed_not_scored(tiny_root, tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump({"model.optimisation.lr": {"type": "categorical", "choices": [1e30]}}))

@@ -161,6 +161,7 @@ def test_videos_folder_gives_npy_and_manifest_without_zip(single, trained, relea
 
 
 # ----------------------------------------------------------------------------- DDP
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["test_set", "videos"])
 def test_ddp_two_processes_write_the_same_files(case, single, trained, release, tmp_path):
     """A real ``python predict.py`` on 2 CPU processes with a stale shard in the way.

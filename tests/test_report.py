@@ -144,6 +144,7 @@ def test_notebook_parses_and_calls_only_existing_functions():
     compile(re.sub(r"^%.*$", "", code, flags=re.M), "explore_runs.ipynb", "exec")  # IPython magics aside
 
 
+@pytest.mark.slow
 def test_ddp_dump_gathers_every_rank_rows_to_one_file(mini_run, tiny_root, tmp_path):
     _, run_dir = mini_run
     dumps = {}

@@ -114,6 +114,7 @@ def _kill_and_resume(tiny_root: Path, tmp_path: Path, *extra: str) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_last_checkpoint_to_the_same_metrics(tiny_root, tmp_path):
     expected = _uninterrupted(tiny_root, tmp_path)
     _assert_same_metrics(_kill_and_resume(tiny_root, tmp_path), expected)
@@ -137,6 +138,7 @@ def test_worker_count_does_not_change_the_run(tiny_root, tmp_path):
     _assert_same_metrics(with_workers, without)
 
 
+@pytest.mark.slow
 def test_last_checkpoint_is_rewritten_at_epochs_without_improvement(tiny_root, tmp_path):
     # Learning rate 0: every validation scores the same, so no epoch after the first improves
     # and Lightning's own ModelCheckpoint would leave last.ckpt at epoch 0.

@@ -82,6 +82,7 @@ def test_sbatch_train_arguments_parse(tiny_root):
     assert config["ckpt_path"] == "last"
 
 
+@pytest.mark.slow
 def test_ckpt_path_last_without_a_checkpoint_starts_a_fresh_run(tiny_root, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="lightning_modules.run.resume"):
         cli = fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.ridge.fit", "false",
@@ -103,6 +104,7 @@ def _slurm_env(tmp_path: Path) -> dict[str, str]:
             "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NODELIST": "localhost"}
 
 
+@pytest.mark.slow
 def test_requeue_signal_saves_a_checkpoint_requeues_and_the_requeued_job_resumes(tiny_root, tmp_path):
     env = _slurm_env(tmp_path)
     save_dir = tmp_path / "runs"

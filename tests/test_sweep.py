@@ -33,6 +33,7 @@ def space_file(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_sweep_trials_are_runs_with_their_overrides(tiny_root, tmp_path, space_file):
     (study,) = sweep.main(tiny_sweep_args(tiny_root, tmp_path / "sweep", space_file, 2))
     trials = study.get_trials()
@@ -52,6 +53,7 @@ def test_sweep_trials_are_runs_with_their_overrides(tiny_root, tmp_path, space_f
     assert best.value == pytest.approx(summary["best"]["score"]["overall"], abs=1e-12)
 
 
+@pytest.mark.slow
 def test_second_worker_joins_the_study_and_stops_at_the_total(tiny_root, tmp_path, space_file):
     args = tiny_sweep_args(tiny_root, tmp_path / "sweep", space_file, 1)
     sweep.main(args)
@@ -97,6 +99,7 @@ class PruneAll(optuna.pruners.BasePruner):
         return True
 
 
+@pytest.mark.slow
 def test_pruned_trial_stops_after_its_first_epoch(tiny_root, tmp_path, space_file):
     from sweeps.trial_run import run_trial
 

@@ -79,6 +79,7 @@ def test_real_data_configs_instantiate(tiny_root, config, overrides):
     assert out.shape == (2, cli.datamodule.target_layout.n_voxels)
 
 
+@pytest.mark.slow
 def test_ddp_validation_equals_single_process(trained_run, tiny_root, tmp_path):
     _, run_dir = trained_run
     ckpt = run_dir / "checkpoints" / "last.ckpt"

@@ -79,16 +79,17 @@ class RunSummary(pl.Callback):
         run_dir.mkdir(parents=True, exist_ok=True)
         path = run_dir / "summary.json"
         path.write_text(json.dumps(_clean(record), indent=2))
-        print(f"\nrun summary: {path}" + _scores_line(best, ridge_score,
-                                                      pl_module.settings.ridge.only))
+        ridge_only = pl_module.settings.ridge.only
+        only_name = pl_module.ridge_heads_name
+        print(f"\nrun summary: {path}" + _scores_line(best, ridge_score, ridge_only, only_name))
 
 
-def _scores_line(best: float | None, ridge: float | None, ridge_only: bool) -> str:
+def _scores_line(best: float | None, ridge: float | None, ridge_only: bool, only_name: str = "ridge") -> str:
     """`` (best val/score 0.5179; ridge baseline 0.4912, gain +0.0267)``, or what of it is known."""
     if best is None or not math.isfinite(best):
         return ""
     if ridge_only:
-        return f" (ridge baseline val/score {best:.4f})"
+        return f" ({only_name} baseline val/score {best:.4f})"
     if ridge is None or not math.isfinite(ridge):
         return f" (best val/score {best:.4f})"
     return f" (best val/score {best:.4f}; ridge baseline {ridge:.4f}, gain {best - ridge:+.4f})"
