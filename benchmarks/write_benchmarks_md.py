@@ -163,6 +163,24 @@ SECTIONS = [
      "- **GPU throughput** (clips/s of Lite0 and ResNet-50 at 224 px, 16 frames, bf16, with the "
      "clip cache, and GPU utilisation while training): not measured, no GPU was lent to this "
      "session.\n"),
+    ("Ensembles weighted from validation, against their best member (issue 15)", "results_ensemble.md",
+     "- **Five seeds of the demo model, ensembled, beat the best of them on the test set**: the plain "
+     "mean by +0.026 [+0.009, +0.043], the softmax over each region's validation r (temperature 0.3) by "
+     "+0.028 [+0.010, +0.045], per voxel by +0.029 [+0.012, +0.045]. The softmax adds only +0.001 to "
+     "+0.003 to the mean here (not resolved: the members are one recipe with other seeds, so there is "
+     "little to choose between), and taking each region from its best member (`best_per_region`) gains "
+     "+0.007 [-0.017, +0.031], not resolved from zero: it throws away the averaging.\n"
+     "- **The cross-fitted estimate predicts the gain where weighting is mild, and still reads high for "
+     "hard choices**: estimated gains over the best member (cross-fitted val score minus the best member's "
+     "val score) of +0.028 (mean), +0.029 (softmax per region) and +0.031 (per voxel) against measured "
+     "test gains of +0.026, +0.028 and +0.029; for `best_per_region` +0.026 estimated against +0.007 "
+     "measured (inside its interval, but at its top). Weights chosen and scored on the same 40 videos read "
+     "+0.043 (best_per_region, per-voxel softmax): the selection's inflation that the cross-fitting "
+     "removes, most of it but not all for the one-hot choice. Absolute levels differ between validation "
+     "(estimated ceilings, 40 videos) and test (true ceilings, 24 videos), so compare gains, not levels.\n"
+     "- Members are small (3 epochs at 64 px, 8 frames; 4-11 min each on 2 shared cores) and the test "
+     "set has 24 videos, so the intervals are wide; the release-sized question (1000 videos, stronger "
+     "and more diverse members) is not measured here.\n"),
     ("Banded ridge on the simulator: which layer explains which region, and does it predict better? (issue 14)",
      "results_banded_study.md",
      "- **The band weights recover the hierarchy**: the mean preferred layer rises from 1.37-1.89 in "
