@@ -16,12 +16,12 @@ import pytest
 import torch
 
 import predict
-from export import ensemble as ensemble_module
-from export.ensemble import check_members, load_member
 from datamodules.clip_cache import ClipCache
 from datamodules.release import list_videos
+from export import ensemble as ensemble_module
 from export.best_checkpoint import resolve_checkpoint
 from export.checkpoint import load_encoding_model
+from export.ensemble import check_members, load_member
 from scoring.splits import kfold_split
 from tests.helpers import fit_tiny
 
