@@ -16,8 +16,8 @@ Then ``predict.py --ensemble MODE`` combines the folds' best checkpoints into ``
 (submission zip, ``.npy`` files, manifest). Each member is weighted on its own held-out fold (the
 ``kfold`` case of ``export/ensemble.py``): ``mean`` (the 2021 solution's 10-fold average),
 ``best_per_region`` or ``softmax``. No video is held out by every fold model, so the estimate
-printed beside each fold's score is the out-of-fold score (every video predicted by the one model
-that never trained on it): the K-fold estimate of one fold model, which the ensemble of all K
+printed beside each fold's score is the out-of-fold score (each fold scored by the one model that
+never trained on it, averaged over folds): the K-fold estimate of one fold model, which the ensemble of all K
 usually exceeds (BENCHMARKS.md measures by how much on the simulator's test set).
 
 On SLURM the folds are a job array (``scripts/slurm_kfold.sbatch``), followed by one ensemble job.

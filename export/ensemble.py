@@ -20,8 +20,8 @@ with those the checkpoint's ``data.split`` settings give, recomputed with the re
 3. The ``V_m`` are pairwise disjoint (the folds of one k-fold split: the ``kfold`` case): each
    member is weighted by its r on its own fold. No video is held out by every member (each was
    trained on by all but one), so the ensemble itself cannot be scored on held-out videos; the
-   estimate reported is the out-of-fold score (each video predicted by the member that held it
-   out), the K-fold estimate of one fold model, which the ensemble usually exceeds.
+   estimate reported is the out-of-fold score (each fold scored by the member that held it out,
+   averaged over folds), the K-fold estimate of one fold model, which the ensemble usually exceeds.
 4. Otherwise the sets overlap in part, so some member validates on videos another trained on.
    Only the videos every member held out can choose the weights: with at least
    :data:`MIN_SHARED_VIDEOS` of them they are used (a warning says so and how many), with fewer
@@ -269,11 +269,11 @@ def plan_ensemble(members: list[MemberValidation], layout: TargetLayout, mode: s
             "videos": int(sum(m.video_index.size for m in members)), "out_of_fold_score": oof,
             "best_member_score": max(member_scores),
             "how": ("k-fold members: each weighted on its own held-out fold; no video is held out by every member, "
-                    "so the estimate is the out-of-fold score (each video predicted by the one member that held it "
-                    "out, scored once over all folds), the K-fold estimate of one fold model's score"),
+                    "so the estimate is the out-of-fold score (each fold scored by the one member that held it "
+                    "out, averaged over folds), the K-fold estimate of one fold model's score"),
         }
         header = (f"ensemble: {describe} of {len(members)} k-fold members, each weighted on its own held-out fold")
-        tail = [f"  out-of-fold score (each video by the member that held it out; one fold model's estimate, "
+        tail = [f"  out-of-fold score (each fold by the member that held it out; one fold model's estimate, "
                 f"the ensemble usually scores higher): {oof:.4f}  <- the estimate"]
     summary = ew.weight_summary(weights, layout)
     lines = [header]
