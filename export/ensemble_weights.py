@@ -33,8 +33,11 @@ Everything here is plain numpy on arrays; ``layout`` is a :class:`scoring.layout
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from scoring.layout import TargetLayout
+from scoring.pearson import pearson_r as scoring_pearson_r
+from scoring.summary import score_summary
 
 MODES = ("mean", "best_per_region", "softmax")
 LEVELS = ("voxel", "region")
@@ -51,13 +54,7 @@ def pearson_r(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
     -------
     r : float64 array of shape (n_voxels,)
     """
-    p = np.asarray(predictions, np.float64)
-    t = np.asarray(targets, np.float64)
-    p = p - p.mean(axis=0)
-    t = t - t.mean(axis=0)
-    denom = np.sqrt((p * p).sum(axis=0) * (t * t).sum(axis=0))
-    ok = denom > 0
-    return np.where(ok, (p * t).sum(axis=0) / np.where(ok, denom, 1.0), 0.0)
+    return scoring_pearson_r(np.asarray(predictions, np.float64), np.asarray(targets, np.float64))
 
 
 def group_means(values: np.ndarray, layout: TargetLayout) -> np.ndarray:
@@ -79,15 +76,8 @@ def validation_score(r: np.ndarray, ceiling: np.ndarray, layout: TargetLayout) -
     ----------
     r, ceiling : arrays of shape (n_voxels,)
     """
-    r = np.asarray(r, np.float64)
-    ceiling = np.asarray(ceiling, np.float64)
-    means = []
-    for g in layout.groups:
-        c = ceiling[g.start:g.stop]
-        ok = c > 0
-        if ok.any():
-            means.append(float((r[g.start:g.stop][ok] / np.sqrt(c[ok])).mean()))
-    return float(np.mean(means)) if means else float("nan")
+    return score_summary(torch.as_tensor(np.asarray(r, np.float32)), torch.as_tensor(np.asarray(ceiling, np.float32)),
+                         layout).main
 
 
 def mean_weights(n_members: int, n_voxels: int) -> np.ndarray:
