@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from export.checkpoint import read_checkpoint
@@ -20,6 +21,7 @@ def _run(tiny_root: Path, tmp_path: Path) -> tuple[dict, dict]:
     return summary, read_checkpoint(run_dir / "checkpoints/last.ckpt")["state_dict"]
 
 
+@pytest.mark.slow
 def test_two_runs_with_the_same_seed_are_identical(tiny_root, tmp_path):
     # The first run also decodes the clips and extracts the ridge features; the second reads
     # both from their caches, which must not change what it draws from the random generators.

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import REPO
 
 _GENERATE = """
@@ -14,6 +16,7 @@ ensure_release(sys.argv[1], "tiny")
 """
 
 
+@pytest.mark.slow
 def test_generation_is_announced_before_its_bar_and_leaves_no_lock(tmp_path):
     root = tmp_path / "data" / "synthetic_tiny"
     # One stream, unbuffered: the order in ``out`` is the order the user saw.

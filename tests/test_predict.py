@@ -349,6 +349,7 @@ def test_symlinked_predictions_folder_is_replaced_as_a_link_not_followed(single,
     assert _export_files(target) == before  # the link's target was not touched
 
 
+@pytest.mark.slow
 def test_read_only_output_folder_is_one_error_line(trained, tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -386,6 +387,7 @@ def test_misnumbered_release_gets_no_checked_submission(trained, release, tmp_pa
     assert not list(out.glob("*.zip")) and not (out / "manifest.json").exists()
 
 
+@pytest.mark.slow
 def test_cli_bad_input_is_one_error_line_not_a_traceback(tmp_path):
     result = subprocess.run([sys.executable, "predict.py", "--ckpt_path", str(tmp_path / "missing.ckpt"),
                              "--output_dir", str(tmp_path / "out")], cwd=Path(__file__).resolve().parents[1],

@@ -203,6 +203,7 @@ def _offline_env(tmp_path, **extra):
     return env
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", [
     {"HF_HUB_OFFLINE": "1"},                     # the hub told it is offline
     {"HF_ENDPOINT": "http://127.0.0.1:9"},       # no flag, but the download host is unreachable
@@ -247,6 +248,7 @@ print("loaded", len(bb.model.state_dict()))
 """
 
 
+@pytest.mark.slow
 def test_cached_weights_are_found_without_network(tmp_path):
     """What fetch_weights.py leaves in the cache is what training loads, offline."""
     state = {k: v + 1.0 if v.is_floating_point() else v for k, v in timm.create_model("resnet18").state_dict().items()}
@@ -264,6 +266,7 @@ def test_cached_weights_are_found_without_network(tmp_path):
     assert "resnet50: NOT cached" in check.stdout
 
 
+@pytest.mark.slow
 def test_fetch_command_offline(tmp_path):
     """Shipped weights need no fetch; a download without network fails, per backbone, with status 1."""
     env = _offline_env(tmp_path, HF_HUB_OFFLINE="1")

@@ -120,6 +120,7 @@ def test_extreme_voxels_and_volume_checks():
     assert slice_positions(sparse, 0, 1) == [11]
 
 
+@pytest.mark.slow
 def test_report_cli_names_the_missing_summary(tmp_path):
     (tmp_path / "run").mkdir()
     done = subprocess.run([sys.executable, "report.py", str(tmp_path / "run"), "--out", str(tmp_path / "o")],

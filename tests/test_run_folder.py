@@ -46,6 +46,7 @@ def _start(tmp_path: Path, n: int, version: str, i: int, hold_s: float) -> subpr
                             text=True)
 
 
+@pytest.mark.slow
 def test_runs_started_together_claim_distinct_version_folders(tmp_path):
     procs = [_start(tmp_path, 2, "auto", i, 1.0) for i in range(2)]
     outs = [p.communicate(timeout=120)[0] for p in procs]

@@ -88,6 +88,7 @@ def test_flat_flags_are_refused_naming_the_new_key(args, message):
     check_flat_model_keys(["fit", "--model.backbone.name", "resnet50", "--model.ridge", "{fit: false}"])
 
 
+@pytest.mark.slow
 def test_a_config_with_flat_model_keys_stops_train_py_with_the_moves(tmp_path):
     old = tmp_path / "old_run_config.yaml"
     old.write_text("model:\n  backbone: resnet18\n  lr: 0.01\n  ridge_pca: 10\ndata:\n  root: nowhere\n")

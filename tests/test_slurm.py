@@ -60,6 +60,7 @@ def test_sbatch_is_multi_node_with_signal_and_requeue():
     assert d["signal"] == "SIGUSR1@90" and "requeue" in d
 
 
+@pytest.mark.slow
 def test_sbatch_train_arguments_parse(tiny_root):
     env = {"CONFIG": "configs/demo.yaml", "RUN_NAME": "encoding", "RUN_DIR": "runs/encoding/slurm-4242",
            "RUNS": "runs", "ACCELERATOR": "cpu",

@@ -49,6 +49,7 @@ def test_only_the_best_trials_keep_their_checkpoints(tiny_root, tmp_path, space_
     assert list((Path(trials[0].user_attrs["run_dir"]) / "checkpoints").glob("*.ckpt"))
 
 
+@pytest.mark.slow
 def test_sweep_help_names_the_journal_file_as_the_readme_does():
     out = subprocess.run([sys.executable, "sweep.py", "--help"], cwd=REPO, capture_output=True, text=True,
                          timeout=120, check=True).stdout

@@ -258,6 +258,7 @@ def test_config_rejects_nonsense(bad):
         dataclasses.replace(SyntheticConfig(), **bad)
 
 
+@pytest.mark.slow
 def test_cli(tmp_path):
     out = tmp_path / "cli"
     run = [sys.executable, "-m", "simulator", "--preset", "tiny", "--out", str(out)]

@@ -94,6 +94,7 @@ def test_ddp_validation_equals_single_process(trained_run, tiny_root, tmp_path):
         assert results[1][key] == pytest.approx(results[2][key], abs=1e-5, nan_ok=True), key
 
 
+@pytest.mark.slow
 def test_print_config_resolves_composed_configs():
     out = subprocess.run([sys.executable, "train.py", "fit", "--config", "configs/demo.yaml", "--config",
                           "configs/ridge_baseline.yaml", "--print_config"], cwd=REPO, capture_output=True,
