@@ -44,9 +44,9 @@ def test_sweep_trials_are_runs_with_their_overrides(tiny_root, tmp_path, space_f
         run_dir = Path(trial.user_attrs["run_dir"])
         assert run_dir.name == f"trial_{trial.number:04d}"
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
-        assert config["model"]["lr"] == pytest.approx(trial.params["model.optimisation.lr"])
-        assert config["model"]["temporal"] == trial.params["model.temporal.kind"]
-        assert config["model"]["layers"] == json.loads(trial.params["model.backbone.layers"])
+        assert config["model"]["optimisation"]["lr"] == pytest.approx(trial.params["model.optimisation.lr"])
+        assert config["model"]["temporal"]["kind"] == trial.params["model.temporal.kind"]
+        assert config["model"]["backbone"]["layers"] == json.loads(trial.params["model.backbone.layers"])
         assert config["trainer"]["max_epochs"] == 2  # the fixed overrides after "--" reached it too
     best = study.best_trial
     summary = json.loads((Path(best.user_attrs["run_dir"]) / "summary.json").read_text())
