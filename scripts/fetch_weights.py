@@ -27,10 +27,12 @@ from pathlib import Path
 def _backbones_of(config: Path) -> list[str]:
     import yaml
 
-    model = (yaml.safe_load(config.read_text()) or {}).get("model") or {}
-    if "backbone" not in model:
+    backbone = ((yaml.safe_load(config.read_text()) or {}).get("model") or {}).get("backbone")
+    if isinstance(backbone, str):  # a config from before the settings groups
+        return [backbone]
+    if not isinstance(backbone, dict) or "name" not in backbone:
         raise SystemExit(f"error: {config} sets no model.backbone.name")
-    return [model["backbone"]]
+    return [backbone["name"]]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -100,3 +100,18 @@ def test_a_config_with_flat_model_keys_stops_train_py_with_the_moves(tmp_path):
                  "model.ridge_pca -> model.ridge.pca"):
         assert move in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_fetch_weights_reads_the_backbone_of_grouped_and_flat_configs(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fetch_weights", REPO / "scripts/fetch_weights.py")
+    fetch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fetch)
+    assert fetch._backbones_of(REPO / "configs/demo.yaml") == ["tf_efficientnet_lite0"]
+    old = tmp_path / "old.yaml"
+    old.write_text("model:\n  backbone: resnet50\n")
+    assert fetch._backbones_of(old) == ["resnet50"]
+    (tmp_path / "none.yaml").write_text("model:\n  temporal: {kind: mean}\n")
+    with pytest.raises(SystemExit, match="sets no model.backbone.name"):
+        fetch._backbones_of(tmp_path / "none.yaml")
