@@ -40,14 +40,13 @@ from tqdm.auto import tqdm
 
 from lightning_modules.ridge.ops import (
     FoldPredictor,
-    correlation_scores,
     fold_grams,
     kfold_splits,
-    r2_scores,
+    mean_fold_scores,
     ridge_weights,
     spectral_decomposition,
 )
-from lightning_modules.ridge.solver import CV_CHUNK, DEFAULT_ALPHAS, _check_finite
+from lightning_modules.ridge.solver import DEFAULT_ALPHAS, _check_finite
 
 DIRICHLET_CONCENTRATIONS = (
     0.1,
@@ -400,20 +399,8 @@ class BandedRidgeCV:
         return Z, torch.einsum("b,bij->ij", w, kernels)
 
     def _cv_scores(self, folds: list[FoldPredictor], Yc: Tensor, tiny_ss: Tensor) -> Tensor:
-        """Mean over folds of the validation score, (n_alphas, b), float64; cache-sized chunks on CPU."""
-        total = torch.zeros(folds[0].n_alphas, Yc.shape[1], dtype=torch.float64, device=Yc.device)
-        chunk = CV_CHUNK if Yc.device.type == "cpu" else Yc.shape[1]
-        for start in range(0, Yc.shape[1], chunk):
-            cols = slice(start, start + chunk)
-            Ych, tiny = Yc[:, cols].contiguous(), tiny_ss[cols]
-            for fold in folds:
-                pred, y_val = fold.predict(Ych), Ych.index_select(0, fold.val)
-                if self.scoring == "correlation":
-                    total[:, cols] += correlation_scores(pred, y_val, tiny)
-                else:  # the prediction's intercept: the training part's mean of Yc
-                    pred += ((Ych.sum(0) - y_val.sum(0)) / len(fold.train))[None, None]
-                    total[:, cols] += r2_scores(pred, y_val, tiny)
-        return total / len(folds)
+        """Mean over folds of the validation score, (n_alphas, b), float64 (always with an intercept)."""
+        return mean_fold_scores(folds, Yc, tiny_ss, self.scoring, intercept=True)
 
     def _refit(
         self, Xc, kernels, cands, alphas, best_cand, best_alpha, batches, batch_data, n_targets

@@ -224,3 +224,33 @@ def r2_scores(pred: Tensor, y_val: Tensor, tiny_ss: Tensor) -> Tensor:
     ss_res = (pred - y_val[None]).square().sum(1)
     ok = ss_tot > tiny_ss
     return torch.where(ok, 1.0 - ss_res / torch.where(ok, ss_tot, 1.0), 0.0)
+
+
+#: Targets per CV step inside a batch on CPU: the (n_alphas, n_val, chunk) predictions then stay in
+#: cache (10-20% faster than 20k at once).
+CV_CHUNK = 2048
+
+
+def mean_fold_scores(folds: list[FoldPredictor], Yc: Tensor, tiny_ss: Tensor, scoring: str,
+                     intercept: bool) -> Tensor:
+    """Mean over folds of each alpha's validation score, ``(n_alphas, n_targets)`` float64.
+
+    Yc : tensor of shape (n_videos, n_targets), centred targets
+    tiny_ss : tensor of shape (n_targets,); a validation sum of squares at or below it scores 0
+    scoring : "correlation" or "r2"; for "r2" with ``intercept``, each prediction gets its
+        intercept back (the training part's mean of ``Yc``)
+    """
+    total = torch.zeros(folds[0].n_alphas, Yc.shape[1], dtype=torch.float64, device=Yc.device)
+    chunk = CV_CHUNK if Yc.device.type == "cpu" else Yc.shape[1]
+    for start in range(0, Yc.shape[1], chunk):
+        cols = slice(start, start + chunk)
+        Ych, tiny = Yc[:, cols].contiguous(), tiny_ss[cols]
+        for fold in folds:
+            pred, y_val = fold.predict(Ych), Ych.index_select(0, fold.val)
+            if scoring == "correlation":
+                total[:, cols] += correlation_scores(pred, y_val, tiny)
+            else:
+                if intercept:
+                    pred += ((Ych.sum(0) - y_val.sum(0)) / len(fold.train))[None, None]
+                total[:, cols] += r2_scores(pred, y_val, tiny)
+    return total / len(folds)

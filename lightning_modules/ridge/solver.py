@@ -26,17 +26,15 @@ from torch import Tensor
 
 from lightning_modules.ridge.ops import (
     FoldPredictor,
-    correlation_scores,
     fold_grams,
     kfold_splits,
-    r2_scores,
+    mean_fold_scores,
     ridge_weights,
     spectral_decomposition,
 )
 from scoring.pearson import pearson_r
 
 DEFAULT_ALPHAS = tuple(np.logspace(-2, 7, 20).tolist())
-CV_CHUNK = 2048  # targets per CV step inside a batch (cache-sized predictions)
 
 
 def _as_tensor(name: str, A, ndim: int, device, dtype) -> Tensor:
@@ -268,26 +266,8 @@ class RidgeCV:
         return y_mean, Yc, tiny_ss
 
     def _cv_scores(self, folds: list[FoldPredictor], Yc: Tensor, tiny_ss: Tensor) -> Tensor:
-        """Mean over folds of the validation score, shape (n_alphas, b), float64.
-
-        On CPU computed CV_CHUNK targets at a time: the (n_alphas, n_val, chunk)
-        predictions then stay in cache (10-20% faster than 20k at once).
-        """
-        total = torch.zeros(folds[0].n_alphas, Yc.shape[1], dtype=torch.float64, device=Yc.device)
-        chunk = CV_CHUNK if Yc.device.type == "cpu" else Yc.shape[1]
-        for start in range(0, Yc.shape[1], chunk):
-            cols = slice(start, start + chunk)
-            Ych, tiny = Yc[:, cols].contiguous(), tiny_ss[cols]
-            for fold in folds:
-                pred, y_val = fold.predict(Ych), Ych.index_select(0, fold.val)
-                if self.scoring == "correlation":
-                    total[:, cols] += correlation_scores(pred, y_val, tiny)
-                else:
-                    if self.fit_intercept:  # prediction's intercept: the training mean of Yc
-                        n_train = len(fold.train)
-                        pred += ((Ych.sum(0) - y_val.sum(0)) / n_train)[None, None]
-                    total[:, cols] += r2_scores(pred, y_val, tiny)
-        return total / len(folds)
+        """Mean over folds of the validation score, shape (n_alphas, b), float64."""
+        return mean_fold_scores(folds, Yc, tiny_ss, self.scoring, self.fit_intercept)
 
     @staticmethod
     def _select(scores: Tensor, alphas: Tensor) -> Tensor:
