@@ -93,28 +93,28 @@ def to_head_space(coef: torch.Tensor, band_names: list[str], band_dims: list[int
     if [blocks[n].shape[0] for n in layers] != list(layer_dims):
         raise ValueError(f"layer bands {layers} have {[blocks[n].shape[0] for n in layers]} features, "
                          f"the heads' layers {list(layer_dims)}")
-    motion = (torch.split(blocks[MOTION_BAND], list(layer_dims), dim=0) if has_motion
-              else [torch.zeros_like(blocks[n]) for n in layers])
-    rows = []
-    for name, diffs in zip(layers, motion, strict=True):
-        rows.append(blocks[name])
-        if frame_diff:
-            rows.append(diffs)
-    return torch.cat(rows, dim=0)
+    return _heads_order(blocks, layers, layer_dims, frame_diff, dim=0)
 
 
 def head_space_features(bands: dict[str, torch.Tensor], layer_names: list[str], layer_dims: list[int],
                         frame_diff: bool) -> torch.Tensor:
     """The bands' columns arranged as the heads read them, (n_videos, n_head_features); see
     :func:`to_head_space` (no motion band with ``frame_diff``: zeros in its place)."""
-    motion = (torch.split(bands[MOTION_BAND], list(layer_dims), dim=1) if MOTION_BAND in bands
-              else [torch.zeros_like(bands[n]) for n in layer_names])
-    cols = []
-    for name, diffs in zip(layer_names, motion, strict=True):
-        cols.append(bands[name])
+    return _heads_order(bands, layer_names, layer_dims, frame_diff, dim=1)
+
+
+def _heads_order(parts: dict[str, torch.Tensor], layers: list[str], layer_dims: list[int], frame_diff: bool,
+                 dim: int) -> torch.Tensor:
+    """``parts`` (per band, features along ``dim``) concatenated in the heads' order: each layer,
+    then (with ``frame_diff``) that layer's slice of the motion band, zeros where there is none."""
+    motion = (torch.split(parts[MOTION_BAND], list(layer_dims), dim=dim) if MOTION_BAND in parts
+              else [torch.zeros_like(parts[n]) for n in layers])
+    pieces = []
+    for name, diffs in zip(layers, motion, strict=True):
+        pieces.append(parts[name])
         if frame_diff:
-            cols.append(diffs)
-    return torch.cat(cols, dim=1)
+            pieces.append(diffs)
+    return torch.cat(pieces, dim=dim)
 
 
 def fit_banded_baseline(encoder: VideoEncoder, datamodule, layout: TargetLayout, ceiling: torch.Tensor | None,
