@@ -99,6 +99,14 @@ class OptimisationSettings:
         Weight of an MSE term added to the correlation loss (anchors the output scale).
     head_init_std : float
         Standard deviation of the heads' initial weights.
+    layer_lr_decay : float or None
+        Layer-wise learning-rate decay over the backbone's blocks (timm's block groups, counted
+        from the deepest one the read-out layers reach): the deepest trains at
+        ``lr * backbone_lr_scale``, each block below at ``layer_lr_decay`` times the one above.
+        None: one rate for the whole backbone.
+    train_last_blocks : int or None
+        Once the backbone trains, only its last this-many blocks (as above) do; the blocks below
+        stay as they were loaded. None: the whole backbone trains.
     """
 
     lr: float = 1e-3
@@ -111,6 +119,15 @@ class OptimisationSettings:
     unfreeze_at_score: float | None = None
     mse_weight: float = 0.0
     head_init_std: float = 0.01
+    layer_lr_decay: float | None = None
+    train_last_blocks: int | None = None
+
+    def __post_init__(self):
+        if self.layer_lr_decay is not None and not 0 < self.layer_lr_decay <= 1:
+            raise ValueError(f"model.optimisation.layer_lr_decay={self.layer_lr_decay}: expected a factor in (0, 1]")
+        if self.train_last_blocks is not None and self.train_last_blocks < 1:
+            raise ValueError(f"model.optimisation.train_last_blocks={self.train_last_blocks}: expected at least 1 "
+                             "(freeze_backbone_epochs: -1 keeps the whole backbone frozen)")
 
 
 @dataclass(frozen=True)

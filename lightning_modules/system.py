@@ -16,6 +16,7 @@ from pytorch_lightning.strategies import DDPStrategy
 
 from lightning_modules.loss import correlation_loss
 from lightning_modules.metrics import VoxelCorrelation
+from lightning_modules.networks.backbone_depth import depth_groups
 from lightning_modules.networks.backbones import build_backbone
 from lightning_modules.networks.encoder import VideoEncoder
 from lightning_modules.networks.temporal import heads_read_frame_mean
@@ -139,7 +140,8 @@ class EncodingModel(pl.LightningModule):
             # with none to sync; the heads are marked again (no step is taken: manual optimisation).
             self.model.heads.requires_grad_(True)
             return
-        freezes = (self.settings.optimisation.freeze_backbone_epochs != 0 or self.settings.optimisation.unfreeze_at_score is not None)
+        freezes = (self.settings.optimisation.freeze_backbone_epochs != 0 or self.settings.optimisation.unfreeze_at_score is not None
+                   or self.settings.optimisation.train_last_blocks is not None)
         if not (isinstance(strategy, DDPStrategy) and freezes):
             return
         if find_unused_parameters(strategy):
@@ -294,11 +296,8 @@ class EncodingModel(pl.LightningModule):
     def configure_optimizers(self):
         if self.settings.ridge.only:
             return None
-        groups = [
-            {"params": list(self.model.head_parameters()), "lr": self.settings.optimisation.lr, "name": "heads"},
-            {"params": list(self.model.backbone_parameters()),
-             "lr": self.settings.optimisation.lr * self.settings.optimisation.backbone_lr_scale, "name": "backbone"},
-        ]
+        groups = [{"params": list(self.model.head_parameters()), "lr": self.settings.optimisation.lr, "name": "heads"},
+                  *self._backbone_groups()]
         optimizer = torch.optim.AdamW(groups, weight_decay=self.settings.optimisation.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
@@ -306,6 +305,20 @@ class EncodingModel(pl.LightningModule):
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: warmup_cosine(step, warmup, total, self.settings.optimisation.min_lr_ratio))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _backbone_groups(self) -> list[dict]:
+        """The backbone's optimiser groups: one, or one per block with layer-wise rates, the lower
+        blocks pinned (left out and never trained) under ``train_last_blocks``."""
+        opt = self.settings.optimisation
+        rate = opt.lr * opt.backbone_lr_scale
+        if opt.layer_lr_decay is None and opt.train_last_blocks is None:
+            return [{"params": list(self.model.backbone_parameters()), "lr": rate, "name": "backbone"}]
+        blocks = depth_groups(self.model.backbone)
+        keep = len(blocks) if opt.train_last_blocks is None else min(opt.train_last_blocks, len(blocks))
+        self.model.pin_parameters([p for block in blocks[:len(blocks) - keep] for p in block])
+        decay = opt.layer_lr_decay or 1.0
+        return [{"params": block, "lr": rate * decay ** (len(blocks) - 1 - i), "name": f"backbone.block{i}"}
+                for i, block in enumerate(blocks) if i >= len(blocks) - keep]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_val_score"] = self.best_score

@@ -67,6 +67,7 @@ class VideoEncoder(nn.Module):
         self.register_buffer("std", torch.tensor(backbone.std).view(1, 3, 1, 1), persistent=False)
         self._backbone_frozen = False
         self.freeze_batchnorm = freeze_batchnorm
+        self._pinned: list[nn.Parameter] = []
 
     @property
     def backbone_frozen(self) -> bool:
@@ -99,9 +100,19 @@ class VideoEncoder(nn.Module):
         self._backbone_frozen = True
 
     def unfreeze_backbone(self) -> None:
+        """Let the backbone train, all of it but the parameters :meth:`pin_parameters` named."""
         self.backbone.requires_grad_(True)
+        for p in self._pinned:
+            p.requires_grad_(False)
         self._backbone_frozen = False
         self.train(self.training)
+
+    def pin_parameters(self, params: list[nn.Parameter]) -> None:
+        """Keep these backbone parameters frozen whenever the backbone trains (partial fine-tuning)."""
+        self._pinned = list(params)
+        if not self._backbone_frozen:
+            for p in self._pinned:
+                p.requires_grad_(False)
 
     def train(self, mode: bool = True) -> VideoEncoder:
         super().train(mode)
