@@ -57,6 +57,17 @@ MODELS: dict[str, tuple[str, list[str] | None]] = {
     "fine-tune, LSTM": ("mini", ["--model.temporal.kind", "lstm", "--model.temporal.lstm_hidden", "256"]),
     "fine-tune, learned weights + frame differences": ("mini", ["--model.temporal.kind", "weighted", "--model.temporal.frame_diff", "true"]),
     "fine-tune, learned weights, heads from ridge": ("mini", ["--model.temporal.kind", "weighted", "--model.ridge.init_heads", "true"]),
+    # Alternatives to plain fine-tuning (the second edition's study): learned weights, random heads, plus one change.
+    **{f"fine-tune, {what}": ("mini", ["--model.temporal.kind", "weighted", "--model.ridge.init_heads", "false", *flags])
+       for what, flags in {
+           "frozen backbone (heads and frame weights by gradient)": ["--model.optimisation.freeze_backbone_epochs", "-1"],
+           "backbone rate x0.1": ["--model.optimisation.backbone_lr_scale", "0.1"],
+           "last 3 blocks only": ["--model.optimisation.train_last_blocks", "3"],
+           "layer-wise rate decay 0.7": ["--model.optimisation.layer_lr_decay", "0.7"],
+           "MSE mix 0.5": ["--model.optimisation.mse_weight", "0.5"],
+           "repetition augmentation": ["--data.repetitions", "random_subset"],
+           "10 epochs": ["--trainer.max_epochs", "10"],
+       }.items()},
     "WB: seed-style": ("full", None),
     "WB: ridge head (ours)": ("full", ["--config", "configs/ridge_baseline.yaml"]),
     "WB: ridge head (ours), PCA-100 features": ("full", ["--config", "configs/ridge_baseline.yaml",
@@ -77,7 +88,8 @@ def ensure_dataset(root: Path, args) -> None:
         return
     config = dataclasses.replace(DEMO_CONFIG, n_train=args.n_train, n_test=args.n_test,
                                  n_subjects=args.n_subjects, seed=args.data_seed,
-                                 noise_profile=args.noise_profile, voxel_counts=args.voxel_counts)
+                                 noise_profile=args.noise_profile, voxel_counts=args.voxel_counts,
+                                 voxel_scale=args.voxel_scale)
     generate_dataset(root, config)
 
 
@@ -100,7 +112,8 @@ def fit_args(args, root: Path, track: str, name: str, extra: list[str]) -> list[
             *(["--data.cache_dir", args.cache_dir] if args.cache_dir else []),
             "--model.backbone.name", args.backbone, "--model.backbone.pretrained", pretrained_flag(args),
             "--trainer.accelerator", args.accelerator, "--trainer.enable_progress_bar", "false",
-            *([] if "ridge_baseline" in " ".join(extra) else ["--trainer.max_epochs", str(args.max_epochs)]),
+            *([] if "ridge_baseline" in " ".join(extra) or "--trainer.max_epochs" in extra
+              else ["--trainer.max_epochs", str(args.max_epochs)]),
             "--trainer.logger.init_args.save_dir", str(args.work / "runs"),
             "--trainer.logger.init_args.name", slug(name)]
 
@@ -223,6 +236,8 @@ def main(argv=None) -> None:
                         help="simulated brain's noise (round one's study: easy; see "
                              "simulator/noise_profiles.py)")
     parser.add_argument("--voxel-counts", default="ranges", choices=("ranges", "sub01"))
+    parser.add_argument("--voxel-scale", type=float, default=DEMO_CONFIG.voxel_scale,
+                        help="times the release's voxel counts (1.0: release-sized regions)")
     parser.add_argument("--cache-dir", default=None, help="clip cache (default: inside --data)")
     parser.add_argument("--n-val", type=int, default=40, help="training videos held out for model selection")
     parser.add_argument("--backbone", default="resnet18")
@@ -262,7 +277,8 @@ def main(argv=None) -> None:
             f"videos with fMRI ({args.n_val} held out for model selection), {meta['n_test']} test videos with "
             f"{meta['config']['n_test_repetitions']} repetitions each, {len(meta['subjects'])} subjects, nine "
             "regions and the whole brain (WB). "
-            f"Backbone: random-init {args.backbone} at {args.image_size} px, {args.num_frames} frames, "
+            f"Backbone: {'ImageNet-pretrained' if pretrained_flag(args) == 'true' else 'random-init'} "
+            f"{args.backbone} at {args.image_size} px, {args.num_frames} frames, "
             f"{args.max_epochs} epochs.\n\n"
             "Test-set scores against the simulator's truth; region columns give the fraction of the "
             "attainable r reached (test r / r of the noise-free responses with the measured mean).\n\n"

@@ -18,31 +18,61 @@ from pathlib import Path
 
 import numpy as np
 
+from tqdm.auto import tqdm
+
 from benchmarks.accuracy import MODELS, read_predictions, slug
 from scoring.layout import TargetLayout
-from simulator.truth import GroundTruth, load_ground_truth, score_against_truth
+from scoring.pearson import pearson_r
+from scoring.summary import group_means
+from simulator.truth import GroundTruth, load_ground_truth
 
 
-def normalised_score(preds: np.ndarray, truth: GroundTruth, layout: TargetLayout,
-                     roi: str | None = None) -> float:
-    """The study's noise-normalised test score of ``preds`` (n_videos, n_voxels): overall, or one region's."""
-    score = score_against_truth(preds, truth, layout)["score"]
-    return score["overall"] if roi is None else score["rois"][roi]
+def normalised_scores(preds: np.ndarray, truth: GroundTruth, layout: TargetLayout, rows=None):
+    """The study's noise-normalised test score of ``preds`` (n_test, n_voxels) on the test videos ``rows``
+    (default all): per-voxel r / sqrt(true ceiling), averaged within groups, then over them.
+    Returns (overall, {roi: score}); the ``score`` of :func:`score_against_truth`."""
+    rows = slice(None) if rows is None else rows
+    signal = truth.ceiling > 0
+    r = pearson_r(preds[rows], truth.measured[rows])
+    means = group_means(r / np.sqrt(np.where(signal, truth.ceiling, 1.0)), layout, signal)
+    return means.overall, means.rois
+
+
+def bootstrap_differences(preds: dict[str, np.ndarray], reference: str, truth: GroundTruth, layout: TargetLayout,
+                          n_boot: int = 2000, seed: int = 0, progress: bool = False) -> dict[str, dict]:
+    """Score of each model minus ``reference``'s, on the same resampled test videos for all.
+
+    ``preds``: ``{model: (n_test, n_voxels)}``, ``reference`` among them. Returns ``{model: {"diff",
+    "low", "high", "rois": {roi: (diff, low, high)}}}``: the difference on all videos and the 2.5th
+    and 97.5th percentiles over ``n_boot`` resamples of the videos."""
+    rng = np.random.default_rng(seed)
+    n = len(truth.measured)
+
+    def differences(rows):
+        ref, ref_rois = normalised_scores(preds[reference], truth, layout, rows)
+        out = {}
+        for name, p in preds.items():
+            overall, rois = normalised_scores(p, truth, layout, rows)
+            out[name] = [overall - ref, *(rois[roi] - ref_rois[roi] for roi in layout.rois)]
+        return out
+
+    samples = [differences(rng.integers(0, n, n))
+               for _ in tqdm(range(n_boot), desc=f"paired bootstrap vs {reference}", disable=not progress)]
+    full = differences(None)
+    result = {}
+    for name in preds:
+        low, high = np.percentile(np.asarray([s[name] for s in samples]), [2.5, 97.5], axis=0)
+        result[name] = {"diff": full[name][0], "low": float(low[0]), "high": float(high[0]),
+                        "rois": {roi: (full[name][i + 1], float(low[i + 1]), float(high[i + 1]))
+                                 for i, roi in enumerate(layout.rois)}}
+    return result
 
 
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, truth: GroundTruth, layout: TargetLayout,
                      roi: str | None = None, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
     """(difference on all videos, 2.5th and 97.5th percentile over resamples) of score(a) - score(b)."""
-    rng = np.random.default_rng(seed)
-    diffs = np.empty(n_boot)
-    for i in range(n_boot):
-        rows = rng.integers(0, len(truth.measured), len(truth.measured))
-        resampled = GroundTruth(clean=truth.clean[rows], measured=truth.measured[rows], ceiling=truth.ceiling)
-        diffs[i] = (normalised_score(a[rows], resampled, layout, roi)
-                    - normalised_score(b[rows], resampled, layout, roi))
-    full = normalised_score(a, truth, layout, roi) - normalised_score(b, truth, layout, roi)
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    return full, float(low), float(high)
+    d = bootstrap_differences({"a": a, "b": b}, "b", truth, layout, n_boot, seed)["a"]
+    return (d["diff"], d["low"], d["high"]) if roi is None else d["rois"][roi]
 
 
 def load_model_predictions(work: Path, name: str) -> tuple[np.ndarray, TargetLayout, str]:

@@ -99,3 +99,22 @@ def test_bootstrap_score_is_the_studys_score_and_a_model_ties_with_itself(truth_
     assert low <= full <= high and full > 0
     sts = paired_bootstrap(good, bad, truth, layout, roi="STS", n_boot=50)[0]
     assert sts == pytest.approx(study["good"]["rois"]["STS"] - study["bad"]["rois"]["STS"], abs=1e-5)
+
+
+def test_bootstrap_differences_share_resamples_across_models(truth_and_layout):
+    from benchmarks.accuracy_bootstrap import bootstrap_differences
+
+    truth, layout = truth_and_layout
+    rng = np.random.default_rng(1)
+    noisy = {f"noise x{k}": truth.clean + rng.standard_normal(truth.clean.shape) * k * truth.clean.std(0)
+             for k in (1, 3)}
+    diffs = bootstrap_differences({**noisy, "truth": truth.clean}, "truth", truth, layout, n_boot=100)
+    assert diffs["truth"] == {"diff": 0.0, "low": 0.0, "high": 0.0, "rois": {r: (0.0, 0.0, 0.0) for r in layout.rois}}
+    study = {name: score_against_truth(p, truth, layout)["score"] for name, p in {**noisy, "truth": truth.clean}.items()}
+    for name in noisy:
+        assert diffs[name]["diff"] == pytest.approx(study[name]["overall"] - study["truth"]["overall"], abs=1e-5)
+        d, low, high = diffs[name]["rois"]["V1"]
+        assert d == pytest.approx(study[name]["rois"]["V1"] - study["truth"]["rois"]["V1"], abs=1e-5)
+        assert low <= high
+    # More noise scores lower than less noise: the paired differences keep the order on every resample.
+    assert diffs["noise x3"]["diff"] < diffs["noise x1"]["diff"] < 0

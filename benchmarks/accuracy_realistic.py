@@ -1,0 +1,165 @@
+"""The accuracy study, second edition: a pretrained and a random-init backbone on the realistic brain.
+
+    python -m benchmarks.accuracy_realistic                 # ~2 h on 2 CPU cores
+    python -m benchmarks.accuracy_realistic --tables-only   # rescore the saved runs
+
+Both backbones run :mod:`benchmarks.accuracy` (each model a real ``train.py fit``, its best
+checkpoint predicting the test videos through ``predict.py``) on one synthetic release with
+the simulator's realistic noise profile and sub01's voxel counts. Every row is then compared
+with the pretrained network's frozen ridge (per-voxel penalty) and with its own backbone's, by a
+paired bootstrap over the test videos: the same resampled videos score both models, and the
+difference of the noise-normalised test score is reported with its 95% interval.
+
+Writes ``--out`` (markdown), a forest plot of the differences beside it (``.png``), and keeps
+each backbone's own table (``results_accuracy_realistic_<backbone>.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import accuracy
+from benchmarks.accuracy_bootstrap import bootstrap_differences, load_model_predictions
+from scoring.layout import MINI_TRACK_ROIS
+from simulator.truth import load_ground_truth
+
+RIDGE = "ridge head (ours), frozen features"
+
+#: The release both backbones read; stated in the table's header.
+DATA_ARGS = ["--data", "data/synthetic_accuracy_realistic", "--n-train", "500", "--n-test", "102",
+             "--n-subjects", "3", "--noise-profile", "realistic", "--voxel-counts", "sub01",
+             "--voxel-scale", "1.0", "--n-val", "100", "--image-size", "96", "--num-frames", "8",
+             "--max-epochs", "5"]
+
+
+@dataclass(frozen=True)
+class Backbone:
+    label: str
+    args: list[str]
+    work: str
+    models: list[str]
+
+
+BACKBONES = [
+    Backbone("pretrained Lite0", ["--backbone", "tf_efficientnet_lite0", "--pretrained", "true"],
+             "runs/accuracy_lite0",
+             [RIDGE, "ridge head (ours), one penalty per region", "fine-tune, learned frame weights",
+              "fine-tune, learned weights, heads from ridge", "fine-tune, mean over frames",
+              "fine-tune, learned weights + frame differences", "fine-tune, LSTM"]),
+    Backbone("random-init ResNet-18", ["--backbone", "resnet18", "--pretrained", "false"],
+             "runs/accuracy_resnet18",
+             [RIDGE, "ridge head (ours), one penalty per region", "fine-tune, learned frame weights",
+              "fine-tune, learned weights, heads from ridge"]),
+]
+
+
+def run_backbones(backbones: list[Backbone], extra_models: list[str]) -> None:
+    """Each backbone's study through :func:`benchmarks.accuracy.main` (resumes from saved results)."""
+    for b in backbones:
+        models = b.models + (extra_models if b is backbones[0] else [])
+        accuracy.main([*DATA_ARGS, *b.args, "--work", b.work, "--models", *models,
+                       "--out", f"benchmarks/results_accuracy_realistic_{accuracy.slug(b.label)}.md"])
+
+
+def interval(d: float, lo: float, hi: float) -> str:
+    mark = " *" if lo > 0 or hi < 0 else ""
+    return f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]{mark}"
+
+
+def write_outputs(backbones: list[Backbone], extra_models: list[str], data_root: Path, n_boot: int,
+                  out: Path) -> str:
+    preds, results, own_ridge = {}, {}, {}
+    layout = None
+    for b in backbones:
+        models = b.models + (extra_models if b is backbones[0] else [])
+        for name in models:
+            row = f"{b.label}: {name}"
+            preds[row], layout_, _ = load_model_predictions(Path(b.work), name)
+            if layout is not None and layout_ != layout:
+                raise SystemExit(f"{row} predicts other voxels than {next(iter(preds))}")
+            layout = layout_
+            results[row] = json.loads((Path(b.work) / "results" / f"{accuracy.slug(name)}.json").read_text())
+            own_ridge[row] = f"{b.label}: {RIDGE}"
+    truth = load_ground_truth(data_root, "mini", layout)
+    reference = f"{backbones[0].label}: {RIDGE}"
+    vs_pretrained = bootstrap_differences(preds, reference, truth, layout, n_boot, progress=True)
+    vs_own = {}
+    for b in backbones[1:]:
+        mine = {row: p for row, p in preds.items() if row.startswith(b.label)}
+        vs_own.update(bootstrap_differences(mine, f"{b.label}: {RIDGE}", truth, layout, n_boot, seed=1,
+                                            progress=True))
+    for row in preds:
+        vs_own.setdefault(row, vs_pretrained[row])
+
+    head = "| model | test score | val score | best epoch | minus pretrained frozen ridge | minus own frozen ridge | wall s |"
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    for row, res in results.items():
+        score = res["test"]["score"]["overall"]
+        val = f"{res['val_score']:.3f}" if res.get("val_score") is not None else "-"
+        epoch = res.get("best_epoch", "-") if "fine-tune" in row else "-"
+        lines.append(f"| {row} | {score:.3f} | {val} | {epoch} | {interval(**_d(vs_pretrained[row]))} | "
+                     f"{interval(**_d(vs_own[row]))} | {res['seconds']:.0f} |")
+    rois = [r for r in MINI_TRACK_ROIS if r in layout.rois]
+    roi_lines = ["| model | " + " | ".join(rois) + " |", "|---|" + "---|" * len(rois)]
+    for row in results:
+        if row == reference:
+            continue
+        cells = []
+        for roi in rois:
+            d, lo, hi = vs_pretrained[row]["rois"][roi]
+            cells.append(f"{d:+.3f}{' *' if lo > 0 or hi < 0 else ''}")
+        roi_lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    plot_forest(vs_pretrained, reference, out.with_suffix(".png"))
+    return "\n".join(lines) + "\n\nPer region, minus the pretrained frozen ridge (* : 95% interval excludes 0):\n\n" \
+        + "\n".join(roi_lines) + "\n"
+
+
+def _d(entry: dict) -> dict:
+    return {"d": entry["diff"], "lo": entry["low"], "hi": entry["high"]}
+
+
+def plot_forest(diffs: dict[str, dict], reference: str, png: Path) -> None:
+    """Each model's score minus the reference's, with its 95% bootstrap interval, one line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in diffs if r != reference][::-1]
+    fig, ax = plt.subplots(figsize=(9, 0.4 * len(rows) + 1.4))
+    for i, row in enumerate(rows):
+        d = diffs[row]
+        colour = "tab:green" if d["low"] > 0 else "tab:red" if d["high"] < 0 else "tab:grey"
+        ax.errorbar(d["diff"], i, xerr=[[d["diff"] - d["low"]], [d["high"] - d["diff"]]], fmt="o", color=colour,
+                    capsize=3)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_xlabel(f"test score minus {reference} (95% paired bootstrap interval)")
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tables-only", action="store_true", help="do not train; score the saved runs")
+    p.add_argument("--extra-models", nargs="*", default=[],
+                   help="more benchmarks.accuracy MODELS for the pretrained backbone (the alternatives)")
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--out", default="benchmarks/results_accuracy_realistic.md")
+    args = p.parse_args(argv)
+    if not args.tables_only:
+        run_backbones(BACKBONES, args.extra_models)
+    out = Path(args.out)
+    text = write_outputs(BACKBONES, args.extra_models, Path(DATA_ARGS[1]), args.n_boot, out)
+    out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
