@@ -59,11 +59,22 @@ BACKBONES = [
 
 
 def run_backbones(backbones: list[Backbone], extra_models: list[str]) -> None:
-    """Each backbone's study through :func:`benchmarks.accuracy.main` (resumes from saved results)."""
-    for b in backbones:
-        models = b.models + (extra_models if b is backbones[0] else [])
+    """Each backbone's study through :func:`benchmarks.accuracy.main` (resumes from saved results),
+    then the extra models on the first backbone."""
+    for b, models in [*((b, b.models) for b in backbones), (backbones[0], backbones[0].models + extra_models)]:
         accuracy.main([*DATA_ARGS, *b.args, "--work", b.work, "--models", *models,
                        "--out", f"benchmarks/results_accuracy_realistic_{accuracy.slug(b.label)}.md"])
+
+
+def val_curve(run_dir: str | Path) -> list[float]:
+    """``val/score`` at each validation of a run, in order, from its TensorBoard events."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    if "val/score" not in events.Tags()["scalars"]:
+        return []
+    return [e.value for e in sorted(events.Scalars("val/score"), key=lambda e: e.step)]
 
 
 def interval(d: float, lo: float, hi: float) -> str:
@@ -79,6 +90,9 @@ def write_outputs(backbones: list[Backbone], extra_models: list[str], data_root:
         models = b.models + (extra_models if b is backbones[0] else [])
         for name in models:
             row = f"{b.label}: {name}"
+            if not (Path(b.work) / "results" / f"{accuracy.slug(name)}.json").is_file():
+                print(f"not run yet, left out: {row}")
+                continue
             preds[row], layout_, _ = load_model_predictions(Path(b.work), name)
             if layout is not None and layout_ != layout:
                 raise SystemExit(f"{row} predicts other voxels than {next(iter(preds))}")
@@ -96,14 +110,15 @@ def write_outputs(backbones: list[Backbone], extra_models: list[str], data_root:
     for row in preds:
         vs_own.setdefault(row, vs_pretrained[row])
 
-    head = "| model | test score | val score | best epoch | minus pretrained frozen ridge | minus own frozen ridge | wall s |"
+    head = ("| model | test score | minus pretrained frozen ridge | minus own frozen ridge | val score | "
+            "val/score by epoch | wall s |")
     lines = [head, "|---|---|---|---|---|---|---|"]
     for row, res in results.items():
         score = res["test"]["score"]["overall"]
         val = f"{res['val_score']:.3f}" if res.get("val_score") is not None else "-"
-        epoch = res.get("best_epoch", "-") if "fine-tune" in row else "-"
-        lines.append(f"| {row} | {score:.3f} | {val} | {epoch} | {interval(**_d(vs_pretrained[row]))} | "
-                     f"{interval(**_d(vs_own[row]))} | {res['seconds']:.0f} |")
+        curve = " ".join(f"{v:.3f}" for v in val_curve(res["run_dir"])) if "fine-tune" in row else "-"
+        lines.append(f"| {row} | {score:.3f} | {interval(**_d(vs_pretrained[row]))} | "
+                     f"{interval(**_d(vs_own[row]))} | {val} | {curve} | {res['seconds']:.0f} |")
     rois = [r for r in MINI_TRACK_ROIS if r in layout.rois]
     roi_lines = ["| model | " + " | ".join(rois) + " |", "|---|" + "---|" * len(rois)]
     for row in results:

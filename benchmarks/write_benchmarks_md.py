@@ -46,7 +46,10 @@ SECTIONS = [
      "0.14-0.18 for every model, ridge included (0.17). The expectation that it gains most is "
      "not borne out here; the accuracy study (issue 6) is to test it at a realistic size.\n"
      "- Wall times differ mostly through machine load (other jobs shared the 2 cores).\n"),
-    ("Accuracy study: which model recovers the simulated brain best (issue 6)", "results_accuracy.md",
+    ("Accuracy study, easy profile: which model recovers the simulated brain best (issue 6)", "results_accuracy.md",
+     "**Easy profile**: round one's simulated brain, two and a half to five times more reliable than the "
+     "real release, and a random-init ResNet-18. The second edition, on the realistic profile with a "
+     "pretrained backbone, is further down (issue 13).\n\n"
      "Differences below were checked with a paired bootstrap over the 40 test videos "
      "(`python -m benchmarks.accuracy_bootstrap MODEL_A MODEL_B [--roi STS]`, 1000 resamples; "
      "95% intervals of the score difference in brackets).\n\n"
@@ -85,7 +88,7 @@ SECTIONS = [
      "(84 s); later ridge rows read them (11-21 s). The seed route searches 20 random "
      "(alpha, l1_ratio) pairs x 5 folds per region (the 2021 solution used Bayesian search; the "
      "speed comparison is in the ridge section).\n"),
-    ("Accuracy study, longer training (issue 6)", "results_accuracy_16ep.md",
+    ("Accuracy study, easy profile, longer training (issue 6)", "results_accuracy_16ep.md",
      "The same data and models with a 16-epoch schedule (the ridge row is unchanged: it does not "
      "train). Both fine-tuned models peak at epoch 6 of this schedule and then overfit; the "
      "checkpoint with the best validation score is the one tested. Fine-tuning gains +0.028 (mean) "
