@@ -97,6 +97,14 @@ def test_two_process_fit_of_the_demo_with_ridge_crosses_the_freeze(tiny_root, tm
     assert "val/ridge/score" in record["callback_metrics"]
 
 
+@pytest.mark.slow
+def test_two_process_fit_training_only_the_last_blocks_at_layer_wise_rates(tiny_root, tmp_path):
+    # The pinned lower blocks never get a gradient: DDP must skip them, and the ranks stay identical.
+    record = _ddp_fit(tiny_root, tmp_path, ["demo.yaml"], "--model.optimisation.train_last_blocks", "2",
+                      "--model.optimisation.layer_lr_decay", "0.5", "--model.ridge.fit", "false")
+    _check_crossed_the_freeze(record)
+
+
 SHIPPED = {
     "demo": (["demo.yaml"], []),
     "demo_random_resnet18": (["demo.yaml", "demo_random_resnet18.yaml"], []),
