@@ -17,25 +17,29 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from tqdm.auto import tqdm
 
 from benchmarks.accuracy import MODELS, read_predictions, slug
 from scoring.layout import TargetLayout
-from scoring.pearson import pearson_r
-from scoring.summary import group_means
+from scoring.pearson import pearson_r, resampled_pearson_r
 from simulator.truth import GroundTruth, load_ground_truth
 
 
-def normalised_scores(preds: np.ndarray, truth: GroundTruth, layout: TargetLayout, rows=None):
-    """The study's noise-normalised test score of ``preds`` (n_test, n_voxels) on the test videos ``rows``
-    (default all): per-voxel r / sqrt(true ceiling), averaged within groups, then over them.
-    Returns (overall, {roi: score}); the ``score`` of :func:`score_against_truth`."""
-    rows = slice(None) if rows is None else rows
-    signal = truth.ceiling > 0
-    r = pearson_r(preds[rows], truth.measured[rows])
-    means = group_means(r / np.sqrt(np.where(signal, truth.ceiling, 1.0)), layout, signal)
-    return means.overall, means.rois
+def _aggregation(layout: TargetLayout, keep: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """``(n_voxels, 1 + n_rois)`` matrix taking per-voxel values to the overall score and each region's
+    (columns: overall, then ``layout.rois``): the means of :func:`scoring.summary.group_means` as one product."""
+    groups = [g for g in layout.groups if keep[g.start:g.stop].any()]
+    to_groups = np.zeros((layout.n_voxels, len(groups)))
+    for k, g in enumerate(groups):
+        kept = np.flatnonzero(keep[g.start:g.stop]) + g.start
+        to_groups[kept, k] = 1.0 / len(kept)
+    rois = [roi for roi in layout.rois if any(g.roi == roi for g in groups)]
+    to_scores = np.zeros((len(groups), 1 + len(rois)))
+    to_scores[:, 0] = 1.0 / len(groups)
+    for j, roi in enumerate(rois):
+        members = [k for k, g in enumerate(groups) if g.roi == roi]
+        to_scores[members, 1 + j] = 1.0 / len(members)
+    return to_groups @ to_scores, rois
 
 
 def bootstrap_differences(preds: dict[str, np.ndarray], reference: str, truth: GroundTruth, layout: TargetLayout,
@@ -44,28 +48,31 @@ def bootstrap_differences(preds: dict[str, np.ndarray], reference: str, truth: G
 
     ``preds``: ``{model: (n_test, n_voxels)}``, ``reference`` among them. Returns ``{model: {"diff",
     "low", "high", "rois": {roi: (diff, low, high)}}}``: the difference on all videos and the 2.5th
-    and 97.5th percentiles over ``n_boot`` resamples of the videos."""
-    rng = np.random.default_rng(seed)
+    and 97.5th percentiles over ``n_boot`` resamples of the videos (drawn with replacement, as
+    multinomial counts; every model is scored on the same draws)."""
     n = len(truth.measured)
+    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot)
+    signal = truth.ceiling > 0
+    aggregate, rois = _aggregation(layout, signal)
+    scale = 1.0 / np.sqrt(np.where(signal, truth.ceiling, 1.0))
 
-    def differences(rows):
-        ref, ref_rois = normalised_scores(preds[reference], truth, layout, rows)
-        out = {}
-        for name, p in preds.items():
-            overall, rois = normalised_scores(p, truth, layout, rows)
-            out[name] = [overall - ref, *(rois[roi] - ref_rois[roi] for roi in layout.rois)]
-        return out
+    def scores(p: np.ndarray) -> np.ndarray:
+        """(n_boot, 1 + n_rois) resampled scores, and the full sample's as a last row."""
+        chunks = [resampled_pearson_r(p, truth.measured, counts[i:i + 250]) for i in range(0, n_boot, 250)]
+        chunks.append(pearson_r(p, truth.measured)[None])
+        return (np.concatenate(chunks) * scale) @ aggregate
 
-    samples = [differences(rng.integers(0, n, n))
-               for _ in tqdm(range(n_boot), desc=f"paired bootstrap vs {reference}", disable=not progress)]
-    full = differences(None)
-    result = {}
-    for name in preds:
-        low, high = np.percentile(np.asarray([s[name] for s in samples]), [2.5, 97.5], axis=0)
-        result[name] = {"diff": full[name][0], "low": float(low[0]), "high": float(high[0]),
-                        "rois": {roi: (full[name][i + 1], float(low[i + 1]), float(high[i + 1]))
-                                 for i, roi in enumerate(layout.rois)}}
-    return result
+    results = {name: scores(p) for name, p in tqdm(preds.items(), desc=f"paired bootstrap vs {reference}",
+                                                   disable=not progress)}
+    out = {}
+    for name, values in results.items():
+        diffs = values - results[reference]
+        low, high = np.percentile(diffs[:-1], [2.5, 97.5], axis=0)
+        full = diffs[-1]
+        out[name] = {"diff": float(full[0]), "low": float(low[0]), "high": float(high[0]),
+                     "rois": {roi: (float(full[j + 1]), float(low[j + 1]), float(high[j + 1]))
+                              for j, roi in enumerate(rois)}}
+    return out
 
 
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, truth: GroundTruth, layout: TargetLayout,

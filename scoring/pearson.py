@@ -71,3 +71,35 @@ def pearson_r(pred, target, eps: float = 0.0):
                               torch.from_numpy(np.asarray(target, np.float64)), eps)
         return r.numpy()
     return masked_pearson(pred, target, eps)[0]
+
+
+def resampled_pearson_r(pred: np.ndarray, target: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per-column Pearson r on many resamples of the rows at once, ``(n_resamples, n_columns)``.
+
+    ``pred`` and ``target`` are ``(n_rows, n_columns)`` without NaN; ``counts`` is
+    ``(n_resamples, n_rows)``, how often each row is drawn (a bootstrap's multinomial counts).
+    Row ``b`` equals :func:`pearson_r` of ``pred[rows_b]`` with ``target[rows_b]`` for rows drawn as
+    ``counts[b]`` says, computed from weighted moments (a few matrix products instead of a loop).
+    Columns are standardised over all rows first, in float64, so the moments do not cancel;
+    a column constant over a resample gives 0.
+    """
+    if pred.shape != target.shape or pred.ndim != 2 or counts.shape[1:] != pred.shape[:1]:
+        raise ValueError(f"expected (n_rows, n_columns) pred and target and (n_resamples, n_rows) counts, got "
+                         f"{pred.shape}, {target.shape}, {counts.shape}")
+    if np.isnan(target).any() or np.isnan(pred).any():
+        raise ValueError("resampled_pearson_r takes no NaN; use pearson_r on each resample")
+
+    def standardised(x):
+        x = np.asarray(x, np.float64)
+        x = x - x.mean(0)
+        sd = x.std(0)
+        return x / np.where(sd > 0, sd, 1.0)
+
+    p, t = standardised(pred), standardised(target)
+    w = np.asarray(counts, np.float64)
+    w = w / w.sum(1, keepdims=True)
+    mean_p, mean_t = w @ p, w @ t
+    cov = w @ (p * t) - mean_p * mean_t
+    var = (w @ (p * p) - mean_p ** 2) * (w @ (t * t) - mean_t ** 2)
+    ok = var > 1e-24  # moments of standardised columns: a true variance is far above rounding
+    return np.where(ok, cov / np.sqrt(np.where(ok, var, 1.0)), 0.0)

@@ -50,3 +50,20 @@ def test_kfold_folds_equal_sklearn_for_any_order():
     for (tr, va), (tr_sk, va_sk) in zip(kfold_folds(order, 4), KFold(4).split(order), strict=True):
         np.testing.assert_array_equal(va, np.sort(order[va_sk]))
         np.testing.assert_array_equal(tr, np.sort(order[tr_sk]))
+
+
+def test_resampled_r_equals_scipy_on_the_drawn_rows():
+    from scoring.pearson import resampled_pearson_r
+
+    rng = np.random.default_rng(4)
+    p = rng.normal(size=(40, 6)) + 50.0  # an offset: the moments must not cancel
+    t = 0.5 * p + rng.normal(size=(40, 6))
+    p[:, 5] = 3.0  # constant prediction: r = 0
+    rows = rng.integers(0, 40, (30, 40))
+    counts = np.stack([np.bincount(r, minlength=40) for r in rows])
+    got = resampled_pearson_r(p, t, counts)
+    expected = [[pearsonr(p[r, v], t[r, v])[0] for v in range(5)] + [0.0] for r in rows]
+    np.testing.assert_allclose(got, expected, atol=1e-10)
+    t[0, 0] = np.nan
+    with pytest.raises(ValueError, match="no NaN"):
+        resampled_pearson_r(p, t, counts)
