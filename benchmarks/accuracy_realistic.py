@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +33,7 @@ from scoring.layout import MINI_TRACK_ROIS
 from simulator.truth import load_ground_truth
 
 RIDGE = "ridge head (ours), frozen features"
+REGION_RIDGE = "ridge head (ours), one penalty per region"
 
 #: The release both backbones read; stated in the table's header.
 DATA_ARGS = ["--data", "data/synthetic_accuracy_realistic", "--n-train", "500", "--n-test", "102",
@@ -77,76 +82,74 @@ def val_curve(run_dir: str | Path) -> list[float]:
     return [e.value for e in sorted(events.Scalars("val/score"), key=lambda e: e.step)]
 
 
-def interval(d: float, lo: float, hi: float) -> str:
-    mark = " *" if lo > 0 or hi < 0 else ""
-    return f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]{mark}"
-
-
-def write_outputs(backbones: list[Backbone], extra_models: list[str], data_root: Path, n_boot: int,
-                  out: Path) -> str:
-    preds, results, own_ridge = {}, {}, {}
-    layout = None
+def load_rows(backbones: list[Backbone], extra_models: list[str]):
+    """Every finished model's test predictions and result, keyed ``"<backbone>: <model>"``."""
+    preds, results, layout = {}, {}, None
     for b in backbones:
-        models = b.models + (extra_models if b is backbones[0] else [])
-        for name in models:
-            row = f"{b.label}: {name}"
-            if not (Path(b.work) / "results" / f"{accuracy.slug(name)}.json").is_file():
+        for name in b.models + (extra_models if b is backbones[0] else []):
+            row, path = f"{b.label}: {name}", Path(b.work) / "results" / f"{accuracy.slug(name)}.json"
+            if not path.is_file():
                 print(f"not run yet, left out: {row}")
                 continue
             preds[row], layout_, _ = load_model_predictions(Path(b.work), name)
             if layout is not None and layout_ != layout:
                 raise SystemExit(f"{row} predicts other voxels than {next(iter(preds))}")
-            layout = layout_
-            results[row] = json.loads((Path(b.work) / "results" / f"{accuracy.slug(name)}.json").read_text())
-            own_ridge[row] = f"{b.label}: {RIDGE}"
+            layout, results[row] = layout_, json.loads(path.read_text())
+    return preds, results, layout
+
+
+def write_outputs(backbones: list[Backbone], extra_models: list[str], data_root: Path, n_boot: int,
+                  out: Path) -> str:
+    """The markdown tables (returned) and the figure (``out`` with ``.png``)."""
+    preds, results, layout = load_rows(backbones, extra_models)
     truth = load_ground_truth(data_root, "mini", layout)
     reference = f"{backbones[0].label}: {RIDGE}"
-    vs_pretrained = bootstrap_differences(preds, reference, truth, layout, n_boot, progress=True)
-    vs_own = {}
+    per_region = f"{backbones[0].label}: {REGION_RIDGE}"
+    vs_ref = bootstrap_differences(preds, reference, truth, layout, n_boot, progress=True)
+    vs_region = bootstrap_differences(preds, per_region, truth, layout, n_boot, progress=True)
+    vs_own = dict(vs_ref)
     for b in backbones[1:]:
         mine = {row: p for row, p in preds.items() if row.startswith(b.label)}
-        vs_own.update(bootstrap_differences(mine, f"{b.label}: {RIDGE}", truth, layout, n_boot, seed=1,
-                                            progress=True))
-    for row in preds:
-        vs_own.setdefault(row, vs_pretrained[row])
+        vs_own.update(bootstrap_differences(mine, f"{b.label}: {RIDGE}", truth, layout, n_boot, progress=True))
 
-    head = ("| model | test score | minus pretrained frozen ridge | minus own frozen ridge | val score | "
-            "val/score by epoch | wall s |")
-    lines = [head, "|---|---|---|---|---|---|---|"]
+    lines = ["| model | test score | minus pretrained frozen ridge | minus pretrained ridge, one penalty per "
+             "region | minus own frozen ridge | val score | val/score by epoch | wall s |", "|---|" + "---|" * 7]
     for row, res in results.items():
-        score = res["test"]["score"]["overall"]
         val = f"{res['val_score']:.3f}" if res.get("val_score") is not None else "-"
         curve = " ".join(f"{v:.3f}" for v in val_curve(res["run_dir"])) if "fine-tune" in row else "-"
-        lines.append(f"| {row} | {score:.3f} | {interval(**_d(vs_pretrained[row]))} | "
-                     f"{interval(**_d(vs_own[row]))} | {val} | {curve} | {res['seconds']:.0f} |")
+        lines.append(f"| {row} | {res['test']['score']['overall']:.3f} | {interval(vs_ref[row])} | "
+                     f"{interval(vs_region[row])} | {interval(vs_own[row])} | {val} | {curve} | "
+                     f"{res['seconds']:.0f} |")
     rois = [r for r in MINI_TRACK_ROIS if r in layout.rois]
     roi_lines = ["| model | " + " | ".join(rois) + " |", "|---|" + "---|" * len(rois)]
     for row in results:
-        if row == reference:
-            continue
-        cells = []
-        for roi in rois:
-            d, lo, hi = vs_pretrained[row]["rois"][roi]
-            cells.append(f"{d:+.3f}{' *' if lo > 0 or hi < 0 else ''}")
-        roi_lines.append(f"| {row} | " + " | ".join(cells) + " |")
-    plot_forest(vs_pretrained, reference, out.with_suffix(".png"))
-    return "\n".join(lines) + "\n\nPer region, minus the pretrained frozen ridge (* : 95% interval excludes 0):\n\n" \
-        + "\n".join(roi_lines) + "\n"
+        if row != reference:
+            cells = (vs_ref[row]["rois"][roi] for roi in rois)
+            roi_lines.append(f"| {row} | " + " | ".join(f"{d:+.3f}{_star(lo, hi)}" for d, lo, hi in cells) + " |")
+    plot(vs_ref, reference, rois, out.with_suffix(".png"))
+    return ("\n".join(lines) + "\n\nPer region, minus the pretrained frozen ridge (*: the 95% interval excludes "
+            "0):\n\n" + "\n".join(roi_lines) + "\n")
 
 
-def _d(entry: dict) -> dict:
-    return {"d": entry["diff"], "lo": entry["low"], "hi": entry["high"]}
+def _star(low: float, high: float) -> str:
+    return " *" if low > 0 or high < 0 else ""
 
 
-def plot_forest(diffs: dict[str, dict], reference: str, png: Path) -> None:
-    """Each model's score minus the reference's, with its 95% bootstrap interval, one line per model."""
+def interval(entry: dict) -> str:
+    """``+0.072 [+0.054, +0.090] *``: a difference, its 95% interval, and a star if it excludes 0."""
+    return f"{entry['diff']:+.3f} [{entry['low']:+.3f}, {entry['high']:+.3f}]{_star(entry['low'], entry['high'])}"
+
+
+def plot(diffs: dict[str, dict], reference: str, rois: list[str], png: Path) -> None:
+    """Left: each model's score minus the reference's with its 95% interval. Right: the same per region."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [r for r in diffs if r != reference][::-1]
-    fig, ax = plt.subplots(figsize=(9, 0.4 * len(rows) + 1.4))
+    fig, (ax, heat) = plt.subplots(1, 2, figsize=(16, 0.42 * len(rows) + 1.8),
+                                   gridspec_kw={"width_ratios": [1, 1.1]})
     for i, row in enumerate(rows):
         d = diffs[row]
         colour = "tab:green" if d["low"] > 0 else "tab:red" if d["high"] < 0 else "tab:grey"
@@ -154,7 +157,18 @@ def plot_forest(diffs: dict[str, dict], reference: str, png: Path) -> None:
                     capsize=3)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    ax.set_xlabel(f"test score minus {reference} (95% paired bootstrap interval)")
+    ax.set_xlabel("test score minus the pretrained frozen ridge (95% paired bootstrap interval)")
+    values = np.array([[diffs[row]["rois"][roi][0] for roi in rois] for row in rows])
+    limit = np.abs(values).max()
+    image = heat.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", origin="lower")
+    for (i, j), v in np.ndenumerate(values):
+        low, high = diffs[rows[i]]["rois"][rois[j]][1:]
+        heat.text(j, i, f"{v:+.2f}{'*' if low > 0 or high < 0 else ''}", ha="center", va="center", fontsize=7)
+    heat.set_xticks(range(len(rois)), rois)
+    heat.set_yticks([])
+    heat.set_title("per region (*: interval excludes 0)", fontsize=9)
+    fig.colorbar(image, ax=heat, fraction=0.03)
+    fig.suptitle(f"Realistic-noise release: every model against {reference}", fontsize=10)
     fig.tight_layout()
     fig.savefig(png, dpi=100)
     plt.close(fig)
@@ -171,7 +185,20 @@ def main(argv=None) -> None:
     if not args.tables_only:
         run_backbones(BACKBONES, args.extra_models)
     out = Path(args.out)
-    text = write_outputs(BACKBONES, args.extra_models, Path(DATA_ARGS[1]), args.n_boot, out)
+    root = Path(DATA_ARGS[1])
+    meta = json.loads((root / "synthetic_truth" / "meta.json").read_text())
+    counts = [sum(meta["voxel_counts"][s][r] for r in MINI_TRACK_ROIS) for s in meta["subjects"]]
+    command = shlex.join(["python", "-m", "benchmarks.accuracy_realistic", *(sys.argv[1:] if argv is None else argv)])
+    header = (f"Command: `{command}`  \nMachine: {os.cpu_count()} CPU cores, {platform.machine()}, torch CPU. "
+              f"Data: the simulator's realistic noise profile and sub01's voxel counts, "
+              f"{meta['n_train']} training videos with 3 repetitions ({DATA_ARGS[DATA_ARGS.index('--n-val') + 1]} "
+              f"held out for model selection), {meta['n_test']} test videos with "
+              f"{meta['config']['n_test_repetitions']} repetitions, {len(meta['subjects'])} subjects "
+              f"({', '.join(map(str, counts))} voxels in the nine regions). Every model: "
+              f"{' '.join(DATA_ARGS[DATA_ARGS.index('--image-size'):])} (px, frames, epochs), the demo config "
+              "otherwise; each fine-tuned row is selected on val/score (best epoch) and scored once on the test "
+              f"videos. Intervals: paired bootstrap over the test videos, {args.n_boot} resamples.\n\n")
+    text = header + write_outputs(BACKBONES, args.extra_models, root, args.n_boot, out)
     out.write_text(text)
     print(text)
 
