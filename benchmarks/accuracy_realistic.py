@@ -188,7 +188,9 @@ def main(argv=None) -> None:
     root = Path(DATA_ARGS[1])
     meta = json.loads((root / "synthetic_truth" / "meta.json").read_text())
     counts = [sum(meta["voxel_counts"][s][r] for r in MINI_TRACK_ROIS) for s in meta["subjects"]]
-    command = shlex.join(["python", "-m", "benchmarks.accuracy_realistic", *(sys.argv[1:] if argv is None else argv)])
+    # The command that trains (a --tables-only rescoring reads that command's runs).
+    given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--tables-only"]
+    command = shlex.join(["python", "-m", "benchmarks.accuracy_realistic", *given])
     header = (f"Command: `{command}`  \nMachine: {os.cpu_count()} CPU cores, {platform.machine()}, torch CPU. "
               f"Data: the simulator's realistic noise profile and sub01's voxel counts, "
               f"{meta['n_train']} training videos with 3 repetitions ({DATA_ARGS[DATA_ARGS.index('--n-val') + 1]} "
