@@ -163,7 +163,7 @@ def plot(diffs: dict[str, dict], reference: str, rois: list[str], png: Path) -> 
     image = heat.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", origin="lower")
     for (i, j), v in np.ndenumerate(values):
         low, high = diffs[rows[i]]["rois"][rois[j]][1:]
-        heat.text(j, i, f"{v:+.2f}{'*' if low > 0 or high < 0 else ''}", ha="center", va="center", fontsize=7)
+        heat.text(j, i, f"{v:+.2f}{_star(low, high).strip()}", ha="center", va="center", fontsize=7)
     heat.set_xticks(range(len(rois)), rois)
     heat.set_yticks([])
     heat.set_title("per region (*: interval excludes 0)", fontsize=9)
