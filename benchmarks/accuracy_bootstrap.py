@@ -42,14 +42,13 @@ def _aggregation(layout: TargetLayout, keep: np.ndarray) -> tuple[np.ndarray, li
     return to_groups @ to_scores, rois
 
 
-def bootstrap_differences(preds: dict[str, np.ndarray], reference: str, truth: GroundTruth, layout: TargetLayout,
-                          n_boot: int = 2000, seed: int = 0, progress: bool = False) -> dict[str, dict]:
-    """Score of each model minus ``reference``'s, on the same resampled test videos for all.
+def bootstrap_scores(preds: dict[str, np.ndarray], truth: GroundTruth, layout: TargetLayout, n_boot: int = 2000,
+                     seed: int = 0, progress: bool = False) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Each model's noise-normalised test score on the same ``n_boot`` resamples of the test videos.
 
-    ``preds``: ``{model: (n_test, n_voxels)}``, ``reference`` among them. Returns ``{model: {"diff",
-    "low", "high", "rois": {roi: (diff, low, high)}}}``: the difference on all videos and the 2.5th
-    and 97.5th percentiles over ``n_boot`` resamples of the videos (drawn with replacement, as
-    multinomial counts; every model is scored on the same draws)."""
+    ``preds``: ``{model: (n_test, n_voxels)}``. Returns ``{model: (n_boot + 1, 1 + n_rois)}`` (columns:
+    overall, then each region; the last row is the full sample's) and the regions' names. The
+    resamples are drawn with replacement, as multinomial counts, the same for every model."""
     n = len(truth.measured)
     counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot)
     signal = truth.ceiling > 0
@@ -57,22 +56,33 @@ def bootstrap_differences(preds: dict[str, np.ndarray], reference: str, truth: G
     scale = 1.0 / np.sqrt(np.where(signal, truth.ceiling, 1.0))
 
     def scores(p: np.ndarray) -> np.ndarray:
-        """(n_boot, 1 + n_rois) resampled scores, and the full sample's as a last row."""
         chunks = [resampled_pearson_r(p, truth.measured, counts[i:i + 250]) for i in range(0, n_boot, 250)]
         chunks.append(pearson_r(p, truth.measured)[None])
         return (np.concatenate(chunks) * scale) @ aggregate
 
-    results = {name: scores(p) for name, p in tqdm(preds.items(), desc=f"paired bootstrap vs {reference}",
-                                                   disable=not progress)}
+    return {name: scores(p) for name, p in tqdm(preds.items(), desc="paired bootstrap", disable=not progress)}, rois
+
+
+def differences(scores: dict[str, np.ndarray], rois: list[str], reference: str) -> dict[str, dict]:
+    """From :func:`bootstrap_scores`: each model minus ``reference``, ``{model: {"diff", "low", "high",
+    "rois": {roi: (diff, low, high)}}}``, the difference on all videos and its 2.5th and 97.5th
+    percentiles over the resamples."""
     out = {}
-    for name, values in results.items():
-        diffs = values - results[reference]
+    for name, values in scores.items():
+        diffs = values - scores[reference]
         low, high = np.percentile(diffs[:-1], [2.5, 97.5], axis=0)
         full = diffs[-1]
         out[name] = {"diff": float(full[0]), "low": float(low[0]), "high": float(high[0]),
                      "rois": {roi: (float(full[j + 1]), float(low[j + 1]), float(high[j + 1]))
                               for j, roi in enumerate(rois)}}
     return out
+
+
+def bootstrap_differences(preds: dict[str, np.ndarray], reference: str, truth: GroundTruth, layout: TargetLayout,
+                          n_boot: int = 2000, seed: int = 0, progress: bool = False) -> dict[str, dict]:
+    """Score of each model minus ``reference``'s (among ``preds``), on the same resampled test videos:
+    :func:`differences` of :func:`bootstrap_scores`."""
+    return differences(*bootstrap_scores(preds, truth, layout, n_boot, seed, progress), reference)
 
 
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, truth: GroundTruth, layout: TargetLayout,

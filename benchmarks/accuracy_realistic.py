@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import accuracy
-from benchmarks.accuracy_bootstrap import bootstrap_differences, load_model_predictions
+from benchmarks.accuracy_bootstrap import bootstrap_scores, differences, load_model_predictions
 from scoring.layout import MINI_TRACK_ROIS
 from simulator.truth import load_ground_truth
 
@@ -63,10 +63,18 @@ BACKBONES = [
 ]
 
 
+def study_models(b: Backbone, backbones: list[Backbone], extra_models: list[str]) -> list[str]:
+    """The models ``b`` runs: its own, and the extra ones (the alternatives) on the first backbone."""
+    return b.models + (extra_models if b is backbones[0] else [])
+
+
 def run_backbones(backbones: list[Backbone], extra_models: list[str]) -> None:
     """Each backbone's study through :func:`benchmarks.accuracy.main` (resumes from saved results),
-    then the extra models on the first backbone."""
-    for b, models in [*((b, b.models) for b in backbones), (backbones[0], backbones[0].models + extra_models)]:
+    then the extra models on the first backbone (after every backbone's own models)."""
+    calls = [(b, b.models) for b in backbones]
+    if extra_models:
+        calls.append((backbones[0], study_models(backbones[0], backbones, extra_models)))
+    for b, models in calls:
         accuracy.main([*DATA_ARGS, *b.args, "--work", b.work, "--models", *models,
                        "--out", f"benchmarks/results_accuracy_realistic_{accuracy.slug(b.label)}.md"])
 
@@ -86,7 +94,7 @@ def load_rows(backbones: list[Backbone], extra_models: list[str]):
     """Every finished model's test predictions and result, keyed ``"<backbone>: <model>"``."""
     preds, results, layout = {}, {}, None
     for b in backbones:
-        for name in b.models + (extra_models if b is backbones[0] else []):
+        for name in study_models(b, backbones, extra_models):
             row, path = f"{b.label}: {name}", Path(b.work) / "results" / f"{accuracy.slug(name)}.json"
             if not path.is_file():
                 print(f"not run yet, left out: {row}")
@@ -105,12 +113,14 @@ def write_outputs(backbones: list[Backbone], extra_models: list[str], data_root:
     truth = load_ground_truth(data_root, "mini", layout)
     reference = f"{backbones[0].label}: {RIDGE}"
     per_region = f"{backbones[0].label}: {REGION_RIDGE}"
-    vs_ref = bootstrap_differences(preds, reference, truth, layout, n_boot, progress=True)
-    vs_region = bootstrap_differences(preds, per_region, truth, layout, n_boot, progress=True)
+    # One set of resampled scores serves every comparison: the same draws, scored once per model.
+    scores, rois_scored = bootstrap_scores(preds, truth, layout, n_boot, progress=True)
+    vs_ref = differences(scores, rois_scored, reference)
+    vs_region = differences(scores, rois_scored, per_region)
     vs_own = dict(vs_ref)
     for b in backbones[1:]:
-        mine = {row: p for row, p in preds.items() if row.startswith(b.label)}
-        vs_own.update(bootstrap_differences(mine, f"{b.label}: {RIDGE}", truth, layout, n_boot, progress=True))
+        mine = {row: v for row, v in scores.items() if row.startswith(b.label)}
+        vs_own.update(differences(mine, rois_scored, f"{b.label}: {RIDGE}"))
 
     lines = ["| model | test score | minus pretrained frozen ridge | minus pretrained ridge, one penalty per "
              "region | minus own frozen ridge | val score | val/score by epoch | wall s |", "|---|" + "---|" * 7]
