@@ -58,12 +58,12 @@ from export.submission import (
     validate_submission,
     write_submission_zip,
 )
-from lightning_modules.run.out_of_memory import (
+from runtime.out_of_memory import (
     PREDICT_SETTINGS,
     DeviceOutOfMemoryError,
     explain_out_of_memory,
 )
-from lightning_modules.run.quiet import silence_library_noise
+from runtime.quiet import silence_library_noise
 from scoring.layout import TargetLayout
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import optuna
 import torch
 
-from lightning_modules.run.quiet import silence_library_noise
+from runtime.quiet import silence_library_noise
 from sweeps.checkpoint_cleanup import KeepBestCheckpoints
 from sweeps.grid import grid_cells
 from sweeps.space import SearchSpaceError, load_space

@@ -21,20 +21,20 @@ import sys
 from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.cli import LightningArgumentParser
 
+from cli.legacy_config import check_flat_model_keys
+from cli.resume_settings import check_resume_settings
 from datamodules.algonauts import AlgonautsDataModule
-from lightning_modules.run.callbacks import RunSummary, ValidationFigures
-from lightning_modules.run.legacy_config import check_flat_model_keys
-from lightning_modules.run.lightning_overrides import EpochCheckpoint, SubcommandHooks
-from lightning_modules.run.nonfinite_guard import NonFiniteGuard
-from lightning_modules.run.out_of_memory import explain_out_of_memory
-from lightning_modules.run.quiet import ignore_warning, silence_library_noise
-from lightning_modules.run.random_state import RandomStateCheckpoint
-from lightning_modules.run.resume import latest_checkpoint
-from lightning_modules.run.resume_settings import check_resume_settings
-from lightning_modules.run.run_folder import RunFolderClaim
-from lightning_modules.run.validation_dump import ValidationDump
 from lightning_modules.settings import SettingsError
 from lightning_modules.system import EncodingModel
+from runtime.callbacks import RunSummary, ValidationFigures
+from runtime.lightning_overrides import EpochCheckpoint, SubcommandHooks
+from runtime.nonfinite_guard import NonFiniteGuard
+from runtime.out_of_memory import explain_out_of_memory
+from runtime.quiet import ignore_warning, silence_library_noise
+from runtime.random_state import RandomStateCheckpoint
+from runtime.resume import latest_checkpoint
+from runtime.run_claim import RunFolderClaim
+from runtime.validation_dump import ValidationDump
 from simulator.ensure import ensure_release
 
 

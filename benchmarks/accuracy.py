@@ -39,7 +39,7 @@ import train
 from benchmarks import seed_route
 from datamodules.algonauts import AlgonautsDataModule
 from export.checkpoint import load_encoding_model
-from lightning_modules.ridge.frozen_features import extract_features
+from lightning_modules.baseline.frozen_features import extract_features
 from scoring.layout import MINI_TRACK_ROIS, TargetLayout
 from simulator import DEMO_CONFIG, generate_dataset
 from simulator.truth import load_ground_truth, score_against_truth

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from benchmarks.ridge_speed import machine
-from lightning_modules.ridge.banded import BandedRidgeCV, band_weight_candidates
+from ridge.banded import BandedRidgeCV, band_weight_candidates
 
 N_TEST = 102
 
@@ -178,7 +178,7 @@ def main(argv=None):
         flush=True,
     )
     train, test, Y = make_data(args.n_videos, args.n_bands, args.n_features, args.n_targets)
-    from lightning_modules.ridge.ops import kfold_splits
+    from ridge.ops import kfold_splits
 
     splits = kfold_splits(args.n_videos, args.n_folds)
     for run in methods.values():  # warm-up (library init, first-call costs), untimed

@@ -5,7 +5,7 @@
 
 A pretrained EfficientNet-Lite0 (weights from its pip package, no download) reads every clip
 of a synthetic release at four depths (``layer1`` .. ``layer4``, as ``configs/demo.yaml``);
-:mod:`lightning_modules.ridge.feature_bands` gives each layer's frame-averaged features as a
+:mod:`lightning_modules.baseline.feature_bands` gives each layer's frame-averaged features as a
 band and the frame-difference ``motion`` band. On all training videos (CV inside each model):
 
 - ``single-band ridge``: the layers concatenated, one penalty per voxel (the run's baseline);
@@ -47,12 +47,12 @@ from scipy.stats import mannwhitneyu, spearmanr
 from benchmarks.accuracy_bootstrap import paired_bootstrap
 from datamodules.algonauts import AlgonautsDataModule
 from datamodules.safe_pickle import load_pickle
+from lightning_modules.baseline.feature_bands import MOTION_BAND, feature_bands
 from lightning_modules.networks.backbones import build_backbone
 from lightning_modules.networks.encoder import VideoEncoder
-from lightning_modules.ridge.banded import BandedRidgeCV
-from lightning_modules.ridge.feature_bands import MOTION_BAND, feature_bands
-from lightning_modules.ridge.solver import DEFAULT_ALPHAS, RidgeCV
 from reports.band_maps import HIERARCHY, BandWeights, depth_table
+from ridge.banded import BandedRidgeCV
+from ridge.solver import DEFAULT_ALPHAS, RidgeCV
 from simulator import brain
 from simulator.truth import load_ground_truth, score_against_truth
 from simulator.writer import TRUTH_DIR

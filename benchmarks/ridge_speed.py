@@ -29,8 +29,8 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from benchmarks import seed_route
-from lightning_modules.ridge.ops import kfold_splits
-from lightning_modules.ridge.solver import RidgeCV
+from ridge.ops import kfold_splits
+from ridge.solver import RidgeCV
 
 N_TEST = 102
 SEED_ROUNDS_TOTAL = 50

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import torch
 
-from lightning_modules.ridge.pca import pca_reduce
+from ridge.pca import pca_reduce
 from scoring.splits import kfold_folds
 
 

@@ -27,7 +27,7 @@ from datamodules.release import Release, load_release
 from datamodules.sampling import EpochOrderSampler
 from datamodules.settings_checks import check_batch_size, check_split_sizes
 from datamodules.voxel_checks import check_voxels
-from lightning_modules.run.lightning_overrides import (
+from runtime.lightning_overrides import (
     batches_done_before_restart,
     epoch_batches_done,
     epochs_processed,

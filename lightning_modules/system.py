@@ -14,16 +14,14 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.strategies import DDPStrategy
 
+from lightning_modules.baseline.banded_baseline import fit_banded_for_run, heads_can_take_banded
+from lightning_modules.baseline.ridge_baseline import RidgeBaseline, fit_ridge_baseline
 from lightning_modules.loss import correlation_loss
 from lightning_modules.metrics import VoxelCorrelation
 from lightning_modules.networks.backbone_depth import depth_groups
 from lightning_modules.networks.backbones import build_backbone
 from lightning_modules.networks.encoder import VideoEncoder
 from lightning_modules.networks.temporal import heads_read_frame_mean
-from lightning_modules.ridge.banded_baseline import fit_banded_for_run, heads_can_take_banded
-from lightning_modules.ridge.baseline import RidgeBaseline, fit_ridge_baseline
-from lightning_modules.run.distributed import broadcast_module, broadcast_object, gather_rows
-from lightning_modules.run.lightning_overrides import find_unused_parameters
 from lightning_modules.schedule import backbone_should_train, warmup_cosine
 from lightning_modules.settings import (
     BackboneSettings,
@@ -32,6 +30,8 @@ from lightning_modules.settings import (
     RidgeSettings,
     TemporalSettings,
 )
+from runtime.distributed import broadcast_module, broadcast_object, gather_rows
+from runtime.lightning_overrides import find_unused_parameters
 from scoring.layout import TargetLayout, VoxelCounts
 from scoring.summary import ScoreSummary, ValidationResult, score_summary
 

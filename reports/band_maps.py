@@ -1,6 +1,6 @@
 """Which band explains which voxel: figures and volumes from a run's ``band_weights.npz``.
 
-A run fitted with banded ridge (:mod:`lightning_modules.ridge.banded_baseline`) leaves each voxel's
+A run fitted with banded ridge (:mod:`lightning_modules.baseline.banded_baseline`) leaves each voxel's
 band weights ``(n_bands, n_voxels)`` (columns on the simplex) in its folder. From them:
 
 - the share of each band per subject and region (mean band weight over the region's voxels);
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lightning_modules.ridge.banded_baseline import BAND_WEIGHTS_FILE
-from lightning_modules.ridge.feature_bands import MOTION_BAND, band_depths
+from lightning_modules.baseline.banded_baseline import BAND_WEIGHTS_FILE
+from lightning_modules.baseline.feature_bands import MOTION_BAND, band_depths
 from reports.brain_maps import VIEWS, bounding_box, slice_positions, to_volume
 from reports.figures import plt
 from reports.runs import RunReadError

@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 
 import train
-from lightning_modules.run.nonfinite_guard import NonFiniteError
+from runtime.nonfinite_guard import NonFiniteError
 from sweeps.pruning import ValScorePruning
 from sweeps.space import Dimension, as_cli_overrides
 

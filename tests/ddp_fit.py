@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import train  # noqa: E402
-from lightning_modules.run.distributed import world_size  # noqa: E402
+from runtime.distributed import world_size  # noqa: E402
 
 
 def _flat(module: torch.nn.Module) -> torch.Tensor:

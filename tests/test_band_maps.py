@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_modules.ridge.banded_baseline import BandedBaseline, write_band_weights
+from lightning_modules.baseline.banded_baseline import BandedBaseline, write_band_weights
 from reports.band_maps import (
     band_sections,
     depth_table,

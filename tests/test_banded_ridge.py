@@ -8,8 +8,8 @@ import torch
 from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 
-from lightning_modules.ridge.banded import BandedRidgeCV, band_weight_candidates
-from lightning_modules.ridge.variance_partition import variance_partition
+from ridge.banded import BandedRidgeCV, band_weight_candidates
+from ridge.variance_partition import variance_partition
 
 N_TRAIN, N_TEST = 60, 30
 ALPHAS = np.logspace(-2, 5, 15)

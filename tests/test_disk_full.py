@@ -19,7 +19,7 @@ from datamodules.algonauts import AlgonautsDataModule
 from datamodules.clip_cache import CacheLocationError, ClipCache
 from datamodules.disk_space import DiskFullError
 from datamodules.release import VIDEO_DIR
-from lightning_modules.ridge.frozen_features import cached_features
+from lightning_modules.baseline.frozen_features import cached_features
 
 REPO = Path(__file__).resolve().parents[1]
 

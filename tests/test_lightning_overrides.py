@@ -6,7 +6,7 @@ import re
 import pytest
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-import lightning_modules.run.lightning_overrides as overrides
+import runtime.lightning_overrides as overrides
 from tests.helpers import REPO
 
 

@@ -26,8 +26,8 @@ import sweep
 from datamodules.algonauts import AlgonautsDataModule
 from datamodules.voxel_checks import NonFiniteResponseError, check_voxels
 from lightning_modules.metrics import VoxelCorrelation
-from lightning_modules.run.lightning_overrides import EpochCheckpoint
-from lightning_modules.run.nonfinite_guard import NonFiniteError
+from runtime.lightning_overrides import EpochCheckpoint
+from runtime.nonfinite_guard import NonFiniteError
 from scoring.layout import TargetLayout
 from scoring.summary import score_summary
 from tests.faults import copy_release, rewrite_roi, roi_file
@@ -177,7 +177,7 @@ class _NanValidation(_Tiny):
 
 
 def test_non_finite_validation_predictions_stop_the_run_before_the_epoch_is_scored(tmp_path):
-    from lightning_modules.run.nonfinite_guard import NonFiniteGuard
+    from runtime.nonfinite_guard import NonFiniteGuard
 
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(6, 2)), batch_size=2)
     ckpt_dir = tmp_path / "ckpt"

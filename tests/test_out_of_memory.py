@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import predict
-from lightning_modules.run.out_of_memory import DeviceOutOfMemoryError
 from lightning_modules.system import EncodingModel
+from runtime.out_of_memory import DeviceOutOfMemoryError
 from tests.faults import predict_tiny
 from tests.helpers import fit_tiny
 

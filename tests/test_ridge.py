@@ -11,9 +11,9 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from lightning_modules.ridge.ops import kfold_splits
-from lightning_modules.ridge.pca import pca_reduce, pca_transform
-from lightning_modules.ridge.solver import RidgeCV
+from ridge.ops import kfold_splits
+from ridge.pca import pca_reduce, pca_transform
+from ridge.solver import RidgeCV
 
 N_VIDEOS = 60
 ALPHAS = np.logspace(-2, 6, 17)

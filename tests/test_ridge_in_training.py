@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-import lightning_modules.ridge.frozen_features as frozen_features
+import lightning_modules.baseline.frozen_features as frozen_features
 import train
 from tests.helpers import REPO
 from tests.helpers import fit_tiny as _fit
@@ -35,7 +35,7 @@ def test_features_are_cached_and_reused(tiny_root, tmp_path, monkeypatch):
         raise AssertionError("features were extracted again instead of read from the cache")
 
     monkeypatch.setattr(frozen_features, "extract_features", fail)
-    monkeypatch.setattr("lightning_modules.ridge.baseline.extract_features", fail)
+    monkeypatch.setattr("lightning_modules.baseline.ridge_baseline.extract_features", fail)
     _ridge_only(tiny_root, tmp_path)
 
 
@@ -70,7 +70,7 @@ def test_rescale_to_targets_keeps_correlation_and_matches_spread():
     import numpy as np
     import torch
 
-    from lightning_modules.ridge.baseline import rescale_to_targets
+    from lightning_modules.baseline.ridge_baseline import rescale_to_targets
 
     g = torch.Generator().manual_seed(0)
     X, Y = torch.randn(30, 5, generator=g), torch.randn(30, 4, generator=g) * 3 + 1

@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 
+from cli.legacy_config import check_flat_model_keys
+from cli.resume_settings import setting_differences
 from export.checkpoint import load_encoding_model
-from lightning_modules.run.legacy_config import check_flat_model_keys
-from lightning_modules.run.resume_settings import setting_differences
 from lightning_modules.settings import (
     FLAT_KEYS,
     GROUPS,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import train
+from cli.resume_settings import ResumeSettingsError
 from datamodules.algonauts import AlgonautsDataModule
-from lightning_modules.run.resume_settings import ResumeSettingsError
 from tests.helpers import FAST, REPO, fit_tiny
 
 

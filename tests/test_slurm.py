@@ -85,7 +85,7 @@ def test_sbatch_train_arguments_parse(tiny_root):
 
 @pytest.mark.slow
 def test_ckpt_path_last_without_a_checkpoint_starts_a_fresh_run(tiny_root, tmp_path, caplog):
-    with caplog.at_level(logging.INFO, logger="lightning_modules.run.resume"):
+    with caplog.at_level(logging.INFO, logger="runtime.resume"):
         cli = fit_tiny(tiny_root, tmp_path, "--trainer.max_epochs", "1", "--model.ridge.fit", "false",
                        "--ckpt_path", "last")
     assert "no checkpoint" in caplog.text and "starting a fresh run" in caplog.text
@@ -113,7 +113,7 @@ def test_requeue_signal_saves_a_checkpoint_requeues_and_the_requeued_job_resumes
     command = _train_command(tiny_root, save_dir, "--trainer.default_root_dir", str(run_dir),
                              "--trainer.plugins+", "pytorch_lightning.plugins.environments.SLURMEnvironment",
                              "--trainer.plugins.auto_requeue", "false",
-                             "--trainer.callbacks+", "lightning_modules.run.slurm_requeue.RequeueOnSignal",
+                             "--trainer.callbacks+", "runtime.slurm_requeue.RequeueOnSignal",
                              "--ckpt_path", "last")
     requeued, hpc = tmp_path / "scontrol.log", run_dir / "hpc_ckpt_1.ckpt"
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -16,15 +16,15 @@ import numpy as np
 import torch
 
 from datamodules.interfaces import RidgeData, require
-from lightning_modules.metrics import VoxelCorrelation
-from lightning_modules.networks.encoder import VideoEncoder
-from lightning_modules.ridge.frozen_features import (
+from lightning_modules.baseline.frozen_features import (
     backbone_fingerprint,
     cached_features,
     extract_features,
 )
-from lightning_modules.ridge.pca import pca_reduce
-from lightning_modules.ridge.solver import DEFAULT_ALPHAS, RidgeCV
+from lightning_modules.metrics import VoxelCorrelation
+from lightning_modules.networks.encoder import VideoEncoder
+from ridge.pca import pca_reduce
+from ridge.solver import DEFAULT_ALPHAS, RidgeCV
 from scoring.layout import TargetLayout
 from scoring.summary import ScoreSummary, score_summary
 

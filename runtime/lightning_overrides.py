@@ -55,7 +55,7 @@ def _check_private_api() -> None:
                if not hasattr(owner, name)]
     if missing:
         raise ImportError(f"pytorch-lightning {pl.__version__} lacks {', '.join(missing)}, which this project "
-                          f"overrides (lightning_modules/run/lightning_overrides.py); install pytorch-lightning"
+                          f"overrides (runtime/lightning_overrides.py); install pytorch-lightning"
                           f"{TESTED_LIGHTNING} (requirements.txt)")
 
 

@@ -18,12 +18,12 @@ voxel keeps its best (candidate, alpha). A later candidate replaces an earlier
 one only if it scores higher by more than the float epsilon of ``dtype``
 (himalaya's rule). Per candidate and fold, one float64 eigendecomposition of the
 fold's weighted kernel (or covariance, when features are fewer than videos) is
-shared by every penalty and every voxel (:class:`~lightning_modules.ridge.ops.FoldPredictor`);
+shared by every penalty and every voxel (:class:`~ridge.ops.FoldPredictor`);
 after the search, one more per chosen candidate refits its voxels on all
 videos. Unlike himalaya, nothing is refitted inside the search.
 
 Features and targets are centred (the intercept), as in
-:class:`~lightning_modules.ridge.solver.RidgeCV`; ``normalize_bands`` also
+:class:`~ridge.solver.RidgeCV`; ``normalize_bands`` also
 scales each band so that its centred rows have unit mean squared norm, which
 makes band weights comparable between bands of different size or scale.
 """
@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from lightning_modules.ridge.ops import (
+from ridge.ops import (
     FoldPredictor,
     fold_grams,
     kfold_splits,
@@ -46,7 +46,7 @@ from lightning_modules.ridge.ops import (
     ridge_weights,
     spectral_decomposition,
 )
-from lightning_modules.ridge.solver import DEFAULT_ALPHAS, _check_finite
+from ridge.solver import DEFAULT_ALPHAS, _check_finite
 
 DIRICHLET_CONCENTRATIONS = (
     0.1,
@@ -196,7 +196,7 @@ class BandedRidgeCV:
         The candidate band weights: a number of them (:func:`band_weight_candidates`
         draws them, from ``seed``), or the rows themselves (each normalised to sum 1).
     alphas : sequence of float, shape (n_alphas,), or None
-        Penalty grid (all > 0); None: :data:`~lightning_modules.ridge.solver.DEFAULT_ALPHAS`.
+        Penalty grid (all > 0); None: :data:`~ridge.solver.DEFAULT_ALPHAS`.
     n_folds : int
         K-fold splits of the videos, contiguous (scikit-learn ``KFold(n_folds)``).
     seed : int

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lightning_modules.ridge.ops import (
+from ridge.ops import (
     FoldPredictor,
     fold_grams,
     kfold_splits,

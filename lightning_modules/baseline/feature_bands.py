@@ -21,9 +21,9 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from lightning_modules.baseline import frozen_features
+from lightning_modules.baseline.frozen_features import backbone_fingerprint, cached_features
 from lightning_modules.networks.encoder import VideoEncoder
-from lightning_modules.ridge import frozen_features
-from lightning_modules.ridge.frozen_features import backbone_fingerprint, cached_features
 
 MOTION_BAND = "motion"
 

@@ -8,7 +8,7 @@ inside a gradient all-reduce, and a handler that fires half-way through an optim
 half-updated weights. Here the handler only notes the signal. At the end of each training batch
 (weights consistent, no collective in flight) the ranks agree on whether any of them got it; if
 so, every rank takes part in saving ``hpc_ckpt_<n>.ckpt`` (what ``--ckpt_path last`` resumes
-from, see :mod:`lightning_modules.run.resume`), rank 0 calls ``scontrol requeue``, and the processes
+from, see :mod:`runtime.resume`), rank 0 calls ``scontrol requeue``, and the processes
 wait for SLURM to end them (nothing more is written that a kill could truncate).
 
 A batch-end checkpoint resumes at the next batch of the same epoch: the data module's training
@@ -28,8 +28,8 @@ import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 
-from lightning_modules.run.distributed import broadcast_object, world_size
-from lightning_modules.run.lightning_overrides import requeue_checkpoint_path
+from runtime.distributed import broadcast_object, world_size
+from runtime.lightning_overrides import requeue_checkpoint_path
 
 log = logging.getLogger(__name__)
 

@@ -42,14 +42,14 @@ from itertools import combinations
 import torch
 from torch import Tensor
 
-from lightning_modules.ridge.banded import (
+from ridge.banded import (
     BandedRidgeCV,
     centre_targets,
     check_bands,
     check_targets,
     one_thread_on_cpu,
 )
-from lightning_modules.ridge.ops import r2_scores, ridge_weights, spectral_decomposition
+from ridge.ops import r2_scores, ridge_weights, spectral_decomposition
 
 
 def subset_r2_fixed(

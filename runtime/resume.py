@@ -3,7 +3,7 @@
 Two kinds of checkpoint can hold a run's latest state:
 
 - ``<run dir>/checkpoints/last.ckpt``, written by the checkpoint callback after every epoch
-  (:mod:`lightning_modules.run.lightning_overrides`);
+  (:mod:`runtime.lightning_overrides`);
 - ``<trainer.default_root_dir>/hpc_ckpt_<n>.ckpt``, written mid-epoch by Lightning's SLURM
   environment when the job receives its requeue signal (``--signal=SIGUSR1@90``), just
   before ``scontrol requeue``.

@@ -28,11 +28,11 @@ import numpy as np
 import torch
 
 from datamodules.interfaces import RidgeData, require
+from lightning_modules.baseline.feature_bands import MOTION_BAND, feature_bands
+from lightning_modules.baseline.ridge_baseline import fill_missing, rescale_to_targets
 from lightning_modules.metrics import VoxelCorrelation
 from lightning_modules.networks.encoder import VideoEncoder
-from lightning_modules.ridge.banded import BandedRidgeCV
-from lightning_modules.ridge.baseline import fill_missing, rescale_to_targets
-from lightning_modules.ridge.feature_bands import MOTION_BAND, feature_bands
+from ridge.banded import BandedRidgeCV
 from scoring.layout import TargetLayout
 from scoring.summary import ScoreSummary, score_summary
 
