@@ -26,15 +26,15 @@ from cli.resume_settings import check_resume_settings
 from datamodules.algonauts import AlgonautsDataModule
 from lightning_modules.settings import SettingsError
 from lightning_modules.system import EncodingModel
-from runtime.callbacks import RunSummary, ValidationFigures
+from run_folder.callbacks import RunSummary, ValidationFigures
+from run_folder.claim import RunFolderClaim
+from run_folder.validation_dump import ValidationDump
 from runtime.lightning_overrides import EpochCheckpoint, SubcommandHooks
 from runtime.nonfinite_guard import NonFiniteGuard
 from runtime.out_of_memory import explain_out_of_memory
 from runtime.quiet import ignore_warning, silence_library_noise
 from runtime.random_state import RandomStateCheckpoint
 from runtime.resume import latest_checkpoint
-from runtime.run_claim import RunFolderClaim
-from runtime.validation_dump import ValidationDump
 from simulator.ensure import ensure_release
 
 

@@ -1,5 +1,6 @@
 """What other parts read from the data module, declared: the ridge fits (:class:`RidgeData`) and
-the validation dump (:class:`ValidationData`). :class:`datamodules.algonauts.AlgonautsDataModule`
+the validation dump (:class:`ValidationData`, declared beside its reader in :mod:`run_folder.validation_dump`,
+which sits below the data). :class:`datamodules.algonauts.AlgonautsDataModule`
 implements both; anything else that does can stand in for it (a test's, a benchmark's).
 """
 
@@ -10,6 +11,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 from torch.utils.data import DataLoader
+
+from run_folder.validation_dump import ValidationData  # noqa: F401  (re-exported)
 
 
 @runtime_checkable
@@ -32,22 +35,6 @@ class RidgeData(Protocol):
 
     @property
     def feature_cache(self) -> tuple[Path, str]: ...
-
-
-@runtime_checkable
-class ValidationData(Protocol):
-    """Names and masks the validation dump records beside the predictions.
-
-    ``train_indices``: int64 ``(n_train,)``. ``video_names(rows)``: the clips' file names.
-    ``voxel_masks``: ``{subject: bool mask (x, y, z)}`` of whole-brain recordings (empty otherwise).
-    """
-
-    train_indices: np.ndarray
-
-    def video_names(self, rows) -> list[str]: ...
-
-    @property
-    def voxel_masks(self) -> dict[str, np.ndarray]: ...
 
 
 def require(data, interface: type, needed_by: str):

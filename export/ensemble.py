@@ -1,7 +1,7 @@
 """An ensemble's members read back with their validation predictions, checked, weighted and scored.
 
 Each member is a checkpoint and the ``val_predictions.npz`` its run wrote at its best validation
-(:mod:`runtime.validation_dump`): predictions, targets and noise ceilings of its
+(:mod:`run_folder.validation_dump`): predictions, targets and noise ceilings of its
 validation videos. :func:`plan_ensemble` turns them into per-voxel weights
 (:mod:`export.ensemble_weights`) and an honest estimate of the ensemble's score.
 
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from export import ensemble_weights as ew
-from runtime.validation_dump import FILE_NAME
+from run_folder.validation_dump import FILE_NAME
 from scoring.layout import TargetLayout
 from scoring.splits import holdout_split, kfold_split
 

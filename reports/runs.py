@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from runtime.validation_dump import FILE_NAME as PREDICTIONS_FILE
+from run_folder.validation_dump import FILE_NAME as PREDICTIONS_FILE
 
 
 class RunReadError(ValueError):
@@ -18,7 +18,7 @@ class RunReadError(ValueError):
 
 @dataclass
 class ValidationPredictions:
-    """The best validation of a run, as :class:`runtime.validation_dump.ValidationDump` wrote it.
+    """The best validation of a run, as :class:`run_folder.validation_dump.ValidationDump` wrote it.
 
     Attributes
     ----------

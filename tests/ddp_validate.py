@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from datamodules.algonauts import AlgonautsDataModule  # noqa: E402
 from export.checkpoint import load_encoding_model  # noqa: E402
-from runtime.validation_dump import ValidationDump  # noqa: E402
+from run_folder.validation_dump import ValidationDump  # noqa: E402
 
 
 def main(ckpt: str, root: str, devices: int, out: str, dump_dir: str | None = None) -> None:

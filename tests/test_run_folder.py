@@ -12,7 +12,7 @@ import pytest
 import yaml
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from runtime.run_claim import LOCK_NAME, RunFolderInUseError, claim_run_folder
+from run_folder.claim import LOCK_NAME, RunFolderInUseError, claim_run_folder
 from tests.helpers import FAST, REPO
 
 # Each process picks its version first (all see no folder: all pick version_0), waits until every
@@ -21,7 +21,7 @@ _CLAIM = """
 import sys, time
 from pathlib import Path
 from pytorch_lightning.loggers import TensorBoardLogger
-from runtime.run_claim import claim_run_folder
+from run_folder.claim import claim_run_folder
 save_dir, barrier, n, version = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 logger = TensorBoardLogger(save_dir, name="same", version=None if version == "auto" else version)
 picked = logger.version

@@ -22,14 +22,29 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from datamodules.interfaces import ValidationData
-
 FILE_NAME = "val_predictions.npz"
+
+
+@runtime_checkable
+class ValidationData(Protocol):
+    """Names and masks the validation dump records beside the predictions.
+
+    ``train_indices``: int64 ``(n_train,)``. ``video_names(rows)``: the clips' file names.
+    ``voxel_masks``: ``{subject: bool mask (x, y, z)}`` of whole-brain recordings (empty otherwise).
+    """
+
+    train_indices: np.ndarray
+
+    def video_names(self, rows) -> list[str]: ...
+
+    @property
+    def voxel_masks(self) -> dict[str, np.ndarray]: ...
 
 
 def gather_rows(pl_module: pl.LightningModule, rows: torch.Tensor) -> torch.Tensor:
