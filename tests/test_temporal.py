@@ -60,3 +60,31 @@ def test_errors():
         build_temporal("gru", 3, 4)
     with pytest.raises(ValueError, match="num_frames >= 2"):
         build_temporal("mean", 3, 1, frame_diff=True)
+
+
+def test_the_registry_builds_every_kind_and_refuses_a_second_registration(monkeypatch):
+    from torch import nn
+
+    from lightning_modules.networks import temporal
+
+    for kind, entry in temporal.TEMPORAL_KINDS.items():
+        assert type(build_temporal(kind, 6, 4, hidden_dim=5)) is entry.pool
+    with pytest.raises(ValueError, match="temporal kind 'mean' is registered twice"):
+        temporal.register_temporal("mean", starts_as_frame_mean=True)(nn.Identity)
+
+    class Last(nn.Module):  # a kind added by registration alone is built through the same path
+        def __init__(self, in_dim):
+            super().__init__()
+            self.out_dim = in_dim
+
+        @classmethod
+        def from_options(cls, in_dim, num_frames, hidden_dim, bidirectional):
+            return cls(in_dim)
+
+        def forward(self, x):
+            return x[:, -1]
+
+    monkeypatch.setitem(temporal.TEMPORAL_KINDS, "last", temporal.TemporalKind(Last, False))
+    stage = build_temporal("last", 6, 4, frame_diff=True)
+    x = torch.randn(2, 4, 6)
+    assert torch.equal(stage(x), torch.cat([x[:, -1], (x[:, 3] - x[:, 2]).abs()], dim=1))

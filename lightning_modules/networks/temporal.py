@@ -1,11 +1,14 @@
 """Temporal stages: pool per-frame features of a clip into one vector.
 
 Every stage maps ``(batch, num_frames, in_dim)`` to ``(batch, out_dim)`` and
-exposes ``out_dim``. ``build_temporal`` picks one by name from :data:`TEMPORAL_KINDS`.
+exposes ``out_dim``. Each kind registers itself by its config name (``model.temporal.kind``)
+with :func:`register_temporal`, as timm's ``register_model`` does, and ``build_temporal`` builds it
+from :data:`TEMPORAL_KINDS` through the class's ``from_options``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -15,6 +18,40 @@ from torch import nn
 TemporalKindName = Literal["mean", "weighted", "lstm"]
 
 
+@dataclass(frozen=True)
+class TemporalKind:
+    """What one temporal kind is and implies.
+
+    ``pool``: the stage's class; its ``from_options(in_dim, num_frames, hidden_dim, bidirectional)``
+    builds it from the options every kind is given (each takes what it needs).
+    ``starts_as_frame_mean``: at initialisation the stage outputs the mean of the frames' features
+    (``weighted`` starts uniform), so heads fitted on frame-averaged features (the ridge baseline's)
+    can start the trainable heads.
+    """
+
+    pool: type[nn.Module]
+    starts_as_frame_mean: bool
+
+
+#: Every temporal kind, by its config name (``model.temporal.kind``); :func:`register_temporal`
+#: fills it.
+TEMPORAL_KINDS: dict[str, TemporalKind] = {}
+
+
+def register_temporal(name: str, starts_as_frame_mean: bool
+                      ) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Class decorator: the stage becomes temporal kind ``name`` (see :class:`TemporalKind`)."""
+
+    def add(pool: type[nn.Module]) -> type[nn.Module]:
+        if name in TEMPORAL_KINDS:
+            raise ValueError(f"temporal kind {name!r} is registered twice")
+        TEMPORAL_KINDS[name] = TemporalKind(pool, starts_as_frame_mean)
+        return pool
+
+    return add
+
+
+@register_temporal("mean", starts_as_frame_mean=True)
 class MeanPool(nn.Module):
     """Average over frames: ``out = mean_t x[:, t]``; ``out_dim = in_dim``."""
 
@@ -22,10 +59,16 @@ class MeanPool(nn.Module):
         super().__init__()
         self.out_dim = in_dim
 
+    @classmethod
+    def from_options(cls, in_dim: int, num_frames: int, hidden_dim: int,
+                     bidirectional: bool) -> MeanPool:
+        return cls(in_dim)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean(dim=1)
 
 
+@register_temporal("weighted", starts_as_frame_mean=True)
 class WeightedPool(nn.Module):
     """Learned convex combination of frames: ``out = sum_t softmax(a)_t x[:, t]``.
 
@@ -38,6 +81,11 @@ class WeightedPool(nn.Module):
         self.num_frames = num_frames
         self.logits = nn.Parameter(torch.zeros(num_frames))
 
+    @classmethod
+    def from_options(cls, in_dim: int, num_frames: int, hidden_dim: int,
+                     bidirectional: bool) -> WeightedPool:
+        return cls(in_dim, num_frames)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.num_frames:
             raise ValueError(f"built for {self.num_frames} frames, got {x.shape[1]}")
@@ -45,6 +93,7 @@ class WeightedPool(nn.Module):
         return torch.einsum("btd,t->bd", x, w)
 
 
+@register_temporal("lstm", starts_as_frame_mean=False)
 class LSTMPool(nn.Module):
     """One-layer LSTM over frames; the output is its final hidden state.
 
@@ -58,6 +107,11 @@ class LSTMPool(nn.Module):
         super().__init__()
         self.lstm = nn.LSTM(in_dim, hidden_dim, batch_first=True, bidirectional=bidirectional)
         self.out_dim = hidden_dim * (2 if bidirectional else 1)
+
+    @classmethod
+    def from_options(cls, in_dim: int, num_frames: int, hidden_dim: int,
+                     bidirectional: bool) -> LSTMPool:
+        return cls(in_dim, hidden_dim, bidirectional)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, (h_n, _) = self.lstm(x)  # h_n: (num_directions, batch, hidden_dim)
@@ -84,36 +138,14 @@ class FrameDiffPool(nn.Module):
         return torch.cat([self.frames(x), self.diffs((x[:, 1:] - x[:, :-1]).abs())], dim=1)
 
 
-@dataclass(frozen=True)
-class TemporalKind:
-    """What one temporal kind is and implies.
-
-    ``starts_as_frame_mean``: at initialisation the stage outputs the mean of the frames' features
-    (``weighted`` starts uniform), so heads fitted on frame-averaged features (the ridge baseline's)
-    can start the trainable heads.
-    """
-
-    pool: type[nn.Module]
-    starts_as_frame_mean: bool
-
-
-#: Every temporal kind, by its config name (``model.temporal.kind``).
-TEMPORAL_KINDS: dict[str, TemporalKind] = {
-    "mean": TemporalKind(MeanPool, starts_as_frame_mean=True),
-    "weighted": TemporalKind(WeightedPool, starts_as_frame_mean=True),
-    "lstm": TemporalKind(LSTMPool, starts_as_frame_mean=False),
-}
 assert set(TEMPORAL_KINDS) == set(get_args(TemporalKindName))
 
 
 def _build(kind, in_dim, num_frames, hidden_dim, bidirectional) -> nn.Module:
     if kind not in TEMPORAL_KINDS:
-        raise ValueError(f"unknown temporal kind {kind!r}; choose one of {', '.join(TEMPORAL_KINDS)}")
-    if kind == "mean":
-        return MeanPool(in_dim)
-    if kind == "weighted":
-        return WeightedPool(in_dim, num_frames)
-    return LSTMPool(in_dim, hidden_dim, bidirectional)
+        raise ValueError(f"unknown temporal kind {kind!r}; choose one of "
+                         f"{', '.join(TEMPORAL_KINDS)}")
+    return TEMPORAL_KINDS[kind].pool.from_options(in_dim, num_frames, hidden_dim, bidirectional)
 
 
 def heads_read_frame_mean(kind: str, frame_diff: bool) -> bool:
