@@ -10,8 +10,9 @@ Lightning offers no public hook for these, so each overrides or reads a private 
 - :func:`requeue_checkpoint_path`, :func:`epochs_processed`, :func:`epoch_batches_done`,
   :func:`batches_done_before_restart`: the checkpoint connector's and fit loop's counters.
 
-Importing this module checks that the private names exist; :data:`TESTED_LIGHTNING` is the
-range ``requirements.txt`` pins.
+Importing this module checks that every private name above exists (:data:`_PRIVATE_API`), and
+stops with one error naming the missing ones and :data:`TESTED_LIGHTNING`, the range
+``requirements.txt`` pins.
 
 ``EpochCheckpoint``: Lightning 2.x writes ``last.ckpt`` only at a step where it also saved a
 top-k checkpoint, i.e. when the monitored ``val/score`` improved (and once more at the end of fit
@@ -26,6 +27,8 @@ so ``last.ckpt`` keeps the last usable state.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import inspect
 import logging
 import math
 from pathlib import Path
@@ -42,21 +45,56 @@ log = logging.getLogger(__name__)
 #: requirements.txt pins the same range.
 TESTED_LIGHTNING = ">=2.6,<2.7"
 
-#: Every private Lightning name used in this module, by owner; checked at import.
+
+def _missing_message(missing: list[str]) -> str:
+    return (f"pytorch-lightning {pl.__version__} lacks {', '.join(missing)}, which this project "
+            f"overrides or reads (runtime/lightning_overrides.py); install "
+            f"pytorch-lightning{TESTED_LIGHTNING} (requirements.txt)")
+
+
+try:  # the private classes whose members are read below
+    from pytorch_lightning.loops import _FitLoop, _TrainingEpochLoop
+    from pytorch_lightning.loops.progress import _BatchProgress, _ProcessedTracker, _Progress
+    from pytorch_lightning.trainer.connectors.checkpoint_connector import _CheckpointConnector
+except ImportError as err:
+    raise ImportError(_missing_message([str(err)])) from err
+
+#: Every private Lightning name used in this module, by owner (a method, property, dataclass field
+#: or attribute set in ``__init__``); checked at import. The loop counters are read along
+#: ``trainer.fit_loop.epoch_progress.current.processed`` and
+#: ``trainer.fit_loop.epoch_loop.batch_progress.{is_last_batch, current.processed}``.
 _PRIVATE_API = {
     ModelCheckpoint: ("_save_topk_checkpoint", "_save_last_checkpoint", "_save_checkpoint",
                       "_should_save_on_train_epoch_end", "_should_skip_saving_checkpoint", "_monitor_candidates"),
     LightningCLI: ("_run_subcommand", "_prepare_subcommand_kwargs"),
+    DDPStrategy: ("_ddp_kwargs",),
+    pl.Trainer: ("_checkpoint_connector", "fit_loop"),
+    _CheckpointConnector: ("hpc_save_path",),
+    _FitLoop: ("epoch_progress", "epoch_loop", "restarting"),
+    _TrainingEpochLoop: ("batch_progress",),
+    _Progress: ("current",),
+    _BatchProgress: ("current", "is_last_batch"),
+    _ProcessedTracker: ("processed",),
 }
+
+
+def _defines(owner: type, name: str) -> bool:
+    """Whether instances of ``owner`` have ``name``: a class attribute (method, property, default),
+    a dataclass field, or an attribute that ``__init__`` (the owner's or a parent's) sets."""
+    if hasattr(owner, name):
+        return True
+    if dataclasses.is_dataclass(owner):
+        return name in {f.name for f in dataclasses.fields(owner)}
+    inits = (inspect.unwrap(vars(cls)["__init__"]) for cls in owner.__mro__
+             if "__init__" in vars(cls))
+    return any(name in init.__code__.co_names for init in inits if hasattr(init, "__code__"))
 
 
 def _check_private_api() -> None:
     missing = [f"{owner.__name__}.{name}" for owner, names in _PRIVATE_API.items() for name in names
-               if not hasattr(owner, name)]
+               if not _defines(owner, name)]
     if missing:
-        raise ImportError(f"pytorch-lightning {pl.__version__} lacks {', '.join(missing)}, which this project "
-                          f"overrides (runtime/lightning_overrides.py); install pytorch-lightning"
-                          f"{TESTED_LIGHTNING} (requirements.txt)")
+        raise ImportError(_missing_message(missing))
 
 
 _check_private_api()
