@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from reports.build import build_report
-from reports.runs import RunReadError
+from run_folder.contract import RunReadError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,41 +16,24 @@ band weights ``(n_bands, n_voxels)`` (columns on the simplex) in its folder. Fro
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from lightning_modules.baseline.banded_baseline import BAND_WEIGHTS_FILE
 from lightning_modules.baseline.feature_bands import MOTION_BAND, band_depths
 from reports.brain_maps import VIEWS, bounding_box, slice_positions, to_volume
 from reports.figures import plt
-from reports.runs import RunReadError
+from run_folder.contract import BandWeightsRecord, RunFolder, read_band_weights
 from scoring.layout import MINI_TRACK_ROIS
 
 #: The order regions are drawn in: early visual cortex up the hierarchy, then category regions.
 HIERARCHY = MINI_TRACK_ROIS
 
 
-@dataclass
-class BandWeights:
-    """A run's ``band_weights.npz``.
-
-    Attributes
-    ----------
-    band_names : list of str, ``layer<i>`` bands then ``motion`` if fitted
-    weights : float32 (n_bands, n_voxels)
-    groups : list of ``(subject, roi, start, stop)``, the flat voxel layout
-    voxel_masks : ``{subject: bool (X, Y, Z)}`` for whole-brain runs
-    val_r, val_split_r : (n_voxels,) and (n_bands, n_voxels), or None
-    """
-
-    band_names: list[str]
-    weights: np.ndarray
-    groups: list[tuple[str, str, int, int]]
-    voxel_masks: dict[str, np.ndarray] = field(default_factory=dict)
-    val_r: np.ndarray | None = None
-    val_split_r: np.ndarray | None = None
+class BandWeights(BandWeightsRecord):
+    """A run's ``band_weights.npz`` (:class:`run_folder.contract.BandWeightsRecord`: ``band_names``,
+    ``weights`` (n_bands, n_voxels), ``groups``, ``voxel_masks``, ``val_r``, ``val_split_r``) with
+    what the maps compute from it."""
 
     @property
     def layer_bands(self) -> list[int]:
@@ -90,27 +73,8 @@ class BandWeights:
 def load_band_weights(path: str | Path) -> BandWeights:
     """Read a ``band_weights.npz`` (or the run folder holding one); :class:`RunReadError` names what is wrong."""
     path = Path(path)
-    if path.is_dir():
-        path = path / BAND_WEIGHTS_FILE
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise RunReadError(f"{path}: not a readable .npz ({err})") from err
-    needed = {"band_names", "weights", "subjects", "rois", "voxel_counts"}
-    if missing := needed - set(data.files):
-        raise RunReadError(f"{path}: missing arrays {sorted(missing)} (expected those write_band_weights writes)")
-    counts = data["voxel_counts"].astype(int)
-    stops = np.cumsum(counts)
-    names = [str(n) for n in data["band_names"]]
-    weights = data["weights"]
-    if weights.shape != (len(names), int(stops[-1])):
-        raise RunReadError(f"{path}: weights {weights.shape} must be (n_bands={len(names)}, n_voxels={stops[-1]})")
-    groups = [(str(s), str(r), int(stop - n), int(stop))
-              for s, r, n, stop in zip(data["subjects"], data["rois"], counts, stops, strict=True)]
-    masks = {k[len("voxel_mask_"):]: data[k].astype(bool) for k in data.files if k.startswith("voxel_mask_")}
-    return BandWeights(names, weights, groups, masks,
-                       data["val_r"] if "val_r" in data.files else None,
-                       data["val_split_r"] if "val_split_r" in data.files else None)
+    record = RunFolder(path).read_band_weights() if path.is_dir() else read_band_weights(path)
+    return BandWeights(**vars(record))
 
 
 def _ordered_rois(bw: BandWeights) -> list[str]:
@@ -248,10 +212,10 @@ def band_sections(run_dir: str | Path, run_name: str, out_dir: str | Path, nifti
     from reports.brain_maps import save_nifti
     from reports.figures import save_png
 
-    path = Path(run_dir) / BAND_WEIGHTS_FILE
-    if not path.is_file():
+    folder = RunFolder(run_dir)
+    if not folder.has_band_weights:
         return []
-    bw = load_band_weights(path)
+    bw = BandWeights(**vars(folder.read_band_weights()))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tag = "".join(c if c.isalnum() or c in "_.-" else "_" for c in run_name).strip("_")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from reports.figures import plt
-from reports.runs import ValidationPredictions
+from run_folder.contract import ValidationPredictions
 
 VIEWS = (("sagittal (x)", 0), ("coronal (y)", 1), ("axial (z)", 2))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from pathlib import Path
@@ -20,6 +21,8 @@ from reports.figures import (
     voxel_r_histogram,
 )
 from reports.runs import RunResult, load_run
+from run_folder.contract import PREDICTIONS_FILE
+from scoring.summary import ScoreSummary
 
 
 def slug(name: str) -> str:
@@ -29,17 +32,21 @@ def slug(name: str) -> str:
 def runs_table(runs: list[RunResult]) -> str:
     rows = []
     for run in runs:
-        best, last = run.summary.get("best", {}), run.summary.get("last", {})
-        ridge = run.summary.get("ridge", {})
-        rows.append([run.name, best.get("score", {}).get("overall"), ridge.get("score", {}).get("overall"),
-                     run.summary.get("gain_over_ridge"), best.get("r", {}).get("overall"),
-                     run.summary.get("best_epoch"), run.summary.get("epochs_run"),
-                     last.get("score", {}).get("overall"), best.get("n_unreliable_voxels"),
+        s = run.summary
+        rows.append([run.name, _overall(s.best, "score"), _overall(s.ridge, "score"), s.gain_over_ridge,
+                     _overall(s.best, "r"), s.best_epoch, s.epochs_run, _overall(s.last, "score"),
+                     s.best.n_unreliable_voxels if s.best else None,
                      "yes" if run.predictions is not None else "no", str(run.path)])
     return (html.table(["run", "best val/score", "ridge baseline val/score", "gain over ridge", "best val/r",
                         "best epoch", "epochs run", "last val/score", "unreliable voxels", "predictions saved",
                         "folder"], rows)
             + f"<p class='note'>{RUNS_NOTE}</p>")
+
+
+def _overall(summary: ScoreSummary | None, kind: str) -> float | None:
+    """The overall ``score`` or ``r`` of a summary, None where absent or NaN (a dash in the table)."""
+    means = getattr(summary, kind) if summary is not None else None
+    return means.overall if means is not None and math.isfinite(means.overall) else None
 
 
 #: What the runs table's columns mean, on the page.
@@ -92,8 +99,8 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, n_extreme: int
     bar.update()
     with_preds = [run for run in runs if run.predictions is not None]
     if missing := [run.name for run in runs if run.predictions is None]:
-        sections.append(("Runs without saved predictions", "<p class='note'>No <code>val_predictions.npz</code> "
-                         f"in {', '.join(missing)} (runs from before it was written): scores only.</p>"))
+        sections.append(("Runs without saved predictions", "<p class='note'>No "
+                         f"<code>{PREDICTIONS_FILE}</code> in {', '.join(missing)} (runs from before it was written): scores only.</p>"))
     if with_preds:
         png = save_png(voxel_r_histogram(with_preds), out / "voxel_r.png")
         sections.append(("Distribution of per-voxel r", html.image_tag(png, "per-voxel r")
@@ -122,7 +129,7 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, n_extreme: int
             sections.append((f"Brain maps: {run.name}", "\n".join(maps)))
         bar.update()
     bar.close()
-    for run in runs:  # runs fitted with banded ridge leave band_weights.npz
+    for run in runs:  # runs fitted with banded ridge leave their band weights
         sections += band_sections(run.path, run.name, out, nifti)
     path = out / "report.html"
     path.write_text(html.page("Encoding-model runs: " + ", ".join(run.name for run in runs), sections))

@@ -15,7 +15,8 @@ matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from reports.runs import RunResult, ValidationPredictions  # noqa: E402
+from reports.runs import RunResult  # noqa: E402
+from run_folder.contract import ValidationPredictions  # noqa: E402
 from scoring.summary import GroupMeans  # noqa: E402
 
 

@@ -1,8 +1,8 @@
-"""Callbacks that report a run: TensorBoard figures and the end-of-fit ``summary.json``."""
+"""Callbacks that report a run: TensorBoard figures and the end-of-fit ``summary.json``
+(written through :class:`run_folder.contract.RunFolder`)."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -11,16 +11,8 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
+from run_folder.contract import RunFolder, RunSummaryRecord
 from scoring.summary import ScoreSummary
-
-
-def _clean(value):
-    """JSON has no NaN: write null."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 class RunSummary(pl.Callback):
@@ -62,23 +54,16 @@ class RunSummary(pl.Callback):
 
     def _write(self, trainer: pl.Trainer, run_dir: Path, pl_module: pl.LightningModule | None = None) -> None:
         checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
-        record = {
-            "best_epoch": self.best_epoch,
-            "best_checkpoint": checkpoint.best_model_path if checkpoint else None,
-            "last_checkpoint": checkpoint.last_model_path if checkpoint else None,
-            "epochs_run": trainer.current_epoch,
-        }
-        baselines = (("ridge", pl_module.ridge_summary), ("banded_ridge", pl_module.banded_summary))
-        for name, summary in (("best", self.best), ("last", self.last), *baselines):
-            if summary is not None:
-                record[name] = summary.as_json()
         best = self.best.main if self.best else None
         ridge_score = pl_module.ridge_summary.main if pl_module.ridge_summary else None
-        if best is not None and ridge_score is not None:
-            record["gain_over_ridge"] = best - ridge_score
-        run_dir.mkdir(parents=True, exist_ok=True)
-        path = run_dir / "summary.json"
-        path.write_text(json.dumps(_clean(record), indent=2))
+        record = RunSummaryRecord(
+            best=self.best, last=self.last, ridge=pl_module.ridge_summary, banded_ridge=pl_module.banded_summary,
+            best_epoch=self.best_epoch,
+            best_checkpoint=checkpoint.best_model_path if checkpoint else None,
+            last_checkpoint=checkpoint.last_model_path if checkpoint else None,
+            epochs_run=trainer.current_epoch,
+            gain_over_ridge=best - ridge_score if best is not None and ridge_score is not None else None)
+        path = RunFolder(run_dir).write_summary(record)
         ridge_only = pl_module.settings.ridge.only
         only_name = pl_module.ridge_heads_name
         print(f"\nrun summary: {path}" + _scores_line(best, ridge_score, ridge_only, only_name))

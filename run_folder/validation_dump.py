@@ -1,18 +1,8 @@
 """Keep the best validation's predictions on disk, for reports: ``<run dir>/val_predictions.npz``.
 
-Written at every new best ``val/score`` (atomically: a temporary file, then ``os.replace``), so
-the file always matches the best checkpoint's validation. Contents (``np.load``):
-
-    predictions   float32 (n_val_videos, n_voxels_total)   the model's output, rows by video index
-    targets       float32 (n_val_videos, n_voxels_total)   measured responses (repetition means)
-    r             float32 (n_voxels_total,)                per-voxel Pearson r (the logged metric's)
-    noise_ceiling float32 (n_voxels_total,)                NaN everywhere if the split has none
-    video_index   int64 (n_val_videos,)                    positions in the sorted release
-    video_names   str (n_val_videos,)                      the clips' file names
-    train_index   int64 (n_train_videos,)                  the videos the run trained on (ensembles check it)
-    subjects, rois, voxel_counts  (n_groups,)              the flat layout, subject-major
-    voxel_mask_<subject>  bool (X, Y, Z)                   whole-brain runs: where each voxel sits
-    epoch, score                                           which validation this is
+Written at every new best ``val/score`` (atomically, through :class:`run_folder.contract.RunFolder`,
+whose :func:`~run_folder.contract.write_predictions` gives the file's arrays and shapes), so the file
+always matches the best checkpoint's validation.
 
 Under DDP each rank validates its own share of the videos; the rows are gathered to rank 0,
 which alone writes. 161k voxels x 100 videos is 65 MB per array, so memory stays modest.
@@ -20,7 +10,6 @@ which alone writes. 161k voxels x 100 videos is 65 MB per array, so memory stays
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -28,7 +17,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-FILE_NAME = "val_predictions.npz"
+from run_folder.contract import RunFolder
 
 
 @runtime_checkable
@@ -90,7 +79,7 @@ class ValidationDump(pl.Callback):
         if self.best_score is not None and score <= self.best_score:
             return
         self.best_score = score
-        preds, targets, index = (torch.cat(parts) for parts in zip(*batches))
+        preds, targets, index = (torch.cat(parts) for parts in zip(*batches, strict=True))
         preds, targets, index = (gather_rows(pl_module, t) for t in (preds, targets, index))
         # trainer.log_dir broadcasts under DDP: every rank must ask, not only the one that writes.
         run_dir = Path(trainer.log_dir or trainer.default_root_dir)
@@ -102,28 +91,13 @@ class ValidationDump(pl.Callback):
     def _write(run_dir: Path, trainer, pl_module, preds, targets, index, score: float) -> None:
         order = np.argsort(index, kind="stable")
         validation = pl_module.last_validation
-        layout, ceiling = validation.layout, validation.ceiling
-        arrays = {
-            "predictions": preds[order].astype(np.float32),
-            "targets": targets[order].astype(np.float32),
-            "r": validation.r.float().cpu().numpy(),
-            "noise_ceiling": (ceiling.float().cpu().numpy() if ceiling is not None
-                              else np.full(layout.n_voxels, np.nan, np.float32)),
-            "video_index": index[order].astype(np.int64),
-            "subjects": np.array([g.subject for g in layout.groups]),
-            "rois": np.array([g.roi for g in layout.groups]),
-            "voxel_counts": np.array([g.n_voxels for g in layout.groups], dtype=np.int64),
-            "epoch": np.int64(trainer.current_epoch),
-            "score": np.float64(score),
-        }
+        ceiling = validation.ceiling
+        extra = {}
         data = getattr(trainer, "datamodule", None)
         if isinstance(data, ValidationData):  # a bare Trainer.fit(model, loaders) has no data module
-            if data.train_indices is not None:
-                arrays["train_index"] = np.asarray(data.train_indices, dtype=np.int64)
-            arrays["video_names"] = np.array(data.video_names(arrays["video_index"]))
-            arrays.update({f"voxel_mask_{subject}": mask for subject, mask in data.voxel_masks.items()})
-        run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = run_dir / f".{FILE_NAME}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, run_dir / FILE_NAME)
+            extra = {"train_index": data.train_indices, "video_names": data.video_names(index[order].astype(np.int64)),
+                     "voxel_masks": data.voxel_masks}
+        RunFolder(run_dir).write_predictions(
+            predictions=preds[order], targets=targets[order], r=validation.r.float().cpu().numpy(),
+            noise_ceiling=ceiling.float().cpu().numpy() if ceiling is not None else None,
+            video_index=index[order], layout=validation.layout, epoch=trainer.current_epoch, score=score, **extra)

@@ -11,7 +11,7 @@ from reports.band_maps import (
     load_band_weights,
     preferred_layer_volumes,
 )
-from reports.runs import RunReadError
+from run_folder.contract import RunReadError
 from scoring.layout import TargetLayout
 
 

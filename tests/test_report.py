@@ -16,7 +16,8 @@ from export.checkpoint import load_encoding_model
 from reports.brain_maps import bounding_box, r_volumes, slice_positions, to_volume
 from reports.build import build_report
 from reports.figures import extreme_voxels
-from reports.runs import RunReadError, load_run
+from reports.runs import load_run
+from run_folder.contract import RunReadError
 from tests.helpers import REPO, fit_tiny
 
 SHORT = ("--trainer.max_epochs", "2", "--trainer.limit_train_batches", "1")

@@ -20,7 +20,6 @@ heads then compute exactly banded ridge's prediction (up to the per-voxel rescal
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,12 +32,11 @@ from lightning_modules.baseline.ridge_baseline import fill_missing, rescale_to_t
 from lightning_modules.metrics import VoxelCorrelation
 from lightning_modules.networks.encoder import VideoEncoder
 from ridge.banded import BandedRidgeCV
+from run_folder.contract import RunFolder
 from scoring.layout import TargetLayout
 from scoring.summary import ScoreSummary, score_summary
 
 log = logging.getLogger(__name__)
-
-BAND_WEIGHTS_FILE = "band_weights.npz"
 
 
 @dataclass
@@ -175,40 +173,11 @@ def fit_banded_baseline(encoder: VideoEncoder, datamodule, layout: TargetLayout,
 
 def write_band_weights(run_dir: str | Path, baseline: BandedBaseline, layout: TargetLayout,
                        voxel_masks: dict[str, np.ndarray] | None = None) -> Path:
-    """``run_dir/band_weights.npz`` (atomically). Contents (``np.load``):
-
-        band_names    str (n_bands,)                  ``layer<i>`` in read-out order, then ``motion``
-        weights       float32 (n_bands, n_voxels)     each voxel's band weights (columns sum to 1)
-        alphas        float32 (n_voxels,)             chosen penalty
-        cv_r          float32 (n_voxels,)             best mean CV r on the training videos
-        val_r         float32 (n_voxels,)             r on the validation videos
-        val_split_r   float32 (n_bands, n_voxels)     each band's share of val_r
-        subjects, rois, voxel_counts  (n_groups,)     the flat layout, subject-major
-        voxel_mask_<subject>  bool (X, Y, Z)          whole-brain runs: where each voxel sits
-    """
-    arrays = {
-        "band_names": np.array(baseline.band_names),
-        "weights": baseline.band_weights.numpy().astype(np.float32),
-        "alphas": baseline.alphas.numpy().astype(np.float32),
-        "cv_r": baseline.cv_scores.numpy().astype(np.float32),
-        "val_r": baseline.val_r.numpy().astype(np.float32),
-        "val_split_r": baseline.val_split_r.numpy().astype(np.float32),
-        "subjects": np.array([g.subject for g in layout.groups]),
-        "rois": np.array([g.roi for g in layout.groups]),
-        "voxel_counts": np.array([g.n_voxels for g in layout.groups], dtype=np.int64),
-        **{f"voxel_mask_{s}": np.asarray(m, bool) for s, m in (voxel_masks or {}).items()},
-    }
-    path = Path(run_dir) / BAND_WEIGHTS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """``run_dir/band_weights.npz`` (atomically), in the format :func:`run_folder.contract.write_band_weights` gives."""
+    return RunFolder(run_dir).write_band_weights(
+        band_names=baseline.band_names, weights=baseline.band_weights.numpy(), alphas=baseline.alphas.numpy(),
+        cv_r=baseline.cv_scores.numpy(), val_r=baseline.val_r.numpy(), val_split_r=baseline.val_split_r.numpy(),
+        layout=layout, voxel_masks=voxel_masks)
 
 
 def voxel_masks_of(datamodule) -> dict[str, np.ndarray]:
