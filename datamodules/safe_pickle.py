@@ -18,6 +18,13 @@ the file carries:
   maps one character to one byte;
 - :func:`bounded_array` turns nested lists into an array only when their element count fits in
   the file (memo-shared sub-lists would otherwise expand to gigabytes).
+
+``load_pickle(path, allow_nifti=True)`` (BOLD Moments' whole-brain files, whose mask is a pickled
+``nibabel.Nifti1Image``) also admits the four nibabel classes such a pickle names:
+``Nifti1Image``, ``Nifti1Header``, ``Nifti1Extensions`` and ``FileHolder``, and only the way
+``pickle`` writes an object (protocol 2 or later): created empty (``NEWOBJ`` without arguments),
+then given its attribute dict (``BUILD`` with a dict of str keys). They are never called
+(no constructor runs), and their state never goes through ``setattr`` (no property setter runs).
 """
 
 from __future__ import annotations
@@ -148,33 +155,86 @@ def _check_array_state(state) -> None:
                        + (f"{carried:,} bytes" if carried is not None else type(data).__name__))
 
 
+#: What a pickled ``nibabel.Nifti1Image`` names besides numpy (nibabel 3-5, protocol >= 2).
+_NIFTI_NAMES = (("nibabel.nifti1", "Nifti1Image"), ("nibabel.nifti1", "Nifti1Header"),
+                ("nibabel.nifti1", "Nifti1Extensions"), ("nibabel.fileholders", "FileHolder"))
+
+
+def _nifti_classes() -> dict[tuple[str, str], type]:
+    """The nibabel classes of :data:`_NIFTI_NAMES`, imported only when a pickle may hold them."""
+    from nibabel.fileholders import FileHolder
+    from nibabel.nifti1 import Nifti1Extensions, Nifti1Header, Nifti1Image
+
+    return dict(zip(_NIFTI_NAMES, (Nifti1Image, Nifti1Header, Nifti1Extensions, FileHolder),
+                    strict=True))
+
+
+def _check_object_state(inst, state) -> None:
+    """A nibabel object gets only its attribute dict: no slot state (``setattr`` would run property
+    setters), no non-str keys."""
+    if not isinstance(state, dict) or any(not isinstance(k, str) for k in state):
+        raise _Refused(f"a {type(inst).__name__} state of type {type(state).__name__} "
+                       "(only a dict of attributes)")
+
+
 class _RestrictedUnpickler(pickle._Unpickler):
     """The pure-Python unpickler (its BUILD can be checked; the C one's cannot) with an allow-list."""
 
     dispatch = dict(pickle._Unpickler.dispatch)
 
-    def __init__(self, file, path: Path):
+    def __init__(self, file, path: Path, allow_nifti: bool = False):
         super().__init__(file, encoding="latin1")
         self._path = path
+        self._objects = _nifti_classes() if allow_nifti else {}
+        self._object_types = tuple(self._objects.values())
 
     def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED:
             return _ALLOWED[(module, name)]
+        if (module, name) in self._objects:
+            return self._objects[(module, name)]
+        what = "numpy arrays, dicts, lists and plain scalars" + (
+            " (and a nibabel Nifti1Image)" if self._objects else "")
         raise UnsafePickleError(
-            f"{self._path}: refusing to load '{module}.{name}'. Only numpy arrays, dicts, lists "
-            "and plain scalars are allowed in fMRI pickles; this file may not be what it claims to be."
+            f"{self._path}: refusing to load '{module}.{name}'. Only {what} are allowed in fMRI "
+            "pickles; this file may not be what it claims to be."
         )
 
     def load_build(self):
         if isinstance(self.stack[-2], np.ndarray):
             _check_array_state(self.stack[-1])
+        elif self._object_types and isinstance(self.stack[-2], self._object_types):
+            _check_object_state(self.stack[-2], self.stack[-1])
         super().load_build()
 
+    def _check_new(self, cls, args, kwargs=None) -> None:
+        if cls in self._object_types and (args or kwargs):
+            raise _Refused(f"{cls.__name__}.__new__ with arguments {args!r} {kwargs or ''}")
+
+    def load_newobj(self):
+        self._check_new(self.stack[-2], self.stack[-1])
+        super().load_newobj()
+
+    def load_newobj_ex(self):
+        self._check_new(self.stack[-3], self.stack[-2], self.stack[-1])
+        super().load_newobj_ex()
+
+    def load_reduce(self):
+        if self._object_types and self.stack[-2] in self._object_types:
+            raise _Refused(f"a call of {self.stack[-2].__name__} (nibabel objects are only "
+                           "restored as pickle writes them, never constructed)")
+        super().load_reduce()
+
     dispatch[pickle.BUILD[0]] = load_build
+    dispatch[pickle.NEWOBJ[0]] = load_newobj
+    dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
+    dispatch[pickle.REDUCE[0]] = load_reduce
 
 
-def load_pickle(path: str | Path):
+def load_pickle(path: str | Path, allow_nifti: bool = False):
     """Load a pickle of numpy arrays, dicts, lists and scalars; refuse anything else.
+
+    ``allow_nifti`` also admits a pickled ``nibabel.Nifti1Image`` (see the module docstring).
 
     Raises
     ------
@@ -191,7 +251,7 @@ def load_pickle(path: str | Path):
         raise FileNotFoundError(f"{path}: fMRI pickle not found")
     data = path.read_bytes()
     try:
-        return _RestrictedUnpickler(io.BytesIO(data), path).load()
+        return _RestrictedUnpickler(io.BytesIO(data), path, allow_nifti).load()
     except UnsafePickleError:
         raise
     except _Refused as err:
