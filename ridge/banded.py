@@ -30,161 +30,29 @@ makes band weights comparable between bands of different size or scale.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ridge.candidates import band_weight_candidates, candidates_for
+from ridge.cv import best_alpha as best_alpha_of
+from ridge.cv import centre_targets
 from ridge.ops import (
     FoldPredictor,
+    Refit,
     fold_grams,
     kfold_splits,
     mean_fold_scores,
-    ridge_weights,
+    one_thread_on_cpu,
     spectral_decomposition,
 )
-from ridge.solver import DEFAULT_ALPHAS, _check_finite
+from ridge.solver import DEFAULT_ALPHAS
+from ridge.validation import check_alphas, check_bands, check_finite, check_targets
 
-DIRICHLET_CONCENTRATIONS = (
-    0.1,
-    1.0,
-)  # himalaya's default: near-corners and uniform draws, alternating
-
-
-@contextmanager
-def one_thread_on_cpu(device: torch.device) -> Iterator[None]:
-    """Run LAPACK's eigh on one CPU thread. On a shared 2-core box under load, a 2-thread
-    eigh of an 800 x 800 kernel took 15-25 s against 0.5 s on one thread (its threads wait
-    on each other while descheduled); quiet, the second thread gains little on matrices
-    this small. The big matrix products outside stay multi-threaded."""
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def band_weight_candidates(
-    n_bands: int,
-    n_candidates: int = 20,
-    seed: int = 0,
-    concentrations: Sequence[float] = DIRICHLET_CONCENTRATIONS,
-) -> Tensor:
-    """Candidate band weights on the simplex, shape (n_candidates, n_bands), float64.
-
-    Rows: the ``n_bands`` one-hot corners (each band alone), then the uniform
-    weights ``1 / n_bands``, then Dirichlet draws whose concentration cycles
-    through ``concentrations`` (0.1: close to a corner or an edge; 1: uniform
-    over the simplex), from ``numpy.random.default_rng(seed)``. One band: one row.
-    """
-    if n_bands < 1:
-        raise ValueError(f"n_bands must be >= 1; got {n_bands}")
-    if n_bands == 1:
-        return torch.ones(1, 1, dtype=torch.float64)
-    if n_candidates < n_bands + 1:
-        raise ValueError(
-            f"band_weight_candidates must be at least n_bands + 1 = {n_bands + 1} (each band alone, "
-            f"and the uniform weights); got {n_candidates}"
-        )
-    rows = [np.eye(n_bands), np.full((1, n_bands), 1.0 / n_bands)]
-    rng = np.random.default_rng(seed)
-    for i in range(n_candidates - n_bands - 1):
-        conc = concentrations[i % len(concentrations)]
-        rows.append(rng.dirichlet([conc] * n_bands, 1))
-    return torch.from_numpy(np.vstack(rows)).to(torch.float64)
-
-
-def _check_candidates(cands, n_bands: int) -> Tensor:
-    """Given candidates (n_candidates, n_bands) -> float64 rows normalised to sum 1."""
-    W = torch.as_tensor(cands, dtype=torch.float64).cpu()
-    if W.ndim != 2 or W.shape[1] != n_bands or len(W) == 0:
-        raise ValueError(
-            f"band_weight_candidates must have shape (n_candidates, n_bands={n_bands}); "
-            f"got shape {tuple(W.shape)}"
-        )
-    if not bool(torch.isfinite(W).all()) or bool((W < 0).any()) or bool((W.sum(1) <= 0).any()):
-        raise ValueError(
-            "band_weight_candidates must be finite and >= 0, each row with a positive sum"
-        )
-    return W / W.sum(1, keepdim=True)
-
-
-def check_bands(
-    bands,
-    device,
-    dtype=torch.float64,
-    names: Sequence[str] | None = None,
-    n_features: Sequence[int] | None = None,
-) -> tuple[list[str], list[Tensor]]:
-    """Validate ``{name: (n_videos, n_features_b)}``; return the names and the tensors in order.
-
-    ``names`` / ``n_features`` given (at predict time): the bands must be exactly
-    those seen in fit, with the same feature counts.
-    """
-    if not isinstance(bands, Mapping) or len(bands) == 0:
-        got = "an empty dict" if isinstance(bands, Mapping) else type(bands).__name__
-        raise ValueError(
-            f"bands must be a non-empty dict {{name: (n_videos, n_features) array}}; got {got}"
-        )
-    if names is not None and set(bands) != set(names):
-        raise ValueError(f"bands must be the bands seen in fit, {list(names)}; got {list(bands)}")
-    order = list(names) if names is not None else list(bands)
-    tensors = []
-    for i, name in enumerate(order):
-        A = bands[name]
-        A = torch.as_tensor(A) if not isinstance(A, Tensor) else A
-        if A.ndim != 2 or A.shape[1] == 0:
-            raise ValueError(
-                f"band {name!r} must have shape (n_videos, n_features) with n_features >= 1; "
-                f"got shape {tuple(A.shape)}"
-            )
-        if n_features is not None and A.shape[1] != n_features[i]:
-            raise ValueError(
-                f"band {name!r} must have {n_features[i]} features (as in fit); "
-                f"got shape {tuple(A.shape)}"
-            )
-        if tensors and A.shape[0] != tensors[0].shape[0]:
-            raise ValueError(
-                f"bands must all have the same number of rows (videos): {order[0]!r} has "
-                f"{tensors[0].shape[0]}, {name!r} has {A.shape[0]}"
-            )
-        A = A.to(device=device, dtype=dtype)
-        _check_finite(f"band {name!r}", A)
-        tensors.append(A)
-    return order, tensors
-
-
-def check_targets(Y, n_videos: int) -> Tensor:
-    """Y (n_videos, n_voxels) or (n_videos,) -> 2-D tensor, left on its device; finite."""
-    Y = torch.as_tensor(Y) if not isinstance(Y, Tensor) else Y
-    if Y.ndim == 1:
-        Y = Y[:, None]
-    if Y.ndim != 2 or Y.shape[0] != n_videos:
-        raise ValueError(
-            f"Y must have shape (n_videos, n_voxels) with n_videos={n_videos} (the rows of "
-            f"the bands); got shape {tuple(Y.shape)}"
-        )
-    _check_finite("Y", Y)
-    return Y
-
-
-def centre_targets(Yb: Tensor, n_folds: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Centre a batch (n_videos, b): means (b,), centred batch with constant columns set to 0,
-    and the validation sum-of-squares floor (b,) below which a fold counts as constant
-    (as :meth:`RidgeCV._centre_targets`)."""
-    y_mean = Yb.mean(0)
-    Yc = Yb - y_mean
-    eps = torch.finfo(Yb.dtype).eps
-    Yc[:, Yc.abs().amax(0) <= 64 * eps * Yb.abs().amax(0)] = 0
-    n_val = -(-Yb.shape[0] // n_folds)
-    return y_mean, Yc, n_val * (64 * eps * Yc.abs().amax(0)).square()
+__all__ = ["BandedRidgeCV", "band_weight_candidates"]
 
 
 class BandedRidgeCV:
@@ -264,11 +132,7 @@ class BandedRidgeCV:
 
     # ------------------------------------------------------------------ checks
     def _check_params(self, n_videos: int, n_bands: int) -> tuple[Tensor, Tensor]:
-        alphas = torch.as_tensor(
-            DEFAULT_ALPHAS if self.alphas is None else self.alphas, dtype=torch.float64
-        ).reshape(-1)
-        if len(alphas) == 0 or not bool((alphas > 0).all() & torch.isfinite(alphas).all()):
-            raise ValueError(f"alphas must be finite and > 0; got {self.alphas}")
+        alphas = check_alphas(DEFAULT_ALPHAS if self.alphas is None else self.alphas)
         if not 2 <= self.n_folds <= n_videos or n_videos // self.n_folds < 2:
             raise ValueError(
                 f"n_folds must be >= 2 and leave >= 2 validation videos per fold with "
@@ -280,12 +144,7 @@ class BandedRidgeCV:
             raise ValueError(f"dtype must be torch.float32 or torch.float64; got {self.dtype}")
         if self.target_batch is not None and self.target_batch < 1:
             raise ValueError(f"target_batch must be >= 1 or None; got {self.target_batch}")
-        c = self.band_weight_candidates
-        if isinstance(c, int | np.integer):
-            cands = band_weight_candidates(n_bands, int(c), self.seed)
-        else:
-            cands = _check_candidates(c, n_bands)
-        return alphas, cands
+        return alphas, candidates_for(self.band_weight_candidates, n_bands, self.seed)
 
     def _centred_bands(self, Xs: list[Tensor]) -> list[Tensor]:
         """Centre each band (n_videos, p_b); record its means and scale."""
@@ -361,7 +220,7 @@ class BandedRidgeCV:
             for batch in batches:
                 _, Yc, tiny = batch_data(batch)
                 scores = self._cv_scores(folds, Yc, tiny)  # (n_alphas, b)
-                a_best = _best_alpha(scores, alphas)
+                a_best = best_alpha_of(scores, alphas)
                 s_best = scores.gather(0, a_best[None])[0]
                 cand_scores[c, batch] = s_best
                 better = s_best > best_score[batch] + tie
@@ -399,7 +258,7 @@ class BandedRidgeCV:
         return Z, torch.einsum("b,bij->ij", w, kernels)
 
     def _cv_scores(self, folds: list[FoldPredictor], Yc: Tensor, tiny_ss: Tensor) -> Tensor:
-        """Mean over folds of the validation score, (n_alphas, b), float64 (always with an intercept)."""
+        """Mean over folds of the validation score, (n_alphas, b), float64 (with an intercept)."""
         return mean_fold_scores(folds, Yc, tiny_ss, self.scoring, intercept=True)
 
     def _refit(
@@ -420,9 +279,8 @@ class BandedRidgeCV:
             w = cands[c]
             Z, K = self._weighted(Xc, kernels, w)
             with one_thread_on_cpu(device):
-                full = spectral_decomposition(Z, K if Z.shape[0] < Z.shape[1] else None)
-            weights = ridge_weights(full.lam, alphas).to(self.dtype)  # (n_alphas, r)
-            P, Qt = full.P.to(self.dtype), full.Q.T.to(self.dtype).contiguous()
+                refit = Refit(spectral_decomposition(Z, K if Z.shape[0] < Z.shape[1] else None),
+                              alphas, self.dtype)
             kept = [b for b in range(len(Xc)) if w[b] > 0]
             for batch in batches:
                 cols = torch.nonzero(best_cand[batch] == c).flatten()
@@ -430,7 +288,7 @@ class BandedRidgeCV:
                     continue
                 y_mean, Yc, _ = batch_data(batch)
                 targets = cols + batch.start
-                coef = P @ (weights[best_alpha[targets]].T * (Qt @ Yc[:, cols]))  # (p_w, m)
+                coef = refit.coef(best_alpha[targets], Yc[:, cols])  # (p_w, m)
                 start = 0
                 for b in kept:  # Z's columns of band b are sqrt(w_b) Xc_b / scale_b
                     rows = self.band_slices_[self.band_names[b]]
@@ -485,7 +343,7 @@ class BandedRidgeCV:
             raise ValueError(
                 f"Y must have shape {tuple(shape)} (n_videos, n_voxels); got {tuple(Y.shape)}"
             )
-        _check_finite("Y", Y)
+        check_finite("Y", Y)
         return Y
 
     def score(self, bands, Y) -> Tensor:
@@ -507,8 +365,3 @@ class BandedRidgeCV:
         ok = denom > 0
         return torch.where(ok, (parts * yc).sum(1) / torch.where(ok, denom, 1.0), 0.0)
 
-
-def _best_alpha(scores: Tensor, alphas: Tensor) -> Tensor:
-    """Index (b,) of the best penalty per voxel; exact ties go to the largest (as RidgeCV)."""
-    is_best = scores >= scores.amax(0, keepdim=True)
-    return torch.where(is_best, alphas[:, None], -torch.inf).argmax(0)

@@ -20,6 +20,8 @@ r x r), so small alphas stay accurate even when ``Y`` is float32.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -86,6 +88,40 @@ def spectral_decomposition(Xc: Tensor, kernel: Tensor | None = None) -> Spectral
 def ridge_weights(lam: Tensor, alphas: Tensor) -> Tensor:
     """``W[a, j] = 1 / (lam_j + alphas_a)``, shape (n_alphas, r)."""
     return 1.0 / (lam[None, :] + alphas[:, None])
+
+
+class Refit:
+    """The refit on all rows, each target at its own penalty, from one decomposition.
+
+    ``coef[:, t] = P diag(W[a_t]) Q^T Yc[:, t]`` with ``W = ridge_weights(lam, alphas)``: each
+    target's penalty is a diagonal scaling in the eigenbasis, so targets need no grouping by
+    penalty. Built from :func:`spectral_decomposition` (float64), applied in ``dtype``.
+    """
+
+    def __init__(self, full: Spectral, alphas: Tensor, dtype: torch.dtype):
+        self.weights = ridge_weights(full.lam, alphas).to(dtype)  # (n_alphas, r)
+        self.P, self.Qt = full.P.to(dtype), full.Q.T.to(dtype).contiguous()
+
+    def coef(self, alpha_index: Tensor, Yc: Tensor) -> Tensor:
+        """alpha_index int64 (m,) into ``alphas``, centred targets Yc (n, m) -> coef (p, m)."""
+        return self.P @ (self.weights[alpha_index].T * (self.Qt @ Yc))
+
+
+@contextmanager
+def one_thread_on_cpu(device: torch.device) -> Iterator[None]:
+    """Run LAPACK's eigh on one CPU thread. On a shared 2-core box under load, a 2-thread
+    eigh of an 800 x 800 kernel took 15-25 s against 0.5 s on one thread (its threads wait
+    on each other while descheduled); quiet, the second thread gains little on matrices
+    this small. The big matrix products outside stay multi-threaded."""
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def fold_grams(X: Tensor, train: Tensor, val: Tensor, standardize: bool, center: bool,

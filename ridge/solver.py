@@ -13,7 +13,7 @@ K-fold splits. Each fold costs one eigendecomposition of a Gram matrix
 covariance ``Xc^T Xc``), shared by every alpha and every target; the refit on
 all videos costs one more, and each target's own alpha is applied as a
 diagonal scaling in the eigenbasis, so no grouping by alpha is needed. The
-maths is in :mod:`ridge_ops`.
+maths is in :mod:`ridge.ops`.
 """
 
 from __future__ import annotations
@@ -24,37 +24,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ridge.cv import best_alpha, best_alpha_per_group, centre_targets
 from ridge.ops import (
     FoldPredictor,
+    Refit,
     fold_grams,
     kfold_splits,
     mean_fold_scores,
-    ridge_weights,
     spectral_decomposition,
 )
+from ridge.validation import as_tensor, check_alphas, check_finite
 from scoring.pearson import pearson_r
 
 DEFAULT_ALPHAS = tuple(np.logspace(-2, 7, 20).tolist())
-
-
-def _as_tensor(name: str, A, ndim: int, device, dtype) -> Tensor:
-    A = torch.as_tensor(A) if not isinstance(A, Tensor) else A
-    if A.ndim != ndim:
-        shape = "(n_videos, n_features)" if name == "X" else "(n_videos, n_targets)"
-        raise ValueError(f"{name} must have shape {shape}; got shape {tuple(A.shape)}")
-    if not (A.is_floating_point() or A.dtype in (torch.int32, torch.int64, torch.bool)):
-        raise TypeError(f"{name} must hold real numbers; got dtype {A.dtype}")
-    return A.to(device=device, dtype=dtype)
-
-
-def _check_finite(name: str, A: Tensor) -> None:
-    bad = ~torch.isfinite(A)
-    if bad.any():
-        rows, cols = torch.nonzero(bad, as_tuple=True)
-        raise ValueError(
-            f"{name} has {int(bad.sum())} NaN/inf values (first at row {int(rows[0])}, "
-            f"column {int(cols[0])}); drop or impute them before fitting"
-        )
 
 
 class RidgeCV:
@@ -133,9 +115,7 @@ class RidgeCV:
 
     # ------------------------------------------------------------------ checks
     def _check_params(self, n_videos: int) -> Tensor:
-        alphas = torch.as_tensor(self.alphas, dtype=torch.float64).reshape(-1)
-        if len(alphas) == 0 or not bool((alphas > 0).all() & torch.isfinite(alphas).all()):
-            raise ValueError(f"alphas must be finite and > 0; got {self.alphas}")
+        alphas = check_alphas(self.alphas)
         if self.scoring not in ("correlation", "r2"):
             raise ValueError(f"scoring must be 'correlation' or 'r2'; got {self.scoring!r}")
         if not 2 <= self.n_folds <= n_videos:
@@ -184,7 +164,7 @@ class RidgeCV:
         """
         device = self.device or (X.device if isinstance(X, Tensor) else "cpu")
         device = torch.device(device)
-        X64 = _as_tensor("X", X, 2, device, torch.float64)
+        X64 = as_tensor("X", X, 2, device, torch.float64)
         if isinstance(Y, np.ndarray | Tensor) and Y.ndim == 1:
             Y = Y.reshape(-1, 1)
         Y = torch.as_tensor(Y) if not isinstance(Y, Tensor) else Y
@@ -193,8 +173,8 @@ class RidgeCV:
                 f"Y must have shape (n_videos, n_targets) with n_videos={X64.shape[0]} "
                 f"(the rows of X of shape {tuple(X64.shape)}); got shape {tuple(Y.shape)}"
             )
-        _check_finite("X", X64)
-        _check_finite("Y", Y)
+        check_finite("X", X64)
+        check_finite("Y", Y)
         n_videos, n_features = X64.shape
         n_targets = Y.shape[1]
         alphas = self._check_params(n_videos).to(device)
@@ -210,12 +190,14 @@ class RidgeCV:
             folds.append(
                 FoldPredictor(grams, alphas, train, val, self.scoring == "correlation", self.dtype)
             )
-        full = spectral_decomposition(Xc, kernel)
-        weights = ridge_weights(full.lam, alphas).to(self.dtype)  # (n_alphas, r)
-        P, Qt = full.P.to(self.dtype), full.Q.T.to(self.dtype).contiguous()
+        refit = Refit(spectral_decomposition(Xc, kernel), alphas, self.dtype)
         x_mean, x_scale = x_mean.to(self.dtype), x_scale.to(self.dtype)
 
         kw = dict(device=device, dtype=self.dtype)
+
+        def centred(batch):  # (y_mean, Yc, tiny_ss) of a batch of targets
+            return centre_targets(Y[:, batch].to(**kw), self.n_folds, self.fit_intercept)
+
         self.coef_ = torch.empty(n_features, n_targets, **kw)
         self.intercept_ = torch.zeros(n_targets, **kw)
         self.best_alphas_ = torch.empty(n_targets, dtype=torch.float64, device=device)
@@ -229,72 +211,39 @@ class RidgeCV:
                 raise ValueError(f"groups must have shape ({n_targets},), one label per target; "
                                  f"got {tuple(groups.shape)}")
             for batch in batches:
-                _, Yc, tiny_ss = self._centre_targets(Y[:, batch].to(**kw))
+                _, Yc, tiny_ss = centred(batch)
                 self.cv_scores_[:, batch] = self._cv_scores(folds, Yc, tiny_ss)
-            group_best = self._select_per_group(self.cv_scores_, alphas, groups)
+            group_best = best_alpha_per_group(self.cv_scores_, alphas, groups)
         for batch in batches:
-            y_mean, Yc, tiny_ss = self._centre_targets(Y[:, batch].to(**kw))
+            y_mean, Yc, tiny_ss = centred(batch)
             if group_best is None:
                 self.cv_scores_[:, batch] = self._cv_scores(folds, Yc, tiny_ss)
-                best = self._select(self.cv_scores_[:, batch], alphas)
+                best = best_alpha(self.cv_scores_[:, batch], alphas)
             else:
                 best = group_best[batch]
             self.best_alphas_[batch] = alphas[best]
-            # refit: coef = P diag(1 / (lam + alpha_t)) Q^T Yc, column by column
-            coef = P @ (weights[best].T * (Qt @ Yc)) / x_scale[:, None]
+            coef = refit.coef(best, Yc) / x_scale[:, None]
             self.coef_[:, batch] = coef
             self.intercept_[batch] = y_mean - x_mean @ coef
         self.alphas_ = alphas
         self.n_features_in_ = n_features
         return self
 
-    def _centre_targets(self, Yb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Centre a batch of targets (n_videos, b); zero out constant columns.
-
-        Returns the means (b,), the centred batch (n_videos, b) and the
-        sum-of-squares floor (b,) below which a validation fold counts as
-        constant: ``n_val * (64 eps max|Yc|)^2``, a few rounding errors.
-        """
-        y_mean = Yb.mean(0) if self.fit_intercept else torch.zeros_like(Yb[0])
-        Yc = Yb - y_mean
-        eps = torch.finfo(Yb.dtype).eps
-        if self.fit_intercept:  # constant up to rounding: exactly zero, coef_ = 0
-            constant = Yc.abs().amax(0) <= 64 * eps * Yb.abs().amax(0)
-            Yc[:, constant] = 0
-        n_val = -(-Yb.shape[0] // self.n_folds)
-        tiny_ss = n_val * (64 * eps * Yc.abs().amax(0)).square()
-        return y_mean, Yc, tiny_ss
-
     def _cv_scores(self, folds: list[FoldPredictor], Yc: Tensor, tiny_ss: Tensor) -> Tensor:
         """Mean over folds of the validation score, shape (n_alphas, b), float64."""
         return mean_fold_scores(folds, Yc, tiny_ss, self.scoring, self.fit_intercept)
-
-    @staticmethod
-    def _select(scores: Tensor, alphas: Tensor) -> Tensor:
-        """Index (b,) of the best alpha per target; exact ties go to the largest alpha."""
-        is_best = scores >= scores.amax(0, keepdim=True)
-        return torch.where(is_best, alphas[:, None], -torch.inf).argmax(0)
-
-    @classmethod
-    def _select_per_group(cls, scores: Tensor, alphas: Tensor, groups: Tensor) -> Tensor:
-        """Index (n_targets,) of the alpha with the best mean CV score over each target's group."""
-        labels, inverse = torch.unique(groups, return_inverse=True)
-        sums = torch.zeros(len(alphas), len(labels), dtype=scores.dtype, device=scores.device)
-        sums.index_add_(1, inverse, scores)
-        counts = torch.bincount(inverse, minlength=len(labels)).to(scores.dtype)
-        return cls._select(sums / counts, alphas)[inverse]
 
     # ----------------------------------------------------------------- predict
     def _check_fitted_X(self, X) -> Tensor:
         if not hasattr(self, "coef_"):
             raise RuntimeError("RidgeCV is not fitted yet: call fit(X, Y) first")
-        X = _as_tensor("X", X, 2, self.coef_.device, self.dtype)
+        X = as_tensor("X", X, 2, self.coef_.device, self.dtype)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X must have shape (n_videos, {self.n_features_in_}) (n_features seen in "
                 f"fit); got shape {tuple(X.shape)}"
             )
-        _check_finite("X", X)
+        check_finite("X", X)
         return X
 
     def predict(self, X) -> Tensor:

@@ -42,14 +42,10 @@ from itertools import combinations
 import torch
 from torch import Tensor
 
-from ridge.banded import (
-    BandedRidgeCV,
-    centre_targets,
-    check_bands,
-    check_targets,
-    one_thread_on_cpu,
-)
-from ridge.ops import r2_scores, ridge_weights, spectral_decomposition
+from ridge.banded import BandedRidgeCV
+from ridge.cv import centre_targets
+from ridge.ops import Refit, one_thread_on_cpu, r2_scores, spectral_decomposition
+from ridge.validation import check_bands, check_targets
 
 
 def subset_r2_fixed(
@@ -81,10 +77,8 @@ def subset_r2_fixed(
         Z = torch.cat([(train[b] - model.x_means_[b]) * s for b, s in zip(kept, scaled, strict=True)], dim=1)
         Zt = torch.cat([(test[b] - model.x_means_[b]) * s for b, s in zip(kept, scaled, strict=True)], dim=1)
         with one_thread_on_cpu(Z.device):
-            full = spectral_decomposition(Z)
-        weights = ridge_weights(full.lam, model.alpha_grid_).to(dtype)
-        coef = full.P.to(dtype) @ (weights[alpha_idx[cols]].T * (full.Q.T.to(dtype) @ Yc[:, cols]))
-        pred[:, cols] += Zt.to(dtype) @ coef
+            refit = Refit(spectral_decomposition(Z), model.alpha_grid_, dtype)
+        pred[:, cols] += Zt.to(dtype) @ refit.coef(alpha_idx[cols], Yc[:, cols])
     tiny = torch.zeros(Y_test.shape[1], dtype=dtype, device=device)
     return r2_scores(pred[None], Y_test, tiny)[0]
 
