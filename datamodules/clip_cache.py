@@ -10,13 +10,11 @@ Files in ``cache_dir`` for one cache (``<stem> = clips-<backend>-<F>f-<S>px-<key
   build resumes where it stopped; ``<stem>.lock`` serialises concurrent builders.
 
 The key hashes everything that changes the content: format version, frame sampling,
-resize, num_frames, size, backend and each video's fingerprint (name, bytes, mtime_ns).
+resize, num_frames, size, backend and each video's fingerprint (name, bytes, mtime_ns); it and
+the manifest are :mod:`datamodules.clip_cache_manifest`'s.
 
-Before the array is created the free space is checked against its size, and its blocks are
-reserved (``posix_fallocate``): writing through a memory map onto a full disk would otherwise
-kill the process with SIGBUS and no message (:mod:`datamodules.disk_space`). When the space is
-not there, the error names the path and the size, and the new partial files are removed. A
-cache folder that cannot be written (a read-only data folder) is an error naming the folder
+The partial files reserve their blocks before any row is written, so a full disk is an error
+naming the path and the size, not a SIGBUS (:mod:`datamodules.clip_cache_partial`). A cache folder that cannot be written (a read-only data folder) is an error naming the folder
 and the setting that moves the cache.
 """
 
@@ -24,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import multiprocessing as mp
@@ -38,14 +35,17 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from datamodules.disk_space import ensure_free_space, reserve
+from datamodules.clip_cache_manifest import (
+    build_manifest,
+    cache_key,
+    rows_in_older_caches,
+    video_fingerprint,
+)
+from datamodules.clip_cache_partial import open_partial
 from datamodules.video import BACKENDS, VideoDecodeError, read_clip
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-SAMPLING = "np.linspace(0, n_frames - 1, num_frames).astype(int)"
-RESIZE = "torch bilinear antialias=True on float32, rounded to uint8"
 ON_ERROR = ("raise", "skip")
 _FLUSH_EVERY_S = 2.0
 _CACHE_SETTING = "data.cache_dir (train.py) or --cache_dir (predict.py)"
@@ -53,23 +53,6 @@ _CACHE_SETTING = "data.cache_dir (train.py) or --cache_dir (predict.py)"
 
 class CacheLocationError(OSError):
     """The clip cache's folder cannot be created or written (read-only data folder, ...)."""
-
-
-def video_fingerprint(path: Path) -> dict:
-    """``{"name", "bytes", "mtime_ns"}`` of a video; -1 for a missing file."""
-    try:
-        st = path.stat()
-        return {"name": path.name, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
-    except FileNotFoundError:
-        return {"name": path.name, "bytes": -1, "mtime_ns": -1}
-
-
-def cache_key(fingerprints: Sequence[dict], num_frames: int, size: int, backend: str) -> str:
-    """16 hex digits of sha256 over the content-defining settings and fingerprints."""
-    spec = {"format_version": FORMAT_VERSION, "sampling": SAMPLING, "resize": RESIZE,
-            "num_frames": num_frames, "size": size, "backend": backend,
-            "videos": list(fingerprints)}
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _decode_row(job: tuple) -> tuple[int, np.ndarray | None, str | None]:
@@ -226,53 +209,14 @@ class ClipCache:
         log.warning("%d of %d videos could not be decoded; they are all-zero clips in %s: %s%s",
                     len(bad), len(self), self.path, names, more)
 
-    def _open_partial(self) -> tuple[np.ndarray, np.ndarray]:
-        """(memmap of self.shape, row status uint8 (n_videos,)), resumed when consistent."""
-        partial, rows = self._file(".npy.partial"), self._file(".rows")
-        if partial.is_file() and rows.is_file() and rows.stat().st_size == len(self):
-            try:
-                mm = np.lib.format.open_memmap(partial, mode="r+")
-                if mm.shape == self.shape and mm.dtype == np.uint8:
-                    reserve(partial, partial.stat().st_size, "the clip cache", _CACHE_SETTING)  # may be sparse
-                    return mm, np.frombuffer(rows.read_bytes(), np.uint8).copy()
-            except ValueError:
-                pass
-        rows.unlink(missing_ok=True)  # rows file last: without it nothing counts as done
-        header = 128  # np.lib.format's header for this shape, rounded up
-        ensure_free_space(partial, header + int(np.prod(self.shape)) + len(self), "the clip cache",
-                          _CACHE_SETTING)
-        mm = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=self.shape)
-        try:
-            reserve(partial, partial.stat().st_size, "the clip cache", _CACHE_SETTING)
-            rows.write_bytes(bytes(len(self)))
-        except OSError:
-            del mm
-            partial.unlink(missing_ok=True)
-            rows.unlink(missing_ok=True)
-            raise
-        return mm, np.zeros(len(self), np.uint8)
-
     def _reuse_rows(self, mm: np.ndarray, done: np.ndarray) -> list[int]:
         """Copy rows of identical videos from other complete caches with the same settings."""
         want = {json.dumps(f, sort_keys=True): i for i, f in enumerate(self.fingerprints)
                 if not done[i] and f["bytes"] >= 0}
         copied = []
-        for man_path in sorted(self.cache_dir.glob(f"{self._prefix}*.json")):
-            if not want or man_path == self.manifest_path:
-                continue
-            try:
-                man = json.loads(man_path.read_text())
-                bad = {b["index"] for b in man["bad_videos"]}
-                if man.get("format_version") != FORMAT_VERSION:
-                    continue
-                old = np.load(man_path.with_suffix(".npy"), mmap_mode="r")
-            except (OSError, ValueError, KeyError):
-                continue
-            for j, f in enumerate(man["videos"]):
-                i = want.pop(json.dumps(f, sort_keys=True), None) if j not in bad else None
-                if i is not None:
-                    mm[i] = old[j]
-                    copied.append(i)
+        for i, clip in rows_in_older_caches(self.cache_dir, self._prefix, self.manifest_path, want):
+            mm[i] = clip
+            copied.append(i)
         if copied:
             log.info("clip cache: reused %d unchanged rows from older caches", len(copied))
         return copied
@@ -286,7 +230,7 @@ class ClipCache:
         pool = ProcessPoolExecutor(num_workers, mp_context=mp.get_context(),
                                    initializer=_init_worker)
         try:
-            first = zip(range(2 * num_workers), jobs)
+            first = zip(range(2 * num_workers), jobs, strict=False)
             inflight = deque(pool.submit(_decode_row, job) for _, job in first)
             while inflight:
                 result = inflight.popleft().result()
@@ -298,7 +242,7 @@ class ClipCache:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _build(self, progress: bool, num_workers: int) -> None:
-        mm, status = self._open_partial()
+        mm, status = open_partial(self._file(".npy.partial"), self._file(".rows"), self.shape, _CACHE_SETTING)
         pending = self._reuse_rows(mm, status)  # rows written but not yet marked done
         status[pending] = 1
         todo = [i for i in range(len(self)) if not status[i]]
@@ -338,28 +282,14 @@ class ClipCache:
                 flush()  # keep what is done for the next attempt
             rows_file.close()
             bar.close()
-            del mm
+            mm = None  # unmapped before the file is moved into place
         self._finish(errors)
 
     def _finish(self, errors: dict[int, str]) -> None:
         """Write the manifest, then atomically move the array into place."""
-        import av
-
-        try:
-            import decord
-            decord_version = decord.__version__
-        except ImportError:
-            decord_version = None
-        manifest = {
-            "format_version": FORMAT_VERSION, "key": self.key, "file": self.path.name,
-            "shape": list(self.shape), "dtype": "uint8", "num_frames": self.num_frames,
-            "size": self.size, "backend": self.backend, "sampling": SAMPLING, "resize": RESIZE,
-            "decoders": {"av": av.__version__, "decord": decord_version},
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "videos": self.fingerprints,
-            "bad_videos": [{"index": i, "name": self.video_paths[i].name, "error": e}
-                           for i, e in sorted(errors.items())],
-        }
+        bad = [{"index": i, "name": self.video_paths[i].name, "error": e} for i, e in sorted(errors.items())]
+        manifest = build_manifest(self.key, self.path.name, self.shape, self.num_frames, self.size, self.backend,
+                                  self.fingerprints, bad)
         tmp = self._file(".json.partial")
         tmp.write_text(json.dumps(manifest, indent=1))
         os.replace(tmp, self.manifest_path)
