@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from export import ensemble_weights as ew
-from run_folder.validation_dump import FILE_NAME
+from run_folder.contract import PREDICTIONS_FILE, RunFolder, RunReadError, read_predictions
 from scoring.layout import TargetLayout
 from scoring.splits import holdout_split, kfold_split
 
@@ -81,17 +81,18 @@ def validation_file(checkpoint: str | Path, given: str | Path | None = None) -> 
     beside the checkpoint. Raises FileNotFoundError naming the member and every place looked in.
     """
     checkpoint = Path(checkpoint)
-    candidates = []
+    folders = []
     if given is not None and Path(given).is_dir():
-        candidates.append(Path(given) / FILE_NAME)
-    if checkpoint.parent.name == "checkpoints":
-        candidates.append(checkpoint.parent.parent / FILE_NAME)
-    candidates.append(checkpoint.parent / FILE_NAME)
+        folders.append(RunFolder(given))
+    if (own := RunFolder.of_checkpoint(checkpoint)) is not None:
+        folders.append(own)
+    folders.append(RunFolder(checkpoint.parent))
+    candidates = [folder.predictions_path for folder in folders]
     for candidate in dict.fromkeys(candidates):
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(
-        f"{checkpoint}: no {FILE_NAME} for this ensemble member (looked in "
+        f"{checkpoint}: no {PREDICTIONS_FILE} for this ensemble member (looked in "
         f"{', '.join(str(c.parent) for c in dict.fromkeys(candidates))}); the weights come from each "
         f"member's validation predictions, which training writes into its run folder at its best "
         "val/score: pass the run folder, or use --ensemble mean")
@@ -118,19 +119,20 @@ def load_member(checkpoint: str | Path, layout: TargetLayout, data_hparams: dict
     the file is from another epoch than the checkpoint (``last.ckpt`` instead of the best one).
     """
     path = validation_file(checkpoint, given)
-    with np.load(path, allow_pickle=False) as z:
-        counts: dict[str, dict[str, int]] = {}
-        for subject, roi, n in zip(z["subjects"].tolist(), z["rois"].tolist(), z["voxel_counts"].tolist()):
-            counts.setdefault(subject, {})[roi] = int(n)
-        if TargetLayout(counts) != layout:
-            raise EnsembleInputError(f"{path}: validation predictions of {TargetLayout(counts)}, but its checkpoint "
-                                     f"{checkpoint} predicts {layout}")
-        train_index = z["train_index"].astype(np.int64) if "train_index" in z.files else None
-        epoch = int(z["epoch"])
-        member = MemberValidation(
-            name=str(checkpoint), path=path, predictions=z["predictions"].astype(np.float64),
-            targets=z["targets"].astype(np.float64), ceiling=z["noise_ceiling"].astype(np.float64),
-            video_index=z["video_index"].astype(np.int64), train_index=train_index, score=float(z["score"]))
+    try:
+        saved = read_predictions(path)
+    except RunReadError as err:
+        raise EnsembleInputError(str(err)) from err
+    if saved.layout != layout:
+        raise EnsembleInputError(f"{path}: validation predictions of {saved.layout}, but its checkpoint "
+                                 f"{checkpoint} predicts {layout}")
+    if saved.epoch is None or saved.val_score is None:
+        raise EnsembleInputError(f"{path}: no epoch or score recorded (expected those ValidationDump writes)")
+    epoch = saved.epoch
+    member = MemberValidation(
+        name=str(checkpoint), path=path, predictions=saved.predictions.astype(np.float64),
+        targets=saved.targets.astype(np.float64), ceiling=saved.noise_ceiling.astype(np.float64),
+        video_index=saved.video_index.astype(np.int64), train_index=saved.train_index, score=saved.val_score)
     # Either record may say a video was trained on: the file's own (the run that wrote it) and the
     # checkpoint's split settings (the run the weights are for); a mismatched pair shows as overlap.
     from_split = recorded_train_index(data_hparams, n_train)

@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 
 from scoring.layout import TargetLayout
-from scoring.summary import ScoreSummary
+from scoring.summary import GroupMeans, ScoreSummary
 
 SUMMARY_FILE = "summary.json"
 PREDICTIONS_FILE = "val_predictions.npz"
@@ -119,7 +119,7 @@ class RunSummaryRecord:
             value = data.get(name)
             if value is not None and not isinstance(value, dict):
                 raise TypeError(f"{name!r} must be an object of scores, got {type(value).__name__}")
-            scores[name] = ScoreSummary.from_json(value or None)
+            scores[name] = _score_summary(value or None)
         gain = data.get("gain_over_ridge")
         return cls(**scores, best_epoch=_int(data.get("best_epoch")), best_checkpoint=data.get("best_checkpoint"),
                    last_checkpoint=data.get("last_checkpoint"), epochs_run=_int(data.get("epochs_run")),
@@ -519,6 +519,19 @@ def _clean(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _score_summary(data: dict | None) -> ScoreSummary | None:
+    """:meth:`ScoreSummary.from_json`, also of a nested record that holds only one of ``score`` and ``r``
+    (``{"score": {"overall": 0.52}}``: readers before this contract took the score alone)."""
+    if data is None:
+        return None
+    score, r = data.get("score"), data.get("r")
+    if isinstance(score, dict) and not isinstance(r, dict):
+        unreliable = data.get("n_unreliable_voxels")
+        return ScoreSummary(GroupMeans.from_json({}), GroupMeans.from_json(score),
+                            None if unreliable is None else int(unreliable))
+    return ScoreSummary.from_json(data)
 
 
 def _finite(value: float | None) -> float | None:
