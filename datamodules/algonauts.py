@@ -1,46 +1,49 @@
-"""The LightningDataModule: the release (or the simulator's copy of it) as batches.
+"""The LightningDataModule: a dataset (read by its source) as batches.
 
 A batch is a dict: ``video`` uint8 (batch, num_frames, 3, size, size), ``index``
 int64 (batch,), and for videos with fMRI ``targets`` float32 (batch,
 n_voxels_total) holding every selected subject's and region's voxels in the
 order of :class:`scoring.layout.TargetLayout`. Normalisation happens on the
 device, in the model, after the uint8 transfer.
+
+The stimuli and responses come from a data source (:mod:`datamodules.sources`), the decoded
+clips from a :class:`~datamodules.clip_cache.ClipCache`, the loaders from
+:class:`~datamodules.loaders.EpochOrderLoaders`. Prediction rebuilds this module from a
+checkpoint's saved settings (:mod:`datamodules.rebuild`), so every default lives in
+:meth:`AlgonautsDataModule.__init__` alone.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
 from datamodules.clip_cache import ClipCache
 from datamodules.clip_settings import CLIP_DEFAULTS, ClipSettings, OnBadVideo, VideoBackend
 from datamodules.dataset import ClipDataset, mean_over_repetitions
-from datamodules.release import Release, load_release
-from datamodules.sampling import EpochOrderSampler
+from datamodules.loaders import EpochOrderLoaders
 from datamodules.settings_checks import check_batch_size, check_split_sizes
+from datamodules.sources.base import DataSource, Release, Selection
+from datamodules.sources.registry import AUTO, check_source_name, open_source
 from datamodules.voxel_checks import check_voxels
-from runtime.lightning_overrides import (
-    batches_done_before_restart,
-    epoch_batches_done,
-    epochs_processed,
-)
 from scoring.layout import TargetLayout, VoxelCounts
 from scoring.noise_ceiling import noise_ceiling
 from scoring.splits import holdout_split, kfold_split
 
 log = logging.getLogger(__name__)
 
+#: The clip cache's folder inside the data folder when ``data.cache_dir`` is not set.
+DEFAULT_CACHE_DIR = ".clip_cache"
 
-class AlgonautsDataModule(pl.LightningDataModule):
-    """Algonauts 2021 videos and fMRI, split by video, with a decoded-clip cache.
+
+class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
+    """Videos and their fMRI responses (the Algonauts 2021 layout), split by video, with a decoded-clip cache.
 
     Every argument is a config key, ``data.<name>``; ``train.py fit --help`` prints these
     descriptions.
@@ -50,6 +53,9 @@ class AlgonautsDataModule(pl.LightningDataModule):
     root : str
         The release folder, holding ``AlgonautsVideos268_All_30fpsmax/`` and
         ``participants_data_v2021/``.
+    source : str
+        The layout of ``root``: "auto" (default) detects it from the folders found there;
+        "algonauts2021" names it. A folder holding no known layout is refused, naming what it holds.
     track : {"mini", "full"}
         "mini": the nine regions of interest; "full": the whole brain (``WB.pkl``).
     subjects : list of str or None
@@ -109,6 +115,7 @@ class AlgonautsDataModule(pl.LightningDataModule):
     def __init__(
         self,
         root: str = "data/synthetic_demo",
+        source: str = AUTO,
         track: Literal["mini", "full"] = "mini",
         subjects: list[str] | None = None,
         rois: list[str] | None = None,
@@ -131,6 +138,7 @@ class AlgonautsDataModule(pl.LightningDataModule):
     ):
         super().__init__()
         check_batch_size(batch_size)
+        check_source_name(source)
         self.save_hyperparameters()
         self._release: Release | None = None
         self._clips: ClipCache | None = None
@@ -144,11 +152,19 @@ class AlgonautsDataModule(pl.LightningDataModule):
         return Path(self.hparams.root)
 
     @property
+    def source(self) -> DataSource:
+        """The reader of ``root``'s layout (``data.source``; "auto" detects it)."""
+        source = open_source(self.hparams.source, self.root)
+        if source.kind != "clips":
+            raise ValueError(f"{self.root}: a {source.kind} dataset ({source.name}); this data module reads "
+                             "stimuli with one response each (data.source)")
+        return source
+
+    @property
     def release(self) -> Release:
+        """The stimuli in row order and the selected responses, read once."""
         if self._release is None:
-            self._release = load_release(self.root, self.hparams.track, self.hparams.subjects, self.hparams.rois,
-                                         missing_rois=self.hparams.missing_rois,
-                                         non_finite=self.hparams.get("non_finite", "raise"))
+            self._release = self.source.read(Selection.from_settings(self.hparams))
         return self._release
 
     @property
@@ -160,14 +176,26 @@ class AlgonautsDataModule(pl.LightningDataModule):
     def target_layout(self) -> TargetLayout:
         return TargetLayout(self.voxel_counts)
 
-    def _cache(self, videos: list[Path]) -> ClipCache:
-        cache_dir = self.hparams.cache_dir or str(self.root / ".clip_cache")
-        return ClipCache(cache_dir, videos, **ClipSettings.from_data_settings(self.hparams).cache_arguments())
+    @property
+    def cache_dir(self) -> Path:
+        """Where this module's clip cache lives: ``data.cache_dir``, else ``<root>/.clip_cache``."""
+        return Path(self.hparams.cache_dir or self.root / DEFAULT_CACHE_DIR)
+
+    @property
+    def clip_settings(self) -> ClipSettings:
+        """How clips are sampled, sized and decoded (``data.num_frames``, ``image_size``, ...)."""
+        return ClipSettings.from_data_settings(self.hparams)
+
+    def clip_cache_in(self, folder: str | Path, videos: list[Path] | None = None) -> ClipCache:
+        """The clip cache of ``videos`` (default: every stimulus of the release) in ``folder``, with
+        this module's clip settings; nothing is decoded until it is built."""
+        videos = self.release.video_paths if videos is None else videos
+        return ClipCache(folder, videos, **self.clip_settings.cache_arguments())
 
     @property
     def clips(self) -> ClipCache:
         if self._clips is None:
-            self._clips = self._cache(self.release.video_paths)
+            self._clips = self.clip_cache_in(self.cache_dir)
         return self._clips
 
     # ----------------------------------------------------------------- Lightning hooks
@@ -177,13 +205,17 @@ class AlgonautsDataModule(pl.LightningDataModule):
         if not self.clips.is_built:
             self.clips.build(progress=True, num_workers=self.hparams.num_workers)
 
+    def split_of(self, n_train: int) -> tuple[np.ndarray, np.ndarray]:
+        """The training and validation rows (int64) of ``n_train`` videos with fMRI under
+        ``data.split`` (before undecodable videos are left out): what ``setup`` uses, and what an
+        ensemble recomputes for a checkpoint (:mod:`datamodules.rebuild`)."""
+        if self.hparams.split == "kfold":
+            return kfold_split(n_train, self.hparams.n_folds, self.hparams.fold, self.hparams.seed)
+        return holdout_split(n_train, self.hparams.n_val)
+
     def setup(self, stage: str | None = None) -> None:
         n_train = self.release.n_train
-        if self.hparams.split == "kfold":
-            self.train_indices, self.val_indices = kfold_split(n_train, self.hparams.n_folds, self.hparams.fold,
-                                                               self.hparams.seed)
-        else:
-            self.train_indices, self.val_indices = holdout_split(n_train, self.hparams.n_val)
+        self.train_indices, self.val_indices = self.split_of(n_train)
         check_split_sizes(len(self.train_indices), len(self.val_indices), n_train, self.hparams.split,
                           self.hparams.n_val, self.hparams.n_folds)
         if not self.clips.is_built:  # prepare_data ran in another process (multi-node without shared disk)
@@ -242,8 +274,7 @@ class AlgonautsDataModule(pl.LightningDataModule):
     @property
     def voxel_masks(self) -> dict[str, np.ndarray]:
         """``{subject: voxel_mask}`` of the whole-brain recordings; empty for the mini track."""
-        return {subject: recording.voxel_mask for subject, rois in self.release.recordings.items()
-                for recording in rois.values() if recording.voxel_mask is not None}
+        return self.release.voxel_masks
 
     def noise_ceiling(self, split: Literal["train", "val", "all"] = "val") -> torch.Tensor:
         """Per-voxel noise ceiling of the repetition mean over a split's videos, ``(n_voxels_total,)``."""
@@ -251,57 +282,6 @@ class AlgonautsDataModule(pl.LightningDataModule):
         if rows is None:
             raise RuntimeError("call setup() before asking for a split's noise ceiling")
         return torch.from_numpy(noise_ceiling(self.responses[rows]).astype(np.float32))
-
-    @property
-    def draw_seed(self) -> int:
-        """Seed of the training order and the repetition subsets: ``seed`` mixed with the run's
-        ``seed_everything`` (Lightning's ``PL_GLOBAL_SEED``), so other run seeds also see other orders."""
-        return int(self.hparams.seed) * 1_000_003 + int(os.environ.get("PL_GLOBAL_SEED", 0))
-
-    def _training_epoch(self) -> int:
-        """The epoch the next pass over the training data serves (what Lightning passes to ``set_epoch``).
-
-        A resumed run creates its first training iterator (and its workers fetch ahead from it)
-        before Lightning restores its loop counters: that pass takes the epoch the checkpoint
-        recorded (:meth:`state_dict`).
-        """
-        return max(self._resumed_epoch, epochs_processed(self.trainer))
-
-    def state_dict(self) -> dict:
-        """Saved in checkpoints: the epoch a run resumed from this checkpoint trains first (the next
-        one once this epoch's training batches are done; this one again from a mid-epoch checkpoint)."""
-        if self.trainer is None:
-            return {}
-        # current_epoch counts finished epochs; it moves on only after the end-of-epoch checkpoints.
-        return {"next_training_epoch": self.trainer.current_epoch + int(epoch_batches_done(self.trainer))}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._resumed_epoch = int(state_dict.get("next_training_epoch", 0))
-
-    def _positions_trained(self) -> int:
-        """This rank's positions already trained on in the epoch a resumed run is part-way through
-        (a checkpoint saved at a batch end by a SLURM requeue); 0 at the start of an epoch."""
-        return batches_done_before_restart(self.trainer) * self.hparams.batch_size
-
-    def _loader(self, dataset: ClipDataset, shuffle: bool, evaluation: bool = False) -> DataLoader:
-        sampler = None
-        trainer = self.trainer
-        world_size, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        if shuffle:
-            # The order and the draws follow (seed, epoch, video), never a process's generator.
-            epoch_of = self._training_epoch if trainer is not None else None  # else set_epoch's value
-            skip_of = self._positions_trained if trainer is not None else None
-            sampler = EpochOrderSampler(dataset, self.draw_seed, epoch_of, world_size, rank, skip_of)
-        elif evaluation and world_size > 1:
-            # Lightning's default distributed sampler pads with repeated videos, which would
-            # count them twice in the correlation; this one splits the videos without repeats.
-            sampler = UnrepeatedDistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=False)
-        # Its own generator: creating an iterator draws the workers' base seed, which must not
-        # move torch's global generator by an amount that depends on the number of workers.
-        return DataLoader(dataset, batch_size=self.hparams.batch_size, sampler=sampler,
-                          num_workers=self.hparams.num_workers, pin_memory=torch.cuda.is_available(),
-                          persistent_workers=self.hparams.num_workers > 0, drop_last=False,
-                          generator=torch.Generator().manual_seed(self.draw_seed))
 
     #: False for a run that fits nothing by gradient (``model.ridge.only``, set by ``train.py``):
     #: the training loop then gets one empty batch per epoch and no clip is read for it.
