@@ -1,4 +1,4 @@
-"""``python -m simulator --out DIR [--preset demo|tiny|release] [overrides]``.
+"""``python -m simulator --out DIR [--preset demo|tiny|release] [--layout bmd] [overrides]``.
 
 ``--preset release`` is the real release's size and noise (1000 + 102 clips, 10 subjects,
 sub01-like voxel counts, realistic noise; several GB with the whole brain).
@@ -10,7 +10,13 @@ import argparse
 import dataclasses
 import time
 
-from simulator.config import DEMO_CONFIG, RELEASE_CONFIG, TINY_CONFIG, VOXEL_COUNT_SOURCES
+from simulator.config import (
+    DEMO_CONFIG,
+    LAYOUTS,
+    RELEASE_CONFIG,
+    TINY_CONFIG,
+    VOXEL_COUNT_SOURCES,
+)
 from simulator.generate import generate_dataset
 from simulator.noise_profiles import NOISE_PROFILES
 
@@ -28,11 +34,16 @@ OVERRIDES = {  # flag -> (config field, type)
 
 
 def main(argv: list[str] | None = None) -> None:
+    from simulator.movies.cli import main as movies_main, wants_movies
+
+    if wants_movies(argv):  # the movie release has its own sizes (see its --help)
+        return movies_main(argv)
     parser = argparse.ArgumentParser(
         prog="python -m simulator",
         description="Write a synthetic Algonauts-2021-style dataset with known ground truth.")
     parser.add_argument("--out", required=True, help="new (or empty) folder to create")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo")
+    parser.add_argument("--preset", choices=[*sorted(PRESETS), "movies"], default="demo",
+                        help="'movies': the Algonauts 2025 movie layout (--preset movies --help)")
     for flag, (name, kind) in OVERRIDES.items():
         parser.add_argument(flag, dest=name, type=kind, help=f"override the preset's {name}")
     parser.add_argument("--wb-volume-shape", dest="wb_volume_shape", type=int, nargs=3,
@@ -43,12 +54,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--voxel-counts", dest="voxel_counts", choices=VOXEL_COUNT_SOURCES,
                         help="'ranges' (uniform in the release's ranges) or 'sub01' (sub01's "
                              "counts with a spread across subjects)")
+    parser.add_argument("--layout", choices=LAYOUTS,
+                        help="'algonauts2021' (default: the 2021 challenge's files) or 'bmd' (BOLD "
+                             "Moments' files, test responses included, some NaN repetitions)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
     changes = {name: getattr(args, name) for name, _ in OVERRIDES.values()}
     changes = {name: value for name, value in changes.items() if value is not None}
-    for name in ("noise_profile", "voxel_counts"):
+    for name in ("noise_profile", "voxel_counts", "layout"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     if args.wb_volume_shape is not None:

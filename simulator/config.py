@@ -28,6 +28,8 @@ RELEASE_WB_RANGE: tuple[int, int] = (10_836, 21_573)
 RELEASE_VOLUME_SHAPE: tuple[int, int, int] = (78, 93, 71)
 assert tuple(RELEASE_VOXEL_RANGES) == MINI_TRACK_ROIS == tuple(SUB01_VOXEL_COUNTS)
 VOXEL_COUNT_SOURCES = ("ranges", "sub01")
+#: File layouts the simulator writes: the 2021 challenge's, or BOLD Moments' (simulator.bmd_writer).
+LAYOUTS = ("algonauts2021", "bmd")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class SyntheticConfig:
         real release); see :mod:`simulator.noise_profiles`
     voxel_counts : ``"ranges"`` (uniform in the release's per-region ranges) or ``"sub01"``
         (sub01's counts with a spread across subjects)
+    layout : ``"algonauts2021"`` (the challenge's files) or ``"bmd"`` (BOLD Moments' files, test
+        responses included; see :mod:`simulator.bmd_writer`)
     """
 
     n_train: int = 160
@@ -69,6 +73,7 @@ class SyntheticConfig:
     frame_count_range: tuple[int, int] = (45, 91)
     noise_profile: str = "easy"
     voxel_counts: str = "ranges"
+    layout: str = "algonauts2021"
 
     def __post_init__(self):
         if self.n_train < 3 or self.n_test < 1:
@@ -94,6 +99,8 @@ class SyntheticConfig:
         if self.voxel_counts not in VOXEL_COUNT_SOURCES:
             raise ValueError(f"voxel_counts must be one of {VOXEL_COUNT_SOURCES}, "
                              f"got {self.voxel_counts!r}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
 
     @property
     def n_videos(self) -> int:

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from datamodules.mp4_writer import write_mp4
 from scoring.layout import MINI_TRACK_ROIS
-from simulator import brain, features, writer
+from simulator import bmd_writer, brain, features, writer
 from simulator.config import DEMO_CONFIG, SyntheticConfig
 from simulator.scenes import render_scene, sample_scene
 from simulator.subject import simulate_subject
@@ -65,7 +65,8 @@ def generate_dataset(out_dir: str | Path, config: SyntheticConfig = DEMO_CONFIG,
                      progress: bool = True) -> Path:
     """Write a synthetic Algonauts-2021-style release with known ground truth to ``out_dir``.
 
-    The layout is the release's (see :mod:`simulator.writer`), plus
+    The layout is the 2021 release's (see :mod:`simulator.writer`) or, with ``config.layout ==
+    "bmd"``, BOLD Moments' (:mod:`simulator.bmd_writer`), plus
     ``synthetic_truth/`` with noise-free responses, noisy test responses, true noise
     ceilings and ``meta.json``. Everything is a function of ``config`` (seed included).
 
@@ -83,7 +84,8 @@ def generate_dataset(out_dir: str | Path, config: SyntheticConfig = DEMO_CONFIG,
             scene = sample_scene(np.random.default_rng([config.seed, 0, i]), fps[i], n_frames[i])
             clip = render_scene(scene, config.size)
             per_clip.append(features.clip_features(clip))
-            path = writer.video_path(tmp, i, scene.description)
+            files = bmd_writer if config.layout == "bmd" else writer
+            path = files.video_path(tmp, i, scene.description)
             write_mp4(path, clip.frames, scene.fps)
             videos.append({
                 "name": path.name, "fps": scene.fps, "n_frames": scene.n_frames,
@@ -94,13 +96,22 @@ def generate_dataset(out_dir: str | Path, config: SyntheticConfig = DEMO_CONFIG,
         counts, ceilings = {}, {}
         for s in tqdm(range(config.n_subjects), desc="subjects", disable=not progress):
             subject = simulate_subject(config, s, clip_features)
-            writer.write_subject(tmp, subject)
-            counts[subject.name] = {roi: v.clean.shape[1] for roi, v in subject.rois.items()}
-            counts[subject.name]["WB"] = subject.wb.clean.shape[1]
-            ceilings[subject.name] = {r: _summary(v.noise_ceiling) for r, v in subject.rois.items()}
-            ceilings[subject.name]["WB"] = _summary(subject.wb.noise_ceiling)
+            if config.layout == "bmd":
+                bmd_writer.write_subject(tmp, subject, config)
+            else:
+                writer.write_subject(tmp, subject)
+            name = _subject_name(config, subject.name)
+            counts[name] = {roi: v.clean.shape[1] for roi, v in subject.rois.items()}
+            counts[name]["WB"] = subject.wb.clean.shape[1]
+            ceilings[name] = {r: _summary(v.noise_ceiling) for r, v in subject.rois.items()}
+            ceilings[name]["WB"] = _summary(subject.wb.noise_ceiling)
         writer.write_meta(tmp, _meta(config, counts, ceilings, videos), clip_features)
     return out_dir
+
+
+def _subject_name(config: SyntheticConfig, name: str) -> str:
+    """The subject's name in the written files: ``sub01``, or BMD's ``sub-01``."""
+    return bmd_writer.bmd_subject(name) if config.layout == "bmd" else name
 
 
 def _summary(x: np.ndarray) -> dict[str, float]:
@@ -114,7 +125,7 @@ def _meta(config, counts, ceilings, videos) -> dict:
         "config": dataclasses.asdict(config),
         "n_train": config.n_train,
         "n_test": config.n_test,
-        "subjects": config.subjects,
+        "subjects": [_subject_name(config, s) for s in config.subjects],
         "voxel_counts": counts,
         "noise_ceilings": ceilings,
         "regions": {roi: brain.REGIONS[roi].description for roi in MINI_TRACK_ROIS},

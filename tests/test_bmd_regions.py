@@ -31,8 +31,12 @@ def test_unknown_names_are_refused_listing_the_known_ones(name):
 
 def test_column_blocks_follow_the_documented_order_and_skip_absent_files():
     counts = {"rV1d": 4, "lV1v": 2, "rV1v": 3, "lV1d": 5, "lEBA": 7}
-    assert column_blocks("V1", counts) == [ColumnBlock("lV1v", 0, 2), ColumnBlock("lV1d", 2, 7),
-                                           ColumnBlock("rV1v", 7, 10), ColumnBlock("rV1d", 10, 14)]
+    assert column_blocks("V1", counts) == [
+        ColumnBlock("lV1v", 0, 2),
+        ColumnBlock("lV1d", 2, 7),
+        ColumnBlock("rV1v", 7, 10),
+        ColumnBlock("rV1d", 10, 14),
+    ]
     # rEBA is absent: EBA is the left hemisphere alone.
     assert column_blocks("EBA", counts) == [ColumnBlock("lEBA", 0, 7)]
     assert column_blocks("V1", counts)[1].as_json() == {"file": "lV1d", "start": 2, "stop": 7}

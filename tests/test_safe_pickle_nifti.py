@@ -97,10 +97,12 @@ def test_the_admitted_classes_are_never_called(tmp_path):
     with pytest.raises(UnsafePickleError, match=refused):
         load_pickle(path, allow_nifti=True)
     raw = {
-        "FileHolder.__new__ with arguments":
-            b"cnibabel.fileholders\nFileHolder\nX\x0d\x00\x00\x00/etc/hostname\x85\x81",
-        "a Nifti1Image state of type tuple":
-            b"cnibabel.nifti1\nNifti1Image\n)\x81N}X\x06\x00\x00\x00headerNs\x86b",
+        "FileHolder.__new__ with arguments": (
+            b"cnibabel.fileholders\nFileHolder\n" b"X\x0d\x00\x00\x00/etc/hostname\x85\x81"
+        ),
+        "a Nifti1Image state of type tuple": (
+            b"cnibabel.nifti1\nNifti1Image\n)\x81" b"N}X\x06\x00\x00\x00headerNs\x86b"
+        ),
         "a Nifti1Header state of type list": b"cnibabel.nifti1\nNifti1Header\n)\x81]K\x01ab",
     }
     for what, opcodes in raw.items():
