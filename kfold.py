@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from export.ensemble_weights import LEVELS, MODES
+from run_folder.contract import SUMMARY_FILE, RunFolder
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
@@ -84,13 +85,13 @@ def train_fold(args: argparse.Namespace, fixed: list[str], fold: int) -> Path:
     import train
 
     run = fold_dir(Path(args.out), fold)
-    if (run / "summary.json").is_file():
-        print(f"fold {fold}: done before ({run / 'summary.json'})")
+    if RunFolder(run).finished:
+        print(f"fold {fold}: done before ({RunFolder(run).summary_path})")
         return run
     print(f"fold {fold} of {args.folds}: training into {run}", flush=True)
     train.main(fold_train_args(args, fixed, fold))
-    if not (run / "summary.json").is_file():
-        raise SystemExit(f"error: fold {fold}'s run {run} ended without a summary.json")
+    if not RunFolder(run).finished:
+        raise SystemExit(f"error: fold {fold}'s run {run} ended without a {SUMMARY_FILE}")
     return run
 
 
@@ -112,9 +113,9 @@ def main(argv: list[str] | None = None) -> Path | None:
             train_fold(args, fixed, fold)
         if args.fold is not None or args.no_ensemble:
             return None
-    missing = [str(fold_dir(out, k)) for k in range(args.folds) if not (fold_dir(out, k) / "summary.json").is_file()]
+    missing = [str(fold_dir(out, k)) for k in range(args.folds) if not RunFolder(fold_dir(out, k)).finished]
     if missing:
-        raise SystemExit(f"error: {len(missing)} of {args.folds} folds are not trained yet (no summary.json in "
+        raise SystemExit(f"error: {len(missing)} of {args.folds} folds are not trained yet (no {SUMMARY_FILE} in "
                          f"{', '.join(missing)}); train them first (python kfold.py ... --fold K)")
     import predict
 

@@ -28,6 +28,7 @@ from lightning_modules.settings import SettingsError
 from lightning_modules.system import EncodingModel
 from run_folder.callbacks import RunSummary, ValidationFigures
 from run_folder.claim import RunFolderClaim
+from run_folder.contract import BEST_CHECKPOINT_FILENAME, CONFIG_FILE
 from run_folder.validation_dump import ValidationDump
 from runtime.lightning_overrides import EpochCheckpoint, SubcommandHooks
 from runtime.nonfinite_guard import NonFiniteGuard
@@ -46,7 +47,7 @@ class EncodingCLI(SubcommandHooks):
             "checkpoint.monitor": "val/score",
             "checkpoint.mode": "max",
             "checkpoint.save_last": True,
-            "checkpoint.filename": "best-epoch{epoch:03d}",
+            "checkpoint.filename": BEST_CHECKPOINT_FILENAME,
             "checkpoint.auto_insert_metric_name": False,
         })
         parser.link_arguments("data.num_frames", "model.num_frames")
@@ -113,7 +114,7 @@ def main(args=None, run: bool = True) -> EncodingCLI:
                           LearningRateMonitor(logging_interval="step"), RunSummary(), ValidationFigures(),
                           ValidationDump(), RandomStateCheckpoint()],
         },
-        save_config_kwargs={"overwrite": True},
+        save_config_kwargs={"overwrite": True, "config_filename": CONFIG_FILE},
         args=args,
         run=run,
     )

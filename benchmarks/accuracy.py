@@ -40,6 +40,7 @@ from benchmarks import seed_route
 from datamodules.algonauts import AlgonautsDataModule
 from export.checkpoint import load_encoding_model
 from lightning_modules.baseline.frozen_features import extract_features
+from run_folder.contract import RunFolder
 from scoring.layout import MINI_TRACK_ROIS, TargetLayout
 from simulator import DEMO_CONFIG, generate_dataset
 from simulator.truth import load_ground_truth, score_against_truth
@@ -128,14 +129,14 @@ def trained_model(args, root: Path, track: str, name: str, extra: list[str]) -> 
     """Train, pick the best checkpoint by ``val/score``, predict the test videos."""
     cli = train.main(fit_args(args, root, track, name, extra))
     run_dir = Path(cli.trainer.log_dir)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    checkpoint = summary["best_checkpoint"] or summary["last_checkpoint"]
+    summary = RunFolder(run_dir).read_summary()
+    checkpoint = summary.best_checkpoint or summary.last_checkpoint
     out = run_dir / "test_predictions"
     predict.predict(predict.parse_args(["--ckpt_path", checkpoint, "--output_dir", str(out), "--overwrite",
                                         "--num_workers", str(args.num_workers), "--accelerator", args.accelerator]))
     layout = cli.model.layout
-    return read_predictions(out, layout), layout, {"run_dir": str(run_dir), "best_epoch": summary["best_epoch"],
-                                                   "val_score": summary["best"]["score"]["overall"]}
+    return read_predictions(out, layout), layout, {"run_dir": str(run_dir), "best_epoch": summary.best_epoch,
+                                                   "val_score": summary.best_score}
 
 
 def seed_style_model(args, root: Path, track: str) -> tuple[np.ndarray, TargetLayout, dict]:
@@ -146,7 +147,7 @@ def seed_style_model(args, root: Path, track: str) -> tuple[np.ndarray, TargetLa
     ridge_name = "ridge head (ours), frozen features" if track == "mini" else "WB: ridge head (ours)"
     ridge = json.loads((args.work / "results" / f"{slug(ridge_name)}.json").read_text())
     run_dir = Path(ridge["run_dir"])
-    model, data_hparams = load_encoding_model(next((run_dir / "checkpoints").glob("last*.ckpt")))
+    model, data_hparams = load_encoding_model(RunFolder(run_dir).last_checkpoint)
     data = AlgonautsDataModule(**{**data_hparams, "num_workers": args.num_workers})
     data.setup("fit")
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")

@@ -10,13 +10,13 @@ ridge baseline's score on the same split, per-region scores, and wall time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
 from pathlib import Path
 
 import train
+from run_folder.contract import RunFolder
 
 VARIANTS = {
     "ridge only (frozen features)": ["--config", "configs/ridge_baseline.yaml"],
@@ -35,11 +35,11 @@ def run_variant(name: str, extra: list[str], max_epochs: int, save_dir: str) -> 
                       "--trainer.logger.init_args.save_dir", save_dir,
                       "--trainer.logger.init_args.name", name.replace(" ", "_").replace(",", "")])
     seconds = time.perf_counter() - start
-    summary = json.loads((Path(cli.trainer.log_dir) / "summary.json").read_text())
+    summary = RunFolder(cli.trainer.log_dir).read_summary()
     ridge = cli.model.ridge_summary
-    return {"name": name, "seconds": seconds, "score": summary["best"]["score"]["overall"],
-            "r": summary["best"]["r"]["overall"], "ridge": ridge.main if ridge else None,
-            "rois": summary["best"]["score"]["rois"], "best_epoch": summary["best_epoch"]}
+    return {"name": name, "seconds": seconds, "score": summary.best_score,
+            "r": summary.best.r.overall, "ridge": ridge.main if ridge else None,
+            "rois": summary.best.score.rois, "best_epoch": summary.best_epoch}
 
 
 def table(results: list[dict]) -> str:

@@ -42,6 +42,7 @@ import train
 from benchmarks.accuracy import read_predictions
 from benchmarks.accuracy_bootstrap import paired_bootstrap
 from export.ensemble_weights import combine
+from run_folder.contract import RunFolder
 from scoring.layout import TargetLayout
 from simulator.truth import load_ground_truth, score_against_truth
 
@@ -56,7 +57,7 @@ def member_overrides(args) -> list[str]:
 
 def train_holdout(args, seed: int) -> Path:
     run = args.work / "holdout" / f"seed{seed}"
-    if not (run / "summary.json").is_file():
+    if not RunFolder(run).finished:
         train.main(["fit", "--config", "configs/demo.yaml", "--seed_everything", str(seed), *member_overrides(args),
                     "--trainer.logger.init_args.save_dir", str(args.work),
                     "--trainer.logger.init_args.name", "holdout",
@@ -72,11 +73,7 @@ def train_kfold(args) -> list[Path]:
 
 
 def layout_of(run: Path) -> TargetLayout:
-    with np.load(run / "val_predictions.npz") as z:
-        counts: dict[str, dict[str, int]] = {}
-        for s, r, n in zip(z["subjects"].tolist(), z["rois"].tolist(), z["voxel_counts"].tolist()):
-            counts.setdefault(s, {})[r] = int(n)
-    return TargetLayout(counts)
+    return RunFolder(run).read_predictions().layout
 
 
 def run_predict(ckpts: list[Path], out: Path, args, *extra: str) -> dict:
@@ -93,8 +90,7 @@ def study_set(name: str, runs: list[Path], args, truth, layout: TargetLayout) ->
         if not (out / "manifest.json").is_file():
             run_predict([run], out, args)
         preds = read_predictions(out, layout)
-        summary = json.loads((run / "summary.json").read_text())
-        members.append({"run": str(run), "preds": preds, "val_score": summary["best"]["score"]["overall"],
+        members.append({"run": str(run), "preds": preds, "val_score": RunFolder(run).read_summary().best_score,
                         "test": score_against_truth(preds, truth, layout)["score"]["overall"]})
     best = max(range(len(members)), key=lambda i: members[i]["val_score"])
     ensembles = []

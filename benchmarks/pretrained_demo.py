@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import train
+from run_folder.contract import RunFolder
 
 VARIANTS = {
     "random-init ResNet-18, 64 px (old demo)": ["--config", "configs/demo_random_resnet18.yaml"],
@@ -50,12 +51,12 @@ def run_variant(name: str, extra: list[str], max_epochs: int | None, save_dir: s
                       "--trainer.logger.init_args.name", "".join(c if c.isalnum() else "_" for c in name)])
     seconds = time.perf_counter() - start
     run_dir = Path(cli.trainer.log_dir)
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = RunFolder(run_dir).read_summary()
     ridge = cli.model.ridge_summary
     return {"name": name, "seconds": seconds, "curve": scalars(run_dir, "val/score"),
             "ridge_curve": scalars(run_dir, "val/ridge/score"), "ridge": ridge.main if ridge else None,
-            "best": summary["best"]["score"]["overall"], "last": summary["last"]["score"]["overall"],
-            "best_epoch": summary["best_epoch"], "rois": summary["best"]["score"]["rois"],
+            "best": summary.best_score, "last": summary.last.score.overall,
+            "best_epoch": summary.best_epoch, "rois": summary.best.score.rois,
             "ridge_rois": {k: ridge.score.rois.get(k) for k in REGIONS} if ridge else {}, "run_dir": str(run_dir)}
 
 

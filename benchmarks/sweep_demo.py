@@ -21,6 +21,7 @@ import optuna
 
 import sweep
 import train
+from run_folder.contract import RunFolder
 
 SPACE = "configs/sweeps/demo_space.yaml"
 
@@ -37,8 +38,7 @@ def run_default(work: Path, max_epochs: int) -> tuple[float, float]:
                       "--trainer.logger.init_args.save_dir", str(work / "runs"),
                       "--trainer.logger.init_args.name", "default"])
     seconds = time.perf_counter() - start
-    summary = json.loads((Path(cli.trainer.log_dir) / "summary.json").read_text())
-    score = summary["best"]["score"]["overall"]
+    score = RunFolder(cli.trainer.log_dir).read_summary().best_score
     record.write_text(json.dumps({"score": score, "seconds": seconds, "run_dir": cli.trainer.log_dir}))
     return score, seconds
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
+from run_folder.contract import LAST_CHECKPOINT_GLOB, RunFolder
+
 log = logging.getLogger(__name__)
 
 
@@ -31,14 +33,14 @@ def checkpoint_dir(trainer: pl.Trainer) -> Path:
     if callback is not None and callback.dirpath:
         return Path(callback.dirpath)
     if trainer.loggers:
-        return Path(trainer.log_dir) / "checkpoints"
-    return Path(trainer.default_root_dir) / "checkpoints"
+        return RunFolder(trainer.log_dir).checkpoints_dir
+    return RunFolder(trainer.default_root_dir).checkpoints_dir
 
 
 def latest_checkpoint(trainer: pl.Trainer) -> str | None:
     """The newest of ``last*.ckpt`` and ``hpc_ckpt_*.ckpt``, or None when the run has none yet."""
     last_dir, hpc_dir = checkpoint_dir(trainer), Path(trainer.default_root_dir)
-    candidates = [*last_dir.glob("last*.ckpt"), *hpc_dir.glob("hpc_ckpt_*.ckpt")]
+    candidates = [*last_dir.glob(LAST_CHECKPOINT_GLOB), *hpc_dir.glob("hpc_ckpt_*.ckpt")]
     if not candidates:
         log.info("--ckpt_path last: no checkpoint in %s or %s yet; starting a fresh run", last_dir, hpc_dir)
         return None

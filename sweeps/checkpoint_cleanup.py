@@ -11,10 +11,10 @@ and validation predictions stay; running trials (any worker's) are never touched
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import optuna
 
+from run_folder.contract import RunFolder
 from sweeps.study import FINISHED
 
 
@@ -33,5 +33,5 @@ class KeepBestCheckpoints:
         keep = {t.number for t in sorted(completed, key=lambda t: t.value, reverse=reverse)[:self.n_best]}
         for trial in finished:
             run_dir = trial.user_attrs.get("run_dir")
-            if trial.number not in keep and run_dir and (Path(run_dir) / "checkpoints").is_dir():
-                shutil.rmtree(Path(run_dir) / "checkpoints", ignore_errors=True)
+            if trial.number not in keep and run_dir and RunFolder(run_dir).checkpoints_dir.is_dir():
+                shutil.rmtree(RunFolder(run_dir).checkpoints_dir, ignore_errors=True)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import optuna
 
 import train
+from run_folder.contract import RunFolder
 from runtime.nonfinite_guard import NonFiniteError
 from sweeps.pruning import ValScorePruning
 from sweeps.space import Dimension, as_cli_overrides
@@ -28,14 +28,14 @@ def trial_args(base_args: list[str], overrides: list[str], runs_dir: Path, run_n
 
 
 def best_score(run_dir: Path) -> float:
-    """The best validation score recorded in ``<run_dir>/summary.json``."""
-    path = run_dir / "summary.json"
-    if not path.is_file():
-        raise RuntimeError(f"{path}: the trial's run wrote no summary (did it validate at all?)")
-    score = json.loads(path.read_text()).get("best", {}).get("score", {}).get("overall")
+    """The best validation score recorded in the run's ``summary.json``."""
+    folder = RunFolder(run_dir)
+    if not folder.finished:
+        raise RuntimeError(f"{folder.summary_path}: the trial's run wrote no summary (did it validate at all?)")
+    score = folder.read_summary().best_score
     if score is None:
-        raise RuntimeError(f"{path}: no best val/score recorded (NaN or no validation)")
-    return float(score)
+        raise RuntimeError(f"{folder.summary_path}: no best val/score recorded (NaN or no validation)")
+    return score
 
 
 def run_trial(trial: optuna.Trial, space: list[Dimension], base_args: list[str], runs_dir: Path,
