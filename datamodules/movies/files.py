@@ -1,0 +1,308 @@
+"""Find the runs of a movie-fMRI release and check them against their movies.
+
+Two layouts:
+
+**Algonauts 2025** (Courtois NeuroMod), sizes read from the files::
+
+    ROOT/fmri/sub-0X/func/sub-0X_task-friends_space-MNI152NLin2009cAsym_atlas-Schaefer18_parcel-1000Par7Net_desc-s123456_bold.h5
+    ROOT/fmri/sub-0X/func/sub-0X_task-movie10_..._bold.h5
+        one dataset per run, float (n_TRs, n_parcels), keyed ``ses-003_task-s01e02a`` (Friends)
+        or ``ses-012_task-bourne01_run-1`` (Movie10; ``_run-N`` marks a repeated segment)
+    ROOT/fmri/sub-0X/atlas/*_desc-dseg_parcellation.nii.gz     labels 1..n_parcels
+    ROOT/fmri/sub-0X/target_sample_number/sub-0X_friends-s7_fmri_samples.npy  (and _ood_)
+        a pickled dict episode -> number of TRs to predict
+    ROOT/stimuli/movies/friends/s1/friends_s01e02a.mkv
+    ROOT/stimuli/movies/movie10/bourne/bourne01.mkv
+
+The fMRI's first TR starts with the movie's first frame.
+
+**Generic**: a folder of movie files and a folder of ``<name>.npy`` arrays (n_TRs, n_targets),
+one per run, matched by name (``<name>_run-N.npy`` is repetition N of movie ``<name>``); the TR
+is given.
+
+Every problem stops with one line naming the file: a run with no movie, a movie shorter than
+its fMRI, NaN in a run (when it is read), a subject that is not there.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from datamodules.movies.decode import movie_duration
+
+#: Algonauts 2025's repetition time, seconds.
+ALGONAUTS_2025_TR = 1.49
+TASKS = ("friends", "movie10")
+FMRI_DIR, STIMULI_DIR = "fmri", Path("stimuli") / "movies"
+BOLD_FILE = ("{subject}_task-{task}_space-MNI152NLin2009cAsym_atlas-Schaefer18_parcel-1000Par7Net"
+             "_desc-s123456_bold.h5")
+ATLAS_FILE = ("{subject}_space-MNI152NLin2009cAsym_atlas-Schaefer18_parcel-1000Par7Net"
+              "_desc-dseg_parcellation.nii.gz")
+SAMPLES_FILE = "{subject}_{split}_fmri_samples.npy"
+SPLITS = ("friends-s7", "ood")
+MOVIE_EXTENSIONS = (".mkv", ".mp4", ".avi", ".mov", ".webm")
+#: How many seconds an fMRI run may outlast its movie before it is refused: the scanner may
+#: record a last TR that the movie ends inside.
+DEFAULT_TOLERANCE_S = ALGONAUTS_2025_TR
+
+_KEY = re.compile(r"^ses-(?P<session>\d+)_task-(?P<stimulus>[A-Za-z0-9]+?)(?:_run-(?P<run>\d+))?$")
+_FRIENDS = re.compile(r"^s(?P<season>\d+)e(?P<episode>\d+)(?P<half>[a-z]?)$")
+_FILM = re.compile(r"^(?P<film>[A-Za-z]+)(?P<segment>\d+)$")
+_GENERIC = re.compile(r"^(?P<stimulus>.+?)(?:_run-(?P<run>\d+))?$")
+
+
+class MovieDataError(ValueError):
+    """The release's files do not fit together; the message names the file."""
+
+
+@dataclass(frozen=True)
+class MovieRun:
+    """One fMRI run and the movie it was recorded with.
+
+    Attributes
+    ----------
+    subject : ``sub-01`` (generic layout: ``""``)
+    task : ``friends``, ``movie10`` or ``generic``
+    stimulus : what was shown: ``s01e02a``, ``bourne01``, or the generic movie's name
+    repeat : the ``run-N`` of a repeated segment, else None
+    fmri_path : the ``.h5`` (or generic ``.npy``) holding the series
+    key : the HDF5 dataset's name (None for ``.npy``)
+    movie_path : the movie file
+    n_trs, n_parcels : the series' shape
+    """
+
+    subject: str
+    task: str
+    stimulus: str
+    repeat: int | None
+    fmri_path: Path
+    key: str | None
+    movie_path: Path
+    n_trs: int
+    n_parcels: int
+
+    @property
+    def name(self) -> str:
+        """``s01e02a`` or ``life01_run-2``: unique within a subject."""
+        return self.stimulus if self.repeat is None else f"{self.stimulus}_run-{self.repeat}"
+
+    @property
+    def where(self) -> str:
+        return f"{self.fmri_path}" + (f" [{self.key}]" if self.key else "")
+
+
+def parse_run_key(key: str) -> tuple[str, int | None]:
+    """``ses-012_task-bourne01_run-1`` -> ``("bourne01", 1)``; ``ses-003_task-s01e02a`` ->
+    ``("s01e02a", None)``. Raises ValueError for another form."""
+    match = _KEY.match(key)
+    if match is None:
+        raise ValueError(f"run key {key!r} is not of the form ses-NNN_task-<stimulus>[_run-N]")
+    run = match["run"]
+    return match["stimulus"], None if run is None else int(run)
+
+
+def movie_path(root: str | Path, task: str, stimulus: str) -> Path:
+    """Where the release keeps the movie of ``stimulus`` (``s01e02a`` or ``bourne01``)."""
+    movies = Path(root) / STIMULI_DIR
+    if task == "friends":
+        match = _FRIENDS.match(stimulus)
+        if match is None:
+            raise ValueError(f"Friends stimulus {stimulus!r} is not of the form sNNeNN[a-z]")
+        return movies / "friends" / f"s{int(match['season'])}" / f"friends_{stimulus}.mkv"
+    match = _FILM.match(stimulus)
+    if match is None:
+        raise ValueError(f"Movie10 stimulus {stimulus!r} is not of the form <film><segment>")
+    return movies / "movie10" / match["film"] / f"{stimulus}.mkv"
+
+
+def bold_path(root: str | Path, subject: str, task: str) -> Path:
+    return Path(root) / FMRI_DIR / subject / "func" / BOLD_FILE.format(subject=subject, task=task)
+
+
+def list_subjects(root: str | Path) -> list[str]:
+    """Subjects with a ``func`` folder under ``ROOT/fmri``, sorted."""
+    folder = Path(root) / FMRI_DIR
+    if not folder.is_dir():
+        raise MovieDataError(f"{folder}: no fMRI folder; is {root} an Algonauts 2025 release?")
+    return sorted(p.name for p in folder.glob("sub-*") if (p / "func").is_dir())
+
+
+def _check_length(run: MovieRun, tr: float, tolerance_s: float) -> None:
+    seconds = movie_duration(run.movie_path)
+    if run.n_trs * tr > seconds + tolerance_s:
+        raise MovieDataError(
+            f"{run.movie_path}: the movie lasts {seconds:.2f} s but its fMRI {run.where} has "
+            f"{run.n_trs} TRs ({run.n_trs * tr:.2f} s at TR {tr} s)")
+
+
+def list_runs(root: str | Path, subject: str, tasks: tuple[str, ...] = TASKS,
+              tr: float = ALGONAUTS_2025_TR, check_movies: bool = True,
+              tolerance_s: float = DEFAULT_TOLERANCE_S) -> list[MovieRun]:
+    """Every run of ``subject`` in the release at ``root``, in file then key order.
+
+    Shapes come from the HDF5 headers (no series is read). With ``check_movies``, each run's
+    movie must exist and last at least as long as its fMRI (less ``tolerance_s``).
+    A task whose ``.h5`` is absent has no runs (some subjects lack some); a subject without
+    any is an error.
+    """
+    import h5py
+
+    subjects = list_subjects(root)
+    if subject not in subjects:
+        raise MovieDataError(f"{Path(root) / FMRI_DIR / subject}: no such subject "
+                             f"(the release has {subjects})")
+    runs = []
+    for task in tasks:
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        path = bold_path(root, subject, task)
+        if not path.is_file():
+            continue
+        try:
+            with h5py.File(path, "r") as f:
+                shapes = {key: f[key].shape for key in sorted(f.keys())}
+        except OSError as err:
+            raise MovieDataError(f"{path}: not a readable HDF5 file ({err})") from err
+        for key, shape in shapes.items():
+            try:
+                stimulus, repeat = parse_run_key(key)
+                movie = movie_path(root, task, stimulus)
+            except ValueError as err:
+                raise MovieDataError(f"{path}: {err}") from None
+            if len(shape) != 2:
+                raise MovieDataError(f"{path} [{key}]: expected (n_TRs, n_parcels), got {shape}")
+            runs.append(MovieRun(subject, task, stimulus, repeat, path, key, movie, *shape))
+    if not runs:
+        looked = [bold_path(root, subject, t).name for t in tasks]
+        raise MovieDataError(f"{Path(root) / FMRI_DIR / subject / 'func'}: no fMRI runs for "
+                             f"{subject} (looked for {looked})")
+    if check_movies:
+        check_runs(runs, tr, tolerance_s)
+    return runs
+
+
+def check_runs(runs: list[MovieRun], tr: float, tolerance_s: float = DEFAULT_TOLERANCE_S) -> None:
+    """Each run's movie exists and is not shorter than its fMRI (one duration read per movie)."""
+    for run in runs:
+        if not run.movie_path.is_file():
+            raise MovieDataError(f"{run.where}: run {run.name} has no movie (expected "
+                                 f"{run.movie_path})")
+    for run in runs:
+        _check_length(run, tr, tolerance_s)
+
+
+def load_run(run: MovieRun) -> np.ndarray:
+    """The run's series, float32 (n_TRs, n_parcels); a run with NaN is refused, naming it."""
+    if run.key is None:
+        data = np.load(run.fmri_path)
+    else:
+        import h5py
+
+        with h5py.File(run.fmri_path, "r") as f:
+            data = f[run.key][()]
+    data = np.asarray(data, np.float32)
+    if data.shape != (run.n_trs, run.n_parcels):
+        raise MovieDataError(f"{run.where}: shape {data.shape}, listed as "
+                             f"{(run.n_trs, run.n_parcels)}")
+    bad = np.isnan(data).any(1)
+    if bad.any():
+        raise MovieDataError(f"{run.where}: {int(bad.sum())} TRs hold NaN (first at TR "
+                             f"{int(np.argmax(bad))}); drop or impute them first")
+    return data
+
+
+def atlas_file(root: str | Path, subject: str) -> Path:
+    """The subject's Schaefer parcellation volume (``*_desc-dseg_parcellation.nii.gz``)."""
+    folder = Path(root) / FMRI_DIR / subject / "atlas"
+    found = sorted(folder.glob("*_desc-dseg_parcellation.nii.gz"))
+    if len(found) != 1:
+        raise MovieDataError(f"{folder}: expected one *_desc-dseg_parcellation.nii.gz, found "
+                             f"{[p.name for p in found]}")
+    return found[0]
+
+
+def samples_file(root: str | Path, subject: str, split: str = "friends-s7") -> Path:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return (Path(root) / FMRI_DIR / subject / "target_sample_number"
+            / SAMPLES_FILE.format(subject=subject, split=split))
+
+
+def load_pickled_npy(path: str | Path):
+    """The object in an ``np.save``-d pickle (a dict), read with the release's safe unpickler."""
+    from datamodules import safe_pickle
+
+    path = Path(path)
+    if not path.is_file():
+        raise MovieDataError(f"{path}: file not found")
+    with open(path, "rb") as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(f)
+        except ValueError as err:
+            raise MovieDataError(f"{path}: not a .npy file ({err})") from None
+        if dtype != np.dtype(object) or shape != ():
+            raise MovieDataError(f"{path}: expected a pickled dict, got a {dtype} array {shape}")
+        payload = f.read()
+    try:
+        # the unpickler load_pickle uses, on the bytes after the .npy header
+        array = safe_pickle._RestrictedUnpickler(io.BytesIO(payload), path, False).load()
+    except safe_pickle.UnsafePickleError:
+        raise
+    except Exception as err:  # noqa: BLE001 - refused or corrupt: one line naming the file
+        raise MovieDataError(f"{path}: not a readable pickled .npy ({type(err).__name__}: "
+                             f"{err})") from None
+    return array.item() if isinstance(array, np.ndarray) else array
+
+
+def read_sample_numbers(root: str | Path, split: str = "friends-s7",
+                        subjects: list[str] | None = None) -> dict[str, dict[str, int]]:
+    """``{subject: {episode: n_TRs}}`` to predict, from ``target_sample_number``."""
+    out = {}
+    for subject in subjects if subjects is not None else list_subjects(root):
+        path = samples_file(root, subject, split)
+        counts = load_pickled_npy(path)
+        if not isinstance(counts, dict) or not all(
+                isinstance(k, str) and int(v) == v and v > 0 for k, v in counts.items()):
+            raise MovieDataError(f"{path}: expected a dict episode -> number of TRs")
+        out[subject] = {k: int(v) for k, v in counts.items()}
+    return out
+
+
+def list_generic_runs(movie_dir: str | Path, fmri_dir: str | Path, tr: float,
+                      check_movies: bool = True,
+                      tolerance_s: float = DEFAULT_TOLERANCE_S) -> list[MovieRun]:
+    """Runs of the generic layout: every ``fmri_dir/<name>[_run-N].npy`` (n_TRs, n_targets) with
+    its movie ``movie_dir/<name>.<ext>``, sorted by file name. The TR must be given."""
+    if not tr > 0:
+        raise ValueError(f"tr must be > 0 seconds, got {tr}")
+    movie_dir, fmri_dir = Path(movie_dir), Path(fmri_dir)
+    for folder in (movie_dir, fmri_dir):
+        if not folder.is_dir():
+            raise MovieDataError(f"{folder}: folder not found")
+    movies = {p.stem: p for p in sorted(movie_dir.iterdir())
+              if p.suffix.lower() in MOVIE_EXTENSIONS}
+    runs = []
+    for path in sorted(fmri_dir.glob("*.npy")):
+        match = _GENERIC.match(path.stem)
+        stimulus, repeat = match["stimulus"], match["run"]
+        if stimulus not in movies:
+            kinds = "|".join(e[1:] for e in MOVIE_EXTENSIONS)
+            raise MovieDataError(f"{path}: no movie {stimulus}.<{kinds}> in {movie_dir}")
+        array = np.load(path, mmap_mode="r")
+        if array.ndim != 2:
+            raise MovieDataError(f"{path}: expected (n_TRs, n_targets), got {array.shape}")
+        runs.append(MovieRun("", "generic", stimulus, None if repeat is None else int(repeat),
+                             path, None, movies[stimulus], *array.shape))
+    if not runs:
+        raise MovieDataError(f"{fmri_dir}: no .npy runs")
+    if check_movies:
+        check_runs(runs, tr, tolerance_s)
+    return runs
