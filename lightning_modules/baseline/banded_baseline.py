@@ -14,7 +14,7 @@ the way back). The heads read, per layer ``l``, the frame mean ``f_l`` (and with
 also ``mean_t |f_l[t+1] - f_l[t]|``), so :func:`to_head_space` puts band ``layer<l>`` in the rows of
 ``f_l`` and the motion band's slice of layer ``l`` in the rows of that layer's differences: the
 heads then compute exactly banded ridge's prediction (up to the per-voxel rescaling that
-:func:`baseline.rescale_to_targets` applies, which leaves correlations unchanged).
+:func:`.frozen_fit.rescale_to_targets` applies, which leaves correlations unchanged).
 """
 
 from __future__ import annotations
@@ -26,15 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datamodules.interfaces import RidgeData, require
 from lightning_modules.baseline.feature_bands import MOTION_BAND, feature_bands
-from lightning_modules.baseline.ridge_baseline import fill_missing, rescale_to_targets
-from lightning_modules.metrics import VoxelCorrelation
+from lightning_modules.baseline.frozen_fit import BaselineVideos, fill_missing, rescale_and_score
 from lightning_modules.networks.encoder import VideoEncoder
 from ridge.banded import BandedRidgeCV
 from run_folder.contract import RunFolder
 from scoring.layout import TargetLayout
-from scoring.summary import ScoreSummary, score_summary
+from scoring.summary import ScoreSummary
 
 log = logging.getLogger(__name__)
 
@@ -122,53 +120,40 @@ def fit_banded_baseline(encoder: VideoEncoder, datamodule, layout: TargetLayout,
     """Bands of the train-split and validation videos (cached), banded ridge on the train part,
     scored on the validation part.
 
-    ``datamodule`` provides what :func:`baseline.fit_ridge_baseline` reads. ``frame_diff_heads``:
+    ``datamodule`` provides what :class:`.frozen_fit.BaselineVideos` reads. ``frame_diff_heads``:
     the heads read each layer's frame differences too (``model.frame_diff``), which decides
     whether, and how, the map can become the heads (:func:`to_head_space`).
     """
-    datamodule = require(datamodule, RidgeData, "the banded ridge baseline")
-    rows = np.concatenate([datamodule.train_indices, datamodule.val_indices])
-    cache_dir, clips_key = datamodule.feature_cache
-    bands_np = feature_bands(encoder, datamodule.evaluation_dataloader(rows), cache_dir,
-                             (clips_key, rows.tobytes()), device, motion=motion, progress=progress)
-    n_train = len(datamodule.train_indices)
+    videos = BaselineVideos.of(datamodule, "the banded ridge baseline")
+    cache_dir, clips_key = videos.feature_cache
+    bands_np = feature_bands(encoder, videos.loader(), cache_dir, (clips_key, videos.rows.tobytes()), device,
+                             motion=motion, progress=progress)
+    n_train = videos.n_train
     bands = {k: torch.from_numpy(v).to(device) for k, v in bands_np.items()}
     train = {k: v[:n_train] for k, v in bands.items()}
     val = {k: v[n_train:] for k, v in bands.items()}
-    targets = datamodule.mean_responses
-    Y_train = torch.from_numpy(fill_missing(targets[datamodule.train_indices]).astype(np.float32)).to(device)
-    n_folds = max(2, min(n_folds, n_train // 2))  # each fold's Pearson r needs >= 2 videos
-    ridge = BandedRidgeCV(band_weight_candidates=band_weight_candidates, alphas=alphas, n_folds=n_folds,
+    ridge = BandedRidgeCV(band_weight_candidates=band_weight_candidates, alphas=alphas, n_folds=videos.folds(n_folds),
                           device=device, normalize_bands=True, progress=progress)
-    ridge.fit(train, Y_train)
+    ridge.fit(train, videos.Y_train.to(device))
 
     band_dims = [int(v.shape[1]) for v in bands.values()]
     coef = ridge.coef_.float()
-    # Scored through the map rescaled to the targets' spread (as the single-band baseline): the same r
-    # per voxel, but a heavily shrunk voxel's predictions are no longer too flat for float32 beside its
-    # intercept.
-    X_train = torch.cat([train[n] for n in ridge.band_names], dim=1).to(coef)
-    scaled_coef, scaled_intercept = rescale_to_targets(coef, X_train, Y_train.to(coef))
-    val_pred = torch.cat([val[n] for n in ridge.band_names], dim=1).to(coef) @ scaled_coef + scaled_intercept
-    val_true = torch.from_numpy(targets[datamodule.val_indices].astype(np.float32)).to(device)
-    # No cross-rank sync: under DDP rank 0 fits alone (see baseline.fit_ridge_baseline).
-    metric = VoxelCorrelation(layout.n_voxels, sync_on_compute=False).to(device)
-    metric.update(val_pred, val_true)
-    val_r = metric.compute().cpu()
+    scored = rescale_and_score(coef, torch.cat([train[n] for n in ridge.band_names], dim=1),
+                               torch.cat([val[n] for n in ridge.band_names], dim=1), videos, layout, ceiling, device)
     # score_split centres each band's part before it correlates (no intercept): exact in float32.
-    val_filled = torch.from_numpy(fill_missing(targets[datamodule.val_indices]).astype(np.float32)).to(device)
+    val_filled = torch.from_numpy(fill_missing(videos.val_targets).astype(np.float32)).to(device)
     val_split = ridge.score_split(val, val_filled).float().cpu()
 
     # X_head @ to_head_space(coef) == X_bands @ coef, so the intercept carries over unchanged.
-    head_coef = to_head_space(scaled_coef, ridge.band_names, band_dims, list(encoder.backbone.feature_dims),
+    head_coef = to_head_space(scored.head_coef, ridge.band_names, band_dims, list(encoder.backbone.feature_dims),
                               frame_diff_heads)
-    head_intercept = scaled_intercept.cpu() if head_coef is not None else None
+    head_intercept = scored.head_intercept.cpu() if head_coef is not None else None
     head_coef = head_coef.cpu() if head_coef is not None else None
     return BandedBaseline(
         band_names=list(ridge.band_names), band_weights=ridge.band_weights_.float().cpu(),
         alphas=ridge.alphas_.cpu(), cv_scores=ridge.cv_scores_.float().cpu(), coef=coef.cpu(),
-        intercept=ridge.intercept_.float().cpu(), band_dims=band_dims, val_r=val_r, val_split_r=val_split,
-        val_summary=score_summary(val_r, ceiling, layout), head_coef=head_coef, head_intercept=head_intercept)
+        intercept=ridge.intercept_.float().cpu(), band_dims=band_dims, val_r=scored.val_r, val_split_r=val_split,
+        val_summary=scored.val_summary, head_coef=head_coef, head_intercept=head_intercept)
 
 
 def write_band_weights(run_dir: str | Path, baseline: BandedBaseline, layout: TargetLayout,
