@@ -30,7 +30,11 @@ estimator is within 0.003 (``benchmarks/noise_ceiling_bias.py``, BENCHMARKS.md).
 The whole bias is the small-sample one: with 1000 videos all agree.
 
 Voxels with a missing (NaN) repetition use the pairwise estimator, each pair over
-the videos where both exist. A voxel whose repetitions do not agree gets a ceiling
+the videos where both exist. :func:`present_mean_ceiling` is the variance estimator for the mean
+of the repetitions present (BOLD Moments' test scores): per video and voxel, whatever repetitions
+exist are averaged, and the ceiling is that average's reliability.
+
+A voxel whose repetitions do not agree gets a ceiling
 ``<= 0``: it cannot be noise-normalised, and scoring excludes it (see
 ``lightning_modules/metrics.py``). A constant voxel gets 0.
 
@@ -165,3 +169,50 @@ def leaderboard_ceiling(responses: np.ndarray) -> np.ndarray:
         r = _columnwise_r(responses[:, list(half)].mean(axis=1), responses[:, other].mean(axis=1))
         corrected.append(spearman_brown(r, 2))
     return np.mean(corrected, axis=0)
+
+
+def present_mean_ceiling(responses: np.ndarray) -> np.ndarray:
+    """Noise ceiling of the mean of the repetitions present (not NaN), per video and voxel.
+
+    The variance estimator of the module docstring with each video's own count ``k_i`` of present
+    repetitions: ``sigma2`` pools the within-video variance (sum of squared deviations from each
+    video's mean over ``sum(k_i - 1)``), the mean's noise variance is ``sigma2 * mean(1 / k_i)``,
+    i.e. Spearman-Brown to ``k_h`` repetitions, the harmonic mean of the ``k_i``; and
+
+        c = 1 - (sigma2 / k_h) * (n - 3) / ((n - 1) * v)
+
+    with ``v`` the variance (ddof 1) across the ``n`` videos that have a repetition of the means.
+    Without NaN this is :func:`noise_ceiling` (``method="variance"``) exactly.
+
+    Parameters
+    ----------
+    responses : array of shape (n_videos, n_repetitions, n_voxels); NaN = missing repetition
+
+    Returns
+    -------
+    ceiling : array of shape (n_voxels,), float64; 0 for a constant voxel and for one that cannot
+        be estimated (fewer than 4 videos with a repetition, or no video with two)
+    """
+    responses = np.asarray(responses, dtype=np.float64)
+    if responses.ndim != 3:
+        raise ValueError("responses must be (n_videos, n_repetitions, n_voxels), got "
+                         f"{responses.shape}")
+    if responses.shape[1] < 2:
+        raise ValueError(f"a noise ceiling needs at least 2 repetitions, got {responses.shape[1]}")
+    present = ~np.isnan(responses)
+    k = present.sum(axis=1)  # (n_videos, n_voxels)
+    seen = k > 0
+    n = seen.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(seen, np.where(present, responses, 0.0).sum(axis=1) / np.maximum(k, 1), 0.0)
+        within = np.where(present, responses - mean[:, None], 0.0)
+        dof = np.maximum(k - 1, 0).sum(axis=0)
+        sigma2 = (within ** 2).sum(axis=(0, 1)) / np.maximum(dof, 1)
+        noise = sigma2 * np.where(seen, 1.0 / np.maximum(k, 1), 0.0).sum(axis=0) / np.maximum(n, 1)
+        grand = mean.sum(axis=0) / np.maximum(n, 1)
+        total = np.where(seen, mean - grand, 0.0)
+        total = (total ** 2).sum(axis=0) / np.maximum(n - 1, 1)
+    ok = (n >= 4) & (dof > 0) & (total > 1e-12 * (1 + noise))
+    ratio = np.divide(noise, total, out=np.zeros_like(noise), where=ok)
+    correction = (n - 3) / np.maximum(n - 1, 1)
+    return np.where(ok, 1.0 - ratio * correction, 0.0)
