@@ -12,6 +12,7 @@ import pytest
 from datamodules import bmd_files
 from datamodules.bmd_regions import ColumnBlock
 from scoring.layout import MINI_TRACK_ROIS
+from scoring.scores_on_test import score_on_test
 from simulator import TINY_CONFIG, generate_dataset
 from simulator.__main__ import main as simulator_main
 
@@ -349,3 +350,27 @@ def test_whole_brain_errors(tmp_path):
     assert bmd_files.read_whole_brain(tmp_path, "sub-01", "train").mask.sum() == 8
     with pytest.raises(ValueError, match="split must be one of"):
         bmd_files.whole_brain_path(tmp_path, "sub-01", "val")
+
+
+# ----------------------------------------------------------------------------------- end to end
+def test_noise_free_responses_score_about_one_on_the_written_test_responses(tmp_path):
+    # Simulator (BMD layout) -> reader -> test score: the truth's noise-free responses, as a
+    # prediction, correlate with the noisy repetition mean as well as its ceiling allows (score 1;
+    # 0.97-1.03 over seeds 0-3 with 20 test videos).
+    config = dataclasses.replace(CONFIG, n_train=3, n_test=20, n_subjects=1, size=32)
+    root = generate_dataset(tmp_path / "release", config, progress=False)
+    clean = _truth(root, "sub-01")["clean"][config.n_train :]
+    columns = _columns(root, "sub-01")
+    responses, predictions = {"sub-01": {}}, {"sub-01": {}}
+    for region in ("V1", "EBA", "LOC"):
+        r, blocks = bmd_files.read_region(root, "sub-01", region)
+        order = np.concatenate([columns[b.file] for b in blocks])
+        responses["sub-01"][region] = r.test
+        predictions["sub-01"][region] = clean[:, order]
+    assert np.isnan(responses["sub-01"]["V1"]).any()
+    summary = score_on_test(predictions, responses)
+    for region, score in summary.score.rois.items():
+        assert 0.9 < score < 1.1, (region, score)
+    assert summary.r.overall < 0.9 * summary.score.overall  # the ceilings are below 1
+    shuffled = {"sub-01": {k: v[::-1] for k, v in predictions["sub-01"].items()}}
+    assert score_on_test(shuffled, responses).score.overall < 0.5
