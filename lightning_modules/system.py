@@ -93,7 +93,8 @@ class EncodingModel(pl.LightningModule):
         self.model = VideoEncoder(frame_net, temporal_kind=tm.kind, num_frames=num_frames, layout=self.layout,
                                   hidden_dim=tm.lstm_hidden, bidirectional=tm.bidirectional,
                                   frame_diff=tm.frame_diff, head_init_std=opt.head_init_std,
-                                  freeze_batchnorm=opt.freeze_batchnorm)
+                                  freeze_batchnorm=opt.freeze_batchnorm, channels_last=b.channels_last,
+                                  compile_backend="inductor" if b.compile else None)
         self.val_r = VoxelCorrelation(self.layout.n_voxels)
         self.test_r = VoxelCorrelation(self.layout.n_voxels)
         self.val_ceiling: torch.Tensor | None = None

@@ -35,6 +35,12 @@ class VideoEncoder(nn.Module):
         Keep the backbone's BatchNorm layers in eval mode (running statistics, not
         batch statistics) also while it fine-tunes; their affine weights still train.
         Unfreezing then does not shift the features the heads were fitted on.
+    channels_last : bool
+        Backbone weights and frames in channels-last (NHWC) memory order (``model.backbone.channels_last``);
+        the uint8 frames are reordered before normalisation (a quarter of float32's bytes).
+    compile_backend : str or None
+        ``torch.compile`` the backbone in place with this backend (``"inductor"`` for
+        ``model.backbone.compile``; None: eager). State-dict keys are unchanged.
 
     Freezing: ``freeze_backbone()`` turns off the backbone's gradients and holds it
     in eval mode; ``train()`` is overridden to re-apply that eval mode after
@@ -53,6 +59,8 @@ class VideoEncoder(nn.Module):
         frame_diff: bool = False,
         head_init_std: float = 0.01,
         freeze_batchnorm: bool = False,
+        channels_last: bool = False,
+        compile_backend: str | None = None,
     ):
         super().__init__()
         self.backbone = backbone
@@ -68,6 +76,11 @@ class VideoEncoder(nn.Module):
         self._backbone_frozen = False
         self.freeze_batchnorm = freeze_batchnorm
         self._pinned: list[nn.Parameter] = []
+        self.channels_last = channels_last
+        if channels_last:
+            self.backbone.to(memory_format=torch.channels_last)
+        if compile_backend is not None:
+            self.backbone.compile(backend=compile_backend)
 
     @property
     def backbone_frozen(self) -> bool:
@@ -86,7 +99,10 @@ class VideoEncoder(nn.Module):
         if video.ndim != 5:
             raise ValueError(f"expected (batch, frames, 3, H, W), got {tuple(video.shape)}")
         b = video.shape[0]
-        frames = self._normalise(rearrange(video, "b t c h w -> (b t) c h w"))
+        frames = rearrange(video, "b t c h w -> (b t) c h w")
+        if self.channels_last:
+            frames = frames.contiguous(memory_format=torch.channels_last)
+        frames = self._normalise(frames)
         return [rearrange(f, "(b t) d -> b t d", b=b) for f in self.backbone(frames)]
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
