@@ -10,17 +10,9 @@ which is kernel ridge on ``K_t = sum_b w_tb Xc_b Xc_b^T`` with penalty ``alpha_t
 (himalaya's ``MultipleKernelRidgeCV``, whose log kernel weights are
 ``deltas = log(w / alpha)``). A band with weight 0 is left out.
 
-The search is himalaya's ``random_search``: a fixed list of candidate weight
-vectors (:func:`band_weight_candidates`: the one-hot corners, the uniform
-weights, then Dirichlet draws); for each candidate, every penalty of the grid is
-scored by the mean over folds of the validation Pearson r, per voxel, and each
-voxel keeps its best (candidate, alpha). A later candidate replaces an earlier
-one only if it scores higher by more than the float epsilon of ``dtype``
-(himalaya's rule). Per candidate and fold, one float64 eigendecomposition of the
-fold's weighted kernel (or covariance, when features are fewer than videos) is
-shared by every penalty and every voxel (:class:`~ridge.ops.FoldPredictor`);
-after the search, one more per chosen candidate refits its voxels on all
-videos. Unlike himalaya, nothing is refitted inside the search.
+The search is himalaya's ``random_search`` (:mod:`ridge.search`) over a fixed list
+of candidate weight vectors (:mod:`ridge.candidates`); after it, one float64
+eigendecomposition per chosen candidate refits its voxels on all videos.
 
 Features and targets are centred (the intercept), as in
 :class:`~ridge.solver.RidgeCV`; ``normalize_bands`` also
@@ -35,20 +27,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from ridge.candidates import band_weight_candidates, candidates_for
-from ridge.cv import best_alpha as best_alpha_of
 from ridge.cv import centre_targets
-from ridge.ops import (
-    FoldPredictor,
-    Refit,
-    fold_grams,
-    kfold_splits,
-    mean_fold_scores,
-    one_thread_on_cpu,
-    spectral_decomposition,
-)
+from ridge.ops import Refit, kfold_splits, one_thread_on_cpu, spectral_decomposition
+from ridge.search import random_search, weighted_bands
 from ridge.solver import DEFAULT_ALPHAS
 from ridge.validation import check_alphas, check_bands, check_finite, check_targets
 
@@ -198,73 +181,22 @@ class BandedRidgeCV:
                 cached[batch.start] = data
             return data
 
-        tie = torch.finfo(self.dtype).eps
-        best_score = torch.full((n_targets,), -torch.inf, dtype=torch.float64, device=device)
-        best_cand = torch.zeros(n_targets, dtype=torch.long, device=device)
-        best_alpha = torch.zeros(n_targets, dtype=torch.long, device=device)
-        cand_scores = torch.empty(len(cands), n_targets, dtype=torch.float64, device=device)
-        for c, w in enumerate(
-            tqdm(cands, desc="banded ridge: band weights", disable=not self.progress, leave=False)
-        ):
-            Z, K = self._weighted(Xc, kernels, w)
-            folds = []
-            for train, val in self.splits_:
-                train, val = train.to(device), val.to(device)
-                grams = fold_grams(Z, train, val, standardize=False, center=True, kernel=K)
-                with one_thread_on_cpu(device):
-                    folds.append(
-                        FoldPredictor(
-                            grams, alphas, train, val, self.scoring == "correlation", self.dtype
-                        )
-                    )
-            for batch in batches:
-                _, Yc, tiny = batch_data(batch)
-                scores = self._cv_scores(folds, Yc, tiny)  # (n_alphas, b)
-                a_best = best_alpha_of(scores, alphas)
-                s_best = scores.gather(0, a_best[None])[0]
-                cand_scores[c, batch] = s_best
-                better = s_best > best_score[batch] + tie
-                best_score[batch] = torch.where(better, s_best, best_score[batch])
-                best_cand[batch] = torch.where(better, c, best_cand[batch])
-                best_alpha[batch] = torch.where(better, a_best, best_alpha[batch])
-            del folds
-        self._refit(
-            Xc,
-            kernels,
-            cands.to(device),
-            alphas,
-            best_cand,
-            best_alpha,
-            batches,
-            batch_data,
-            n_targets,
-        )
+        found = random_search(Xc, kernels, cands, alphas, self.splits_, batches, batch_data,
+                              self.scoring, self.dtype, self.progress)
+        self._refit(Xc, kernels, cands.to(device), alphas, found, batches, batch_data, n_targets)
         self.band_weight_candidates_ = cands
         self.alpha_grid_ = alphas
-        self.candidate_scores_ = cand_scores
-        self.best_candidate_ = best_cand
-        self.band_weights_ = cands.to(device)[best_cand].T.contiguous()
-        self.alphas_ = alphas[best_alpha]
-        self.alpha_index_ = best_alpha
-        self.cv_scores_ = best_score
+        self.candidate_scores_ = found.candidate_scores
+        self.best_candidate_ = found.candidate
+        self.band_weights_ = cands.to(device)[found.candidate].T.contiguous()
+        self.alphas_ = alphas[found.alpha_index]
+        self.alpha_index_ = found.alpha_index
+        self.cv_scores_ = found.score
         return self
 
-    @staticmethod
-    def _weighted(Xc: list[Tensor], kernels: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
-        """Features ``Z = [sqrt(w_b) Xc_b]`` of the bands with w_b > 0 (n_videos, p_w) and
-        the kernel ``Z Z^T = sum_b w_b Xc_b Xc_b^T`` (n_videos, n_videos)."""
-        w = w.to(kernels.device)
-        Z = torch.cat([X * w[b].sqrt() for b, X in enumerate(Xc) if w[b] > 0], dim=1)
-        return Z, torch.einsum("b,bij->ij", w, kernels)
-
-    def _cv_scores(self, folds: list[FoldPredictor], Yc: Tensor, tiny_ss: Tensor) -> Tensor:
-        """Mean over folds of the validation score, (n_alphas, b), float64 (with an intercept)."""
-        return mean_fold_scores(folds, Yc, tiny_ss, self.scoring, intercept=True)
-
-    def _refit(
-        self, Xc, kernels, cands, alphas, best_cand, best_alpha, batches, batch_data, n_targets
-    ):
+    def _refit(self, Xc, kernels, cands, alphas, found, batches, batch_data, n_targets):
         """Each chosen candidate's voxels on all videos: ``coef_`` and ``intercept_``."""
+        best_cand, best_alpha = found.candidate, found.alpha_index
         device = kernels.device
         sizes = [X.shape[1] for X in Xc]
         offsets = np.concatenate([[0], np.cumsum(sizes)])
@@ -277,7 +209,7 @@ class BandedRidgeCV:
         y_means = torch.zeros(n_targets, device=device, dtype=self.dtype)
         for c in torch.unique(best_cand).tolist():
             w = cands[c]
-            Z, K = self._weighted(Xc, kernels, w)
+            Z, K = weighted_bands(Xc, kernels, w)
             with one_thread_on_cpu(device):
                 refit = Refit(spectral_decomposition(Z, K if Z.shape[0] < Z.shape[1] else None),
                               alphas, self.dtype)
