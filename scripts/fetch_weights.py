@@ -1,4 +1,4 @@
-"""Fetch timm backbones' pretrained weights into the local cache, for training without network.
+"""Fetch backbones' pretrained weights (timm's, torchvision's) into the local cache, for training without network.
 
 Run it where there is network (a cluster's login node), with the cache on a filesystem the
 compute nodes share, or copy the cache folder over; training there then finds the weights
@@ -9,8 +9,13 @@ with no network (``lightning_modules/networks/weights_cache.py``):
     HF_HOME=/shared/hf python scripts/fetch_weights.py resnet50              # a shared cache
     python scripts/fetch_weights.py --cache-dir /shared/hf resnet50          # the same
     python scripts/fetch_weights.py --check resnet50                         # on the compute node
+    python scripts/fetch_weights.py torchvision/r2plus1d_18 torchvision/s3d  # torchvision's video weights
 
-and train with the same ``HF_HOME`` (``export HF_HOME=/shared/hf``). Backbones whose weights
+and train with the same ``HF_HOME`` (``export HF_HOME=/shared/hf``). torchvision's weights
+(``torchvision/<arch>``: the video models' Kinetics-400 weights, AlexNet/VGG's ImageNet ones) go
+where torchvision itself keeps them, ``$TORCH_HOME/hub/checkpoints/<file of the weights' URL>``
+(default ``~/.cache/torch``): train with the same ``TORCH_HOME``. ``inflated/<name>`` fetches
+image network ``<name>``'s weights. Backbones whose weights
 ship with a pip package (``tf_efficientnet_lite0/1/2``) need no fetching: the command says
 which package. Exit status 1 if any backbone's weights could not be fetched (or, with
 ``--check``, are not cached).
@@ -37,7 +42,8 @@ def _backbones_of(config: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", help="timm model names (model.backbone.name), e.g. resnet50")
+    parser.add_argument("names", nargs="*", help="backbone names (model.backbone.name), e.g. resnet50, "
+                        "torchvision/r2plus1d_18, inflated/resnet18")
     parser.add_argument("--config", type=Path, action="append", default=[],
                         help="a train.py YAML config whose model.backbone.name to fetch (repeatable)")
     parser.add_argument("--cache-dir", type=Path,
@@ -54,14 +60,30 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from lightning_modules.networks.package_weights import PACKAGE_WEIGHTS, package_weights_file
-    from lightning_modules.networks.weights_cache import cache_locations, cached_weights_file, fetch
+    from lightning_modules.networks.weights_cache import (
+        cache_locations,
+        cached_torchvision_file,
+        cached_weights_file,
+        fetch,
+        torchvision_weights,
+    )
 
     print(f"cache: {cache_locations()}")
     failed = []
-    for name in names:
+    for given in names:
+        # An inflated backbone (inflated/<timm name>) is built from its image network's weights.
+        name = given.removeprefix("inflated/")
         if name.startswith("torchvision/"):
-            print(f"{name}: torchvision weights are not handled here; use model.backbone.checkpoint_path")
-            failed.append(name)
+            arch = name.removeprefix("torchvision/")
+            try:
+                found = cached_torchvision_file(arch) if args.check else torchvision_weights(arch)
+            except Exception as e:  # noqa: BLE001 -- reported per backbone, the exit status says it failed
+                print(f"{name}: could not fetch: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                failed.append(name)
+                continue
+            print(f"{name}: cached at {found}" if found else f"{name}: NOT cached")
+            if not found:
+                failed.append(name)
         elif name in PACKAGE_WEIGHTS:
             entry = PACKAGE_WEIGHTS[name]
             try:

@@ -4,6 +4,9 @@ timm's ``group_matcher`` names the blocks of a network from the stem to the head
 EfficientNet one group per inverted-residual block, for ResNet one per residual block). Only
 the blocks up to the deepest read-out layer shape the features; the ones beyond it get no
 gradient, so they are left out, and "the last block" is the deepest one the heads read.
+Video backbones take part the same way: an inflated timm network keeps timm's matcher, and the
+torchvision video trunks (``video_backbones``) define one over their residual blocks, inception
+modules or transformer blocks (the probe clip is their ``input_size``, ``(T, 3, H, W)``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from torch import nn
 
 
 def reached_parameters(extractor: nn.Module) -> set[int]:
-    """``id`` of every parameter the extractor's outputs depend on (one backward on one image)."""
+    """``id`` of every parameter the extractor's outputs depend on (one backward on one image or clip)."""
     params = list(extractor.parameters())
     states = [p.requires_grad for p in params]
     was_training = extractor.training
@@ -39,7 +42,7 @@ def depth_groups(extractor: nn.Module) -> list[list[nn.Parameter]]:
     model = extractor.model
     if not hasattr(model, "group_matcher"):
         raise ValueError(f"{type(model).__name__} has no timm group_matcher: layer_lr_decay and train_last_blocks "
-                         "need a timm backbone")
+                         "need a timm backbone or a video backbone")
     named = dict(model.named_parameters())
     reached = reached_parameters(extractor)
     groups = group_parameters(model, model.group_matcher(coarse=False))

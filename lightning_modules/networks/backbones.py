@@ -243,8 +243,12 @@ def build_backbone(
     Parameters
     ----------
     name : str
-        A timm model name (``resnet50``, ``vit_base_patch16_224``, ...) or
-        ``torchvision/<arch>`` for torchvision's AlexNet/VGG family.
+        A timm model name (``resnet50``, ``vit_base_patch16_224``, ...),
+        ``torchvision/<arch>`` for torchvision's AlexNet/VGG family, or a video backbone
+        (a ``VideoFeatureExtractor``, which reads whole clips): ``torchvision/<video arch>``
+        (``r3d_18``, ``r2plus1d_18``, ``s3d``, ``mvit_v2_s``, ``swin3d_t``, ...; see
+        ``video_backbones``) or ``inflated/<timm name>`` (an image network inflated to 3-D,
+        see ``inflate``).
     pretrained : bool
         ImageNet weights: from a pip package for the models in ``PACKAGE_WEIGHTS``
         (``tf_efficientnet_lite0/1/2``), otherwise timm's (local cache or download; see
@@ -263,6 +267,17 @@ def build_backbone(
         Frame size the model is built for (``img_size`` for ViT-like timm models);
         default: the model's own input size.
     """
+    if name.startswith((TORCHVISION_PREFIX, "inflated/")):  # video backbones: networks/video_backbones.py
+        from lightning_modules.networks.inflate import INFLATED_PREFIX, build_inflated_backbone
+        from lightning_modules.networks.video_backbones import build_video_backbone, is_video_model
+
+        arch = name.split("/", 1)[1]
+        if (name.startswith(INFLATED_PREFIX) or is_video_model(arch)) and vone_frontend:
+            raise ValueError("vone_frontend supports timm ResNets, not video backbones")
+        if name.startswith(INFLATED_PREFIX):
+            return build_inflated_backbone(arch, pretrained, checkpoint_path, layers, pool_grid, image_size)
+        if is_video_model(arch):
+            return build_video_backbone(arch, pretrained, checkpoint_path, layers, pool_grid, image_size)
     if name.startswith(TORCHVISION_PREFIX):
         if vone_frontend:
             raise ValueError("vone_frontend supports timm ResNets, not torchvision models")

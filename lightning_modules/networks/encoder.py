@@ -17,7 +17,9 @@ from scoring.layout import TargetLayout
 class VideoEncoder(nn.Module):
     """Predict every subject's and region's voxels from a clip's frames.
 
-    All ``batch * num_frames`` frames go through the backbone as one batch; each
+    All ``batch * num_frames`` frames go through the backbone as one batch (a video
+    backbone, ``consumes_clips``, takes the ``batch`` clips whole and returns the same
+    per-frame features, see ``networks/video_backbones.py``); each
     read-out layer gets its own temporal stage; ``VoxelHeads`` maps the pooled
     layers to the flat ``(batch, n_voxels)`` target vector of ``layout``.
 
@@ -99,6 +101,8 @@ class VideoEncoder(nn.Module):
         if video.ndim != 5:
             raise ValueError(f"expected (batch, frames, 3, H, W), got {tuple(video.shape)}")
         b = video.shape[0]
+        if getattr(self.backbone, "consumes_clips", False):  # a video backbone reads whole clips
+            return self.backbone(self._normalise(video))
         frames = rearrange(video, "b t c h w -> (b t) c h w")
         if self.channels_last:
             frames = frames.contiguous(memory_format=torch.channels_last)

@@ -146,3 +146,71 @@ def fetch(name: str) -> str:
         raise RuntimeError(f"{name}: timm loaded its weights but they are not where training looks "
                            f"({cache_locations()})")
     return cached
+
+
+# ------------------------------------------------------------------ torchvision's weights
+# torchvision downloads a model's DEFAULT weights with torch.hub to
+# $TORCH_HOME/hub/checkpoints/<the URL's file name> (e.g. r2plus1d_18-91a641e6.pth) and reads
+# them from there when present, for image and video models alike.
+
+TORCHVISION_PREFIX = "torchvision/"
+
+
+def torchvision_weights_url(arch: str) -> str:
+    """The URL of torchvision model ``arch``'s DEFAULT weights (a ValueError for an unknown arch)."""
+    import torchvision
+
+    try:
+        return torchvision.models.get_model_weights(arch).DEFAULT.url
+    except (ValueError, KeyError, AttributeError) as e:
+        raise ValueError(f"{TORCHVISION_PREFIX}{arch}: torchvision has no model with pretrained weights "
+                         f"of that name ({e})") from None
+
+
+def torchvision_cache_file(arch: str) -> Path:
+    """Where torch hub keeps (or would keep) ``arch``'s DEFAULT weights."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(torchvision_weights_url(arch)).path)
+
+
+def cached_torchvision_file(arch: str) -> str | None:
+    """The cached file of torchvision model ``arch``'s DEFAULT weights, or None."""
+    path = torchvision_cache_file(arch)
+    return str(path) if path.is_file() else None
+
+
+def _url_problem(url: str, timeout: float = 3.0) -> str | None:
+    if any(os.environ.get(v) for v in _PROXY_VARS):
+        return None
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+    except OSError as e:
+        return f"{parsed.hostname}:{port} unreachable: {e}"
+    return None
+
+
+def torchvision_weights(arch: str) -> str:
+    """The local file of ``arch``'s DEFAULT weights: the cached one, else downloaded into the cache.
+
+    With nothing cached and no network, ``WeightsUnavailableError`` names the fetch command.
+    """
+    cached = cached_torchvision_file(arch)
+    if cached is not None:
+        return cached
+    url = torchvision_weights_url(arch)
+    name = f"{TORCHVISION_PREFIX}{arch}"
+    reason = _url_problem(url)
+    if reason is None:
+        try:
+            torch.hub.load_state_dict_from_url(url, progress=False, check_hash=True, map_location="cpu",
+                                               weights_only=True)
+        except OSError as e:
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    if reason is not None or cached_torchvision_file(arch) is None:
+        raise WeightsUnavailableError(
+            f"model.backbone.name: {name} with model.backbone.pretrained: true: its weights are not in the local "
+            f"cache ({torchvision_cache_file(arch)}) and cannot be downloaded here ({reason or 'not saved'}). "
+            f"On a machine with network run `python {FETCH_SCRIPT} {name}` with the same TORCH_HOME, "
+            f"or set model.backbone.checkpoint_path to a weights file in torchvision's key names.")
+    return str(torchvision_cache_file(arch))
