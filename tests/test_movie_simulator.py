@@ -158,3 +158,8 @@ def test_cli_writes_the_movie_preset(tmp_path, capsys):
     with pytest.raises(SystemExit, match="2"):
         main(["--preset", "movies", "--tiny", "--n-parcels", "13", "--out", str(tmp_path / "x")])
     assert "n_parcels must be even" in capsys.readouterr().err
+    main(["--preset", "movies", "--tiny", "--run-minutes", "0.25", "--n-subjects", "1",
+          "--n-parcels", "16", "--quiet", "--out", str(tmp_path / "y")])
+    assert "1 subjects, 16 parcels, 0.25-minute movies" in capsys.readouterr().out
+    runs = files.list_runs(tmp_path / "y", "sub-01")
+    assert {(r.n_trs, r.n_parcels) for r in runs} == {(10, 16)}
