@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from ridge.cv import best_alpha, best_alpha_per_group, centre_targets
+from ridge.device_batches import exact_arithmetic, target_batch_size, target_batches
 from ridge.ops import (
     FoldPredictor,
     Refit,
@@ -65,9 +66,11 @@ class RidgeCV:
     shuffle : bool
         False: contiguous folds (scikit-learn ``KFold(n_folds)``). True: folds
         of a permutation drawn from ``seed``. Deterministic either way.
-    target_batch_size : int
+    target_batch_size : int or None
         Targets processed together; memory scales as
-        ``n_alphas * n_videos / n_folds * target_batch_size`` numbers.
+        ``n_alphas * n_videos / n_folds * target_batch_size`` numbers. None: sized from the
+        memory free on ``device`` (:func:`ridge.device_batches.target_batch_size`; on a CPU at most
+        20000), so a GPU takes whole-brain voxel counts in a few batches.
     device : str, torch.device or None
         Where to compute; None: X's device if a tensor, else CPU.
     dtype : torch.dtype
@@ -97,7 +100,7 @@ class RidgeCV:
         standardize: bool = False,
         scoring: str = "correlation",
         shuffle: bool = False,
-        target_batch_size: int = 20000,
+        target_batch_size: int | None = None,
         device: str | torch.device | None = None,
         dtype: torch.dtype = torch.float32,
         seed: int = 0,
@@ -164,6 +167,10 @@ class RidgeCV:
         """
         device = self.device or (X.device if isinstance(X, Tensor) else "cpu")
         device = torch.device(device)
+        with exact_arithmetic(device):  # float32/float64 solves even under bf16 autocast or TF32
+            return self._fit(X, Y, groups, device)
+
+    def _fit(self, X, Y, groups, device: torch.device) -> RidgeCV:
         X64 = as_tensor("X", X, 2, device, torch.float64)
         if isinstance(Y, np.ndarray | Tensor) and Y.ndim == 1:
             Y = Y.reshape(-1, 1)
@@ -202,8 +209,8 @@ class RidgeCV:
         self.intercept_ = torch.zeros(n_targets, **kw)
         self.best_alphas_ = torch.empty(n_targets, dtype=torch.float64, device=device)
         self.cv_scores_ = torch.empty(len(alphas), n_targets, dtype=torch.float64, device=device)
-        batches = [slice(start, min(start + self.target_batch_size, n_targets))
-                   for start in range(0, n_targets, self.target_batch_size)]
+        batches = target_batches(n_targets, self.target_batch_size or target_batch_size(
+            device, n_targets, n_videos, n_features, len(alphas), self.n_folds, self.dtype))
         group_best = None
         if groups is not None:  # a first pass: every target's CV curve before any group's choice
             groups = torch.as_tensor(groups, device=device).long()

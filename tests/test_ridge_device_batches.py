@@ -89,3 +89,35 @@ def test_exact_arithmetic_undoes_autocast_and_tf32():
         assert torch.is_autocast_enabled("cpu")
     assert torch.equal(guarded.best_alphas_, plain.best_alphas_)
     torch.testing.assert_close(guarded.coef_, plain.coef_, rtol=1e-6, atol=1e-7)
+
+
+def test_fit_under_bf16_autocast_equals_the_fit_without():
+    """What ``--trainer.precision bf16-mixed`` would do to a fit run inside a step: nothing (unguarded,
+    the float32 CV products became bfloat16: a 1% error and other penalties chosen)."""
+    X, Y = data(v=60)
+    plain = RidgeCV(n_folds=5).fit(X, Y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under = RidgeCV(n_folds=5).fit(X, Y)
+    assert torch.equal(under.best_alphas_, plain.best_alphas_)
+    assert torch.equal(under.coef_, plain.coef_)
+
+
+def test_default_batches_are_sized_from_memory(monkeypatch):
+    import ridge.device_batches as device_batches
+
+    X, Y = data()
+    asked = []
+    real = device_batches.target_batch_size
+
+    def small(device, n_targets, *args, **kwargs):
+        asked.append(n_targets)
+        size = real(device, n_targets, *args, **kwargs, free=2 * 5 * bytes_per_target(30, 12, 20, 5, torch.float64))
+        asked.append(size)
+        return size
+
+    monkeypatch.setattr("ridge.solver.target_batch_size", small)
+    sized = RidgeCV(n_folds=5, dtype=torch.float64).fit(X, Y)
+    assert asked == [Y.shape[1], 5]  # one sizing, for all the targets: 5 per batch
+    whole = RidgeCV(n_folds=5, target_batch_size=10**6, dtype=torch.float64).fit(X, Y)
+    assert torch.equal(sized.best_alphas_, whole.best_alphas_)
+    assert (sized.coef_ - whole.coef_).abs().max() <= 1e-12 * whole.coef_.abs().max()
