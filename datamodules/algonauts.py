@@ -94,6 +94,9 @@ class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
         Videos per batch, per device.
     num_workers : int
         Data-loading worker processes (0: load in the training process).
+    pin_memory : bool or None
+        Batches in page-locked memory, copied to the GPU without blocking (the copy overlaps the
+        step); None (default): on when the trainer runs on a GPU.
     on_bad_video : {"raise", "skip"}
         "raise" (default) stops at an undecodable clip, naming it; "skip" stores it as blank
         frames (logged) and leaves such videos out of the training and validation videos (count
@@ -132,6 +135,7 @@ class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
         repetitions: Literal["mean", "random_subset"] = "mean",
         batch_size: int = 8,
         num_workers: int = 2,
+        pin_memory: bool | None = None,
         on_bad_video: OnBadVideo = CLIP_DEFAULTS.on_bad_video,
         missing_rois: Literal["raise", "skip"] = "raise",
         non_finite: Literal["raise", "mask"] = "raise",

@@ -61,6 +61,15 @@ class EpochOrderLoaders:
         (a checkpoint saved at a batch end by a SLURM requeue); 0 at the start of an epoch."""
         return batches_done_before_restart(self.trainer) * self.hparams.batch_size
 
+    def _pin_memory(self) -> bool:
+        """``data.pin_memory``, or (None) whether the trainer runs on a GPU (no trainer: whether one is here)."""
+        setting = self.hparams.get("pin_memory")
+        if setting is not None:
+            return bool(setting)
+        if self.trainer is not None:
+            return self.trainer.strategy.root_device.type == "cuda"
+        return torch.cuda.is_available()
+
     def _loader(self, dataset: ClipDataset, shuffle: bool, evaluation: bool = False) -> DataLoader:
         sampler = None
         trainer = self.trainer
@@ -77,6 +86,6 @@ class EpochOrderLoaders:
         # Its own generator: creating an iterator draws the workers' base seed, which must not
         # move torch's global generator by an amount that depends on the number of workers.
         return DataLoader(dataset, batch_size=self.hparams.batch_size, sampler=sampler,
-                          num_workers=self.hparams.num_workers, pin_memory=torch.cuda.is_available(),
+                          num_workers=self.hparams.num_workers, pin_memory=self._pin_memory(),
                           persistent_workers=self.hparams.num_workers > 0, drop_last=False,
                           generator=torch.Generator().manual_seed(self.draw_seed))

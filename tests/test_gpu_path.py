@@ -153,3 +153,35 @@ def test_lightning_copies_batches_to_a_gpu_without_blocking(monkeypatch):
                         torch.device("cuda", 0))
     assert calls == [True, True]
     assert "transfer_batch_to_device" not in vars(system.EncodingModel)
+
+
+class Loaders:
+    """The data module's loader half with a trainer stub: where the trainer runs decides pinning."""
+
+    def __init__(self, pin_memory, device_type):
+        from types import SimpleNamespace
+
+        from pytorch_lightning.utilities import AttributeDict
+
+        self.hparams = AttributeDict(seed=0, batch_size=2, num_workers=0, pin_memory=pin_memory)
+        self.trainer = None if device_type is None else SimpleNamespace(
+            strategy=SimpleNamespace(root_device=torch.device(device_type)), world_size=1, global_rank=0)
+
+
+@pytest.mark.parametrize("setting, device_type, pinned", [
+    (None, "cuda", True), (None, "cpu", False), (True, "cpu", True), (False, "cuda", False), (None, None, False)])
+def test_pin_memory_follows_the_setting_else_the_trainer_device(setting, device_type, pinned):
+    from datamodules.loaders import EpochOrderLoaders
+
+    loaders = type("Stub", (EpochOrderLoaders,), {"__init__": Loaders.__init__})(setting, device_type)
+    loader = loaders._loader(Clips(), shuffle=False)
+    assert loader.pin_memory is pinned  # (None, None): this test machine has no GPU
+
+
+def test_pin_memory_is_a_data_setting_defaulting_to_the_device():
+    import inspect
+
+    from datamodules.algonauts import AlgonautsDataModule
+
+    assert inspect.signature(AlgonautsDataModule).parameters["pin_memory"].default is None
+    assert "pin_memory : bool or None" in AlgonautsDataModule.__doc__
