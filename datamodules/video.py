@@ -3,7 +3,8 @@
 Two backends, ``"decord"`` and ``"pyav"``, decode full-resolution RGB frames at the same
 indices (:func:`sample_frame_indices`) and share one resize (:func:`resize_frames`), so
 they return the same array for the same file. On FFmpeg's default YUV->RGB conversion the
-two agree bit for bit (``tests/test_video.py`` checks exact equality).
+two agree bit for bit (``tests/test_video.py`` checks exact equality), also on clips whose display
+matrix turns them (phone videos): both turn the frames upright, as decord does.
 
 Readers are opened per call and closed before returning: nothing is opened at import and
 nothing that holds a decoder is pickled, so this is safe in DataLoader worker processes.
@@ -13,8 +14,10 @@ One caveat of forking: the resize runs torch ops, and OpenMP used in a parent ha
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,27 @@ _non_square_seen: set[tuple[int, int]] = set()
 
 class VideoDecodeError(ValueError):
     """A clip could not be decoded: missing, empty, unreadable or truncated file."""
+
+
+#: errno values of a decoder that ran out of memory or threads: the clip may well be valid.
+_OUT_OF_RESOURCES = {code: os.strerror(code) for code in (errno.ENOMEM, errno.EAGAIN)}
+
+
+def _out_of_memory(path: Path, backend: str, error: Exception) -> MemoryError | None:
+    """A :class:`MemoryError` for a decoder's failure to get memory or threads, else None.
+
+    FFmpeg reports an allocation that failed as ENOMEM and a decoding thread it could not start
+    (each needs a stack) as EAGAIN; decord gives only the message. Neither says the clip is bad,
+    so neither may become a :class:`VideoDecodeError` (which ``on_bad_video: skip`` would store
+    as a blank clip).
+    """
+    said = str(error)
+    if (getattr(error, "errno", None) not in _OUT_OF_RESOURCES
+            and not any(text in said for text in _OUT_OF_RESOURCES.values())):
+        return None
+    return MemoryError(f"{path}: {backend} ran out of memory or threads while decoding this clip "
+                       f"({said}); the clip was not judged unreadable: free memory, or decode with "
+                       "fewer processes")
 
 
 def sample_frame_indices(n_frames_in_clip: int, num_frames: int) -> np.ndarray:
@@ -112,9 +136,11 @@ def _decode_decord(path: Path, num_frames: int) -> np.ndarray:
             raise VideoDecodeError(f"{path}: no video frames (expected an mp4 with >= 1 frame)")
         frames = reader.get_batch(sample_frame_indices(n, num_frames).tolist()).asnumpy()
         del reader
-    except VideoDecodeError:
+    except (VideoDecodeError, MemoryError):  # out of memory is not a bad clip
         raise
     except Exception as e:  # decord raises RuntimeError / DECORDError on bad input
+        if (oom := _out_of_memory(path, "decord", e)) is not None:
+            raise oom from e
         raise VideoDecodeError(
             f"{path}: decord could not decode {num_frames} frames from this mp4 "
             f"(unreadable or truncated?): {str(e).strip().splitlines()[0][:300]}"
@@ -123,10 +149,13 @@ def _decode_decord(path: Path, num_frames: int) -> np.ndarray:
 
 
 def _decode_pyav(path: Path, num_frames: int) -> np.ndarray:
-    """Frames at the sampled indices, uint8 (num_frames, H, W, 3).
+    """Frames at the sampled indices, uint8 (num_frames, H, W, 3), turned upright as decord does.
 
-    Every frame is decoded and counted (container frame counts can be wrong); only the
-    sampled ones are converted to RGB.
+    The frame count is the number of frames that decode (container counts can be wrong), as it
+    was when every frame was held in memory; now the frames stream through and only the sampled
+    ones are kept, so memory is bounded by ``num_frames`` frames whatever the clip's length. The
+    indices are taken from the container's count, and the clip is decoded a second time only if
+    the decoded count differs from it (or the container has none).
     """
     import av
 
@@ -134,17 +163,62 @@ def _decode_pyav(path: Path, num_frames: int) -> np.ndarray:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise VideoDecodeError(f"{path}: no video stream (expected an mp4 with video)")
-            decoded = list(container.decode(container.streams.video[0]))
-            if not decoded:
-                raise VideoDecodeError(f"{path}: no video frames (expected >= 1 frame)")
-            idx = sample_frame_indices(len(decoded), num_frames)
-            return np.stack([decoded[i].to_ndarray(format="rgb24") for i in idx])
-    except VideoDecodeError:
+            hinted = container.streams.video[0].frames
+            if hinted > 0:
+                wanted = sample_frame_indices(hinted, num_frames)
+                kept, n = _keep_frames(container, wanted)
+                if n == hinted:
+                    return np.stack([kept[i] for i in wanted])
+            else:
+                _, n = _keep_frames(container, np.empty(0, np.int64))
+        if n < 1:
+            raise VideoDecodeError(f"{path}: no video frames (expected >= 1 frame)")
+        log.debug("%s: the container counts %d frames, %d decode; decoding again at the right "
+                  "indices", path, hinted, n)
+        with av.open(str(path)) as container:
+            wanted = sample_frame_indices(n, num_frames)
+            kept, again = _keep_frames(container, wanted)
+        if again != n:
+            raise VideoDecodeError(f"{path}: {n} frames decoded the first time, {again} the second")
+        return np.stack([kept[i] for i in wanted])
+    except (VideoDecodeError, MemoryError):  # av.error.MemoryError is a MemoryError: not a bad clip
         raise
     except Exception as e:  # av.error.FFmpegError and friends
+        if (oom := _out_of_memory(path, "PyAV", e)) is not None:
+            raise oom from e
         raise VideoDecodeError(
             f"{path}: PyAV could not decode this mp4 (unreadable or truncated?): {e}"
         ) from e
+
+
+def _keep_frames(container, wanted: np.ndarray) -> tuple[dict[int, np.ndarray], int]:
+    """Decode the first video stream in order, keeping the frames at ``wanted`` indices.
+
+    Returns ({index: uint8 (H, W, 3) upright RGB frame} for each wanted index that exists,
+    the number of frames decoded).
+    """
+    wanted_set = set(wanted.tolist())
+    kept: dict[int, np.ndarray] = {}
+    n = 0
+    for n, frame in enumerate(container.decode(container.streams.video[0]), start=1):
+        if n - 1 in wanted_set:
+            kept[n - 1] = _upright(frame)
+    return kept, n
+
+
+def _upright(frame) -> np.ndarray:
+    """A PyAV frame as uint8 (H, W, 3) RGB, turned by its display matrix as decord turns it.
+
+    decord (its FFmpeg filters) rotates by the matrix's angle when it is a multiple of 90 degrees
+    and ignores any other angle and the mirroring (a horizontal mirror reads as 180 degrees);
+    ``tests/test_video_faults.py`` checks both backends on clips with such matrices.
+    """
+    rgb = frame.to_ndarray(format="rgb24")
+    degrees = frame.rotation  # counter-clockwise, in [-180, 180]; 0 without a display matrix
+    quarter = round(degrees / 90)
+    if quarter % 4 == 0 or abs(degrees - 90 * quarter) >= 1:
+        return rgb
+    return np.ascontiguousarray(np.rot90(rgb, quarter % 4))  # np.rot90 turns counter-clockwise
 
 
 def read_clip(path: str | Path, num_frames: int, size: int, backend: str = "decord") -> np.ndarray:
