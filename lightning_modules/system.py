@@ -8,20 +8,17 @@ Every ``__init__`` argument is a config key (``model.<name>`` in YAML).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.strategies import DDPStrategy
 
-from lightning_modules.baseline.banded_baseline import fit_banded_for_run, heads_can_take_banded
-from lightning_modules.baseline.ridge_baseline import RidgeBaseline, fit_ridge_baseline
+from lightning_modules.baseline.handover import baseline_wanted, hand_over, ridge_heads_name
 from lightning_modules.loss import correlation_loss
 from lightning_modules.metrics import VoxelCorrelation
 from lightning_modules.networks.backbone_depth import depth_groups
 from lightning_modules.networks.backbones import build_backbone
 from lightning_modules.networks.encoder import VideoEncoder
-from lightning_modules.networks.temporal import heads_read_frame_mean
 from lightning_modules.schedule import backbone_should_train, warmup_cosine
 from lightning_modules.settings import (
     BackboneSettings,
@@ -30,7 +27,7 @@ from lightning_modules.settings import (
     RidgeSettings,
     TemporalSettings,
 )
-from runtime.distributed import broadcast_module, broadcast_object, gather_rows
+from runtime.distributed import gather_rows
 from runtime.lightning_overrides import find_unused_parameters
 from scoring.layout import TargetLayout, VoxelCounts
 from scoring.summary import ScoreSummary, ValidationResult, score_summary
@@ -120,8 +117,20 @@ class EncodingModel(pl.LightningModule):
                                  f"{self.layout}: check subjects, regions and track")
             if stage in ("fit", "validate", "test") and datamodule.val_indices is not None:
                 self.val_ceiling = datamodule.noise_ceiling("val")
-        if stage == "fit" and self._trainer is not None:
-            self._prepare_ddp()
+        if stage == "fit":
+            self._pin_lower_blocks()
+            if self._trainer is not None:
+                self._prepare_ddp()
+
+    def _pin_lower_blocks(self) -> None:
+        """Under ``train_last_blocks``, pin the backbone's blocks below the last ones: never trained,
+        and left out of backward (set-up, so that configure_optimizers only builds optimisers)."""
+        opt = self.settings.optimisation
+        if opt.train_last_blocks is None or self.settings.ridge.only:
+            return
+        blocks = depth_groups(self.model.backbone)
+        keep = min(opt.train_last_blocks, len(blocks))
+        self.model.pin_parameters([p for block in blocks[:len(blocks) - keep] for p in block])
 
     def _prepare_ddp(self) -> None:
         """Have DDP accept steps in which the frozen backbone gets no gradient (and ridge-only runs).
@@ -149,66 +158,14 @@ class EncodingModel(pl.LightningModule):
             log.info("DDP with find_unused_parameters=True: the backbone is frozen for part of the training")
 
     def on_fit_start(self) -> None:
-        if not (self.settings.ridge.fit or self.settings.ridge.only) or self.ridge_summary is not None:
-            return  # off, or restored from a checkpoint on resume (keep the restored heads)
-        # Under DDP, rank 0 alone extracts the features, fits and scores (no collective inside),
-        # while the others wait in the broadcast of its result; then every rank takes the heads
-        # from rank 0. Every rank makes the same collective calls in the same order.
-        baseline, banded, error = None, None, None
-        # trainer.log_dir broadcasts under DDP: every rank asks where band_weights.npz goes.
-        run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir) if self.settings.ridge.banded else None
-        if self.trainer.is_global_zero:
-            # Under a forked generator: extracting features draws (a data loader's seed) only when
-            # they are not cached yet, and training must not depend on whether they were.
-            cuda = [self.device.index or 0] if self.device.type == "cuda" else []
-            with torch.random.fork_rng(devices=cuda):
-                try:
-                    baseline = self._fit_ridge(self.trainer.datamodule)
-                    if run_dir is not None:
-                        banded = fit_banded_for_run(self, self.trainer.datamodule, run_dir)
-                except Exception as err:  # re-raised below, on every rank, so none waits for good
-                    error = err
-        summary, banded_summary, message = broadcast_object(
-            (baseline.val_summary if baseline else None, banded.val_summary if banded else None,
-             f"{type(error).__name__}: {error}" if error else None))
-        if error is not None:
-            raise error
-        if message is not None:
-            raise RuntimeError(f"the ridge baseline failed on rank 0: {message}")
-        self.ridge_summary, self.banded_summary = summary, banded_summary
-        if self._ridge_sets_heads():
-            source = banded if self._banded_sets_heads() else baseline
-            if source is not None:
-                self.model.heads.load_linear(source.head_coef.to(self.device),
-                                             source.head_intercept.to(self.device))
-            broadcast_module(self.model.heads)
+        # Not on resume: the baselines' summaries and heads come back from the checkpoint.
+        if baseline_wanted(self.settings) and self.ridge_summary is None:
+            self.ridge_summary, self.banded_summary = hand_over(self)
 
     @property
     def ridge_heads_name(self) -> str:
         """Which baseline the heads start from: "banded ridge" or "ridge" (for messages)."""
-        return "banded ridge" if self._banded_sets_heads() else "ridge"
-
-    def _banded_sets_heads(self) -> bool:
-        r, tm = self.settings.ridge, self.settings.temporal
-        return (r.banded and (r.only or r.init_heads)
-                and heads_can_take_banded(tm.kind, tm.frame_diff, r.banded_motion))
-
-    def _ridge_sets_heads(self) -> bool:
-        if self._banded_sets_heads():
-            return True
-        reads_frame_mean = heads_read_frame_mean(self.settings.temporal.kind, self.settings.temporal.frame_diff)
-        return self.settings.ridge.only or (self.settings.ridge.init_heads and reads_frame_mean)
-
-    def _fit_ridge(self, datamodule) -> RidgeBaseline:
-        baseline = fit_ridge_baseline(
-            self.model, datamodule, self.layout, self.val_ceiling, self.device, alphas=self.settings.ridge.alphas,
-            n_folds=self.settings.ridge.folds, pca_components=self.settings.ridge.pca,
-            alpha_per=self.settings.ridge.alpha_per, progress=True)
-        log.info("ridge baseline on frozen features: val/score %.4f", baseline.val_summary.main)
-        if self.settings.ridge.init_heads and not self._ridge_sets_heads():
-            log.info("ridge_init_heads skipped: the %s temporal stage (frame_diff=%s) does not feed the heads "
-                     "frame-averaged features", self.settings.temporal.kind, self.settings.temporal.frame_diff)
-        return baseline
+        return ridge_heads_name(self.settings)
 
     def on_train_start(self) -> None:
         # Lightning skips on_train_epoch_start when it resumes part-way through an epoch (a SLURM
@@ -221,12 +178,11 @@ class EncodingModel(pl.LightningModule):
                  sync_dist=True)
 
     def _apply_backbone_schedule(self) -> bool:
-        """Freeze or unfreeze the backbone as this epoch's rules say; returns whether it trains."""
-        if self.settings.ridge.only:
-            self.model.freeze_backbone()
-            return False
-        train_backbone = backbone_should_train(self.current_epoch, self.settings.optimisation.freeze_backbone_epochs,
-                                               self.settings.optimisation.unfreeze_at_score, self.best_score)
+        """Freeze or unfreeze the backbone as this epoch's rules say (a ridge-only run never trains
+        it); returns whether it trains."""
+        opt = self.settings.optimisation
+        train_backbone = not self.settings.ridge.only and backbone_should_train(
+            self.current_epoch, opt.freeze_backbone_epochs, opt.unfreeze_at_score, self.best_score)
         if train_backbone and self.model.backbone_frozen:
             log.info("epoch %d: unfreezing the backbone", self.current_epoch)
             self.model.unfreeze_backbone()
@@ -308,15 +264,14 @@ class EncodingModel(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def _backbone_groups(self) -> list[dict]:
-        """The backbone's optimiser groups: one, or one per block with layer-wise rates, the lower
-        blocks pinned (left out and never trained) under ``train_last_blocks``."""
+        """The backbone's optimiser groups: one, or one per block with layer-wise rates; under
+        ``train_last_blocks`` only the last blocks (the lower ones are pinned at set-up)."""
         opt = self.settings.optimisation
         rate = opt.lr * opt.backbone_lr_scale
         if opt.layer_lr_decay is None and opt.train_last_blocks is None:
             return [{"params": list(self.model.backbone_parameters()), "lr": rate, "name": "backbone"}]
         blocks = depth_groups(self.model.backbone)
         keep = len(blocks) if opt.train_last_blocks is None else min(opt.train_last_blocks, len(blocks))
-        self.model.pin_parameters([p for block in blocks[:len(blocks) - keep] for p in block])
         decay = opt.layer_lr_decay or 1.0
         return [{"params": block, "lr": rate * decay ** (len(blocks) - 1 - i), "name": f"backbone.block{i}"}
                 for i, block in enumerate(blocks) if i >= len(blocks) - keep]

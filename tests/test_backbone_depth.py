@@ -62,3 +62,21 @@ def test_only_the_last_blocks_train_at_decayed_rates(tiny_root, tmp_path):
     top = len(blocks) - 1
     assert rates == pytest.approx({"heads": 0.01, f"backbone.block{top}": 0.003,
                                    f"backbone.block{top - 1}": 0.0015})
+
+
+def test_blocks_are_pinned_at_set_up_and_building_optimisers_changes_no_flag():
+    from lightning_modules.settings import BackboneSettings, RidgeSettings
+    from lightning_modules.system import EncodingModel
+
+    model = EncodingModel(voxel_counts={"sub01": {"V1": 3}}, image_size=32,
+                          backbone=BackboneSettings(name="resnet18", pretrained=False, layers=[2]),
+                          optimisation=OptimisationSettings(train_last_blocks=2, layer_lr_decay=0.5),
+                          ridge=RidgeSettings(fit=False))
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    groups = model._backbone_groups()  # what configure_optimizers builds its optimiser from
+    assert {n: p.requires_grad for n, p in model.named_parameters()} == flags and all(flags.values())
+    model.setup("fit")
+    blocks = depth_groups(model.model.backbone)
+    assert all(not p.requires_grad for block in blocks[:-2] for p in block)
+    assert all(p.requires_grad for block in blocks[-2:] for p in block)
+    assert [g["params"] for g in groups] == blocks[-2:]

@@ -96,16 +96,16 @@ def test_ridge_only_checkpoint_predicts_and_exports(tiny_root, tmp_path):
 
 
 def test_one_penalty_per_region_reaches_the_fit(tiny_root, tmp_path, monkeypatch):
-    import lightning_modules.system as system
+    import lightning_modules.baseline.handover as handover
 
     fits = []
 
     def recording_fit(*args, **kwargs):
-        fits.append(system.fit_ridge_baseline.__wrapped__(*args, **kwargs))
+        fits.append(handover.fit_ridge_baseline.__wrapped__(*args, **kwargs))
         return fits[-1]
 
-    recording_fit.__wrapped__ = system.fit_ridge_baseline
-    monkeypatch.setattr(system, "fit_ridge_baseline", recording_fit)
+    recording_fit.__wrapped__ = handover.fit_ridge_baseline
+    monkeypatch.setattr(handover, "fit_ridge_baseline", recording_fit)
     cli = _ridge_only(tiny_root, tmp_path, "--model.ridge.alpha_per", "region")
     alphas = fits[0].best_alphas.numpy()
     for group in cli.model.layout.groups:
