@@ -689,7 +689,11 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
         table = run(cfg, Path(args.work) if args.work else Path(tmp), only)
-    text = f"{describe_machine(cfg)}\n\n{table.markdown()}\n"
+    command = ("python -m benchmarks.gpu_check" + (" --dry-run" if args.dry_run else "")
+               + (f" --only {args.only}" if args.only else "")
+               + (f" --total-s {args.total_s:g}" if args.total_s else ""))
+    text = (f"# GPU check (issue 29)\n\nCommand: `bash scripts/gpu_check.sh` (`{command.strip()}` after the "
+            f"carried wheels).\n\nMachine: {describe_machine(cfg)}\n\n{table.markdown()}\n")
     print("\n" + text, flush=True)
     if args.out:
         out = Path(args.out)

@@ -266,6 +266,11 @@ SECTIONS = [
      "- 24 test videos make every interval wide; the demo release is the only one measured (CPU, "
      "2 shared cores). Fit times are the shared machine's and include no GPU; the solver's speed "
      "against himalaya is in its own section.\n"),
+    ("GPU check: throughput, FLOP utilisation, memory, loader, ridge and DDP on one GPU (issue 29)",
+     "results_gpu.md",
+     "Goals, to judge the figures by: at least 40% model FLOP utilisation for ResNet-50 at 224 px in "
+     "bf16; the GPU busy at least 90% of the time when fed from the clip cache; the whole-brain ridge "
+     "at least 10x faster on the GPU than on the 2-core CPU, agreeing to 1e-5 relative."),
 ]
 
 
