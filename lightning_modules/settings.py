@@ -11,6 +11,7 @@ names the new key of each.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
@@ -136,11 +137,43 @@ class OptimisationSettings:
     train_last_blocks: int | None = None
 
     def __post_init__(self):
-        if self.layer_lr_decay is not None and not 0 < self.layer_lr_decay <= 1:
-            raise ValueError(f"model.optimisation.layer_lr_decay={self.layer_lr_decay}: expected a factor in (0, 1]")
-        if self.train_last_blocks is not None and self.train_last_blocks < 1:
-            raise ValueError(f"model.optimisation.train_last_blocks={self.train_last_blocks}: expected at least 1 "
-                             "(freeze_backbone_epochs: -1 keeps the whole backbone frozen)")
+        """Refuse rates and scales out of range, naming each (a :class:`SettingsError`, which
+        ``train.py`` prints as one ``error:`` line). torch checks only an optimiser's default rate,
+        not the per-group rates set here, so a negative ``lr`` would climb the loss silently."""
+        problems = [f"model.optimisation.{name}={value}: expected {what}"
+                    for name, value, what in self._out_of_range()]
+        if problems:
+            raise SettingsError("; ".join(problems))
+
+    def _out_of_range(self) -> list[tuple[str, object, str]]:
+        """(setting, value, what it must be) for each setting out of its range (NaN and inf
+        included); a setting that may be None is checked only when set."""
+        frozen = "freeze_backbone_epochs: -1 keeps the backbone frozen"
+        # setting: (lowest, whether the lowest itself is allowed, highest or None, what it must be)
+        ranges = {
+            "lr": (0, False, None, "a positive learning rate"),
+            "backbone_lr_scale": (0, True, None, f"a factor >= 0 ({frozen})"),
+            "weight_decay": (0, True, None, "a decay >= 0"),
+            "warmup_epochs": (0, True, None, "a number of epochs >= 0"),
+            "min_lr_ratio": (0, True, 1, "a ratio in [0, 1]"),
+            "freeze_backbone_epochs": (-1, True, None, "epochs >= 0, or -1 (always frozen)"),
+            "unfreeze_at_score": (-math.inf, False, None, "a finite score or None"),
+            "mse_weight": (0, True, None, "a weight >= 0"),
+            "head_init_std": (0, True, None, "a standard deviation >= 0"),
+            "layer_lr_decay": (0, False, 1, "a factor in (0, 1]"),
+            "train_last_blocks": (1, True, None, f"at least 1 ({frozen})"),
+        }
+        optional = ("unfreeze_at_score", "layer_lr_decay", "train_last_blocks")
+        bad = []
+        for name, (low, low_ok, high, what) in ranges.items():
+            value = getattr(self, name)
+            if value is None and name in optional:
+                continue
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and (value >= low if low_ok else value > low)
+                    and (high is None or value <= high)):
+                bad.append((name, value, what))
+        return bad
 
 
 @dataclass(frozen=True)
