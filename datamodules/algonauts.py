@@ -6,11 +6,9 @@ n_voxels_total) holding every selected subject's and region's voxels in the
 order of :class:`scoring.layout.TargetLayout`. Normalisation happens on the
 device, in the model, after the uint8 transfer.
 
-The stimuli and responses come from a data source (:mod:`datamodules.sources`), the decoded
-clips from a :class:`~datamodules.clip_cache.ClipCache`, the loaders from
-:class:`~datamodules.loaders.EpochOrderLoaders`. Prediction rebuilds this module from a
-checkpoint's saved settings (:mod:`datamodules.rebuild`), so every default lives in
-:meth:`AlgonautsDataModule.__init__` alone.
+Stimuli and responses come from a data source (:mod:`datamodules.sources`), clips from a
+:class:`~datamodules.clip_cache.ClipCache`, loaders from :mod:`datamodules.loaders`; prediction
+rebuilds this module from a checkpoint (:mod:`datamodules.rebuild`): defaults live here alone.
 """
 
 from __future__ import annotations
@@ -43,10 +41,9 @@ DEFAULT_CACHE_DIR = ".clip_cache"
 
 
 class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
-    """Videos and their fMRI responses (the Algonauts 2021 layout), split by video, with a decoded-clip cache.
+    """Videos and their fMRI responses, split by video, with a decoded-clip cache.
 
-    Every argument is a config key, ``data.<name>``; ``train.py fit --help`` prints these
-    descriptions.
+    Every argument is a config key, ``data.<name>``; ``train.py fit --help`` prints these descriptions.
 
     Parameters
     ----------
@@ -54,8 +51,7 @@ class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
         The release folder, holding ``AlgonautsVideos268_All_30fpsmax/`` and
         ``participants_data_v2021/``.
     source : str
-        The layout of ``root``: "auto" (default) detects it from the folders found there;
-        "algonauts2021" names it. A folder holding no known layout is refused, naming what it holds.
+        The layout of ``root``: "auto" (default) detects it from what is there; "algonauts2021" names it.
     track : {"mini", "full"}
         "mini": the nine regions of interest; "full": the whole brain (``WB.pkl``).
     subjects : list of str or None
@@ -158,11 +154,7 @@ class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
     @property
     def source(self) -> DataSource:
         """The reader of ``root``'s layout (``data.source``; "auto" detects it)."""
-        source = open_source(self.hparams.source, self.root)
-        if source.kind != "clips":
-            raise ValueError(f"{self.root}: a {source.kind} dataset ({source.name}); this data module reads "
-                             "stimuli with one response each (data.source)")
-        return source
+        return open_source(self.hparams.source, self.root, kind="clips")
 
     @property
     def release(self) -> Release:
@@ -272,13 +264,11 @@ class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
         return Path(self.clips.cache_dir), self.clips.key
 
     def video_names(self, rows) -> list[str]:
-        """File names of the videos at ``rows`` of the release (:class:`ValidationData`)."""
-        return [self.release.video_paths[i].name for i in rows]
+        return [self.release.video_paths[i].name for i in rows]  # at rows of the release (ValidationData)
 
     @property
     def voxel_masks(self) -> dict[str, np.ndarray]:
-        """``{subject: voxel_mask}`` of the whole-brain recordings; empty for the mini track."""
-        return self.release.voxel_masks
+        return self.release.voxel_masks  # {subject: bool (X, Y, Z)} of whole-brain recordings, else {}
 
     def noise_ceiling(self, split: Literal["train", "val", "all"] = "val") -> torch.Tensor:
         """Per-voxel noise ceiling of the repetition mean over a split's videos, ``(n_voxels_total,)``."""

@@ -36,10 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
+from datamodules.rebuild import datamodule_from_checkpoint
 from export import ensemble_weights as ew
 from run_folder.contract import PREDICTIONS_FILE, RunFolder, RunReadError, read_predictions
 from scoring.layout import TargetLayout
-from scoring.splits import holdout_split, kfold_split
 
 MIN_SHARED_VIDEOS = 8
 
@@ -100,14 +100,13 @@ def validation_file(checkpoint: str | Path, given: str | Path | None = None) -> 
 
 def recorded_train_index(data_hparams: dict, n_train: int | None) -> np.ndarray | None:
     """The training videos of a checkpoint's split, recomputed from its ``data.*`` settings
-    (``split``, ``n_folds``, ``fold``, ``n_val``, ``seed``) and the release's ``n_train`` videos with
-    fMRI; None when ``n_train`` is unknown. Bad videos a run skipped are still counted in (a superset)."""
+    (``split``, ``n_folds``, ``fold``, ``n_val``, ``seed``; defaults where it predates one) by the data
+    module it was trained with (:func:`datamodules.rebuild.datamodule_from_checkpoint`), over the
+    release's ``n_train`` videos with fMRI; None when ``n_train`` is unknown. Bad videos a run skipped
+    are still counted in (a superset)."""
     if n_train is None:
         return None
-    if data_hparams.get("split", "kfold") == "holdout":
-        return holdout_split(n_train, data_hparams.get("n_val", 100))[0]
-    return kfold_split(n_train, data_hparams.get("n_folds", 10), data_hparams.get("fold", 0),
-                       data_hparams.get("seed", 0))[0]
+    return datamodule_from_checkpoint(data_hparams).split_of(n_train)[0]
 
 
 def load_member(checkpoint: str | Path, layout: TargetLayout, data_hparams: dict, *,

@@ -54,8 +54,12 @@ def detect_source(root: str | Path) -> type[DataSource]:
                           f"the layouts it reads: {layouts}")
 
 
-def open_source(name: str, root: str | Path) -> DataSource:
-    """The source ``name`` (``auto``: the one :func:`detect_source` finds) over ``root``."""
+def open_source(name: str, root: str | Path, kind: str | None = None) -> DataSource:
+    """The source ``name`` (``auto``: the one :func:`detect_source` finds) over ``root``; with
+    ``kind``, a source of another kind (time series where clips are read) is refused."""
     check_source_name(name)
     source = detect_source(root) if name == AUTO else SOURCES[name]
+    if kind is not None and source.kind != kind:
+        raise DataLayoutError(f"{root}: a {source.kind} dataset ({source.name}), but {kind} are read here; "
+                              "choose another data.source or the data module for it")
     return source(root)
