@@ -26,9 +26,10 @@ import torch
 
 from runtime.quiet import silence_library_noise
 from sweeps.checkpoint_cleanup import KeepBestCheckpoints
+from sweeps.dead_workers import fail_dead_workers, record_worker
 from sweeps.grid import grid_cells
 from sweeps.space import SearchSpaceError, load_space
-from sweeps.study import n_finished, open_study
+from sweeps.study import StopAtTotal, n_finished, open_study
 from sweeps.trial_run import run_trial
 
 
@@ -70,17 +71,23 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
 def run_study(study: optuna.Study, space, base_args: list[str], runs_dir: Path, trials: int, prune: bool,
               keep_checkpoints: int | None = None) -> None:
     """Run trials until the study holds ``trials`` finished ones (this worker's and others');
-    with ``keep_checkpoints``, only that many best trials keep their checkpoints."""
+    with ``keep_checkpoints``, only that many best trials keep their checkpoints. Trials left
+    RUNNING by a dead worker of this machine are marked failed first and not counted."""
+    fail_dead_workers(study)
     remaining = trials - n_finished(study)
     if remaining <= 0:
         print(f"study {study.study_name!r} already holds {trials} finished trials")
         return
-    callbacks = [optuna.study.MaxTrialsCallback(trials, states=None)]
+    callbacks = [StopAtTotal(trials)]
     if keep_checkpoints is not None:
         callbacks.append(KeepBestCheckpoints(keep_checkpoints))
-    study.optimize(lambda trial: run_trial(trial, space, base_args, runs_dir, study.study_name, prune),
-                   n_trials=remaining, callbacks=callbacks, catch=(torch.cuda.OutOfMemoryError,),
-                   show_progress_bar=True)
+
+    def objective(trial: optuna.Trial) -> float:
+        record_worker(trial)
+        return run_trial(trial, space, base_args, runs_dir, study.study_name, prune)
+
+    study.optimize(objective, n_trials=remaining, callbacks=callbacks,
+                   catch=(torch.cuda.OutOfMemoryError,), show_progress_bar=True)
 
 
 def report(study: optuna.Study) -> dict:

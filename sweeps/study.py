@@ -12,6 +12,8 @@ from typing import TypeVar
 import optuna
 import sqlalchemy.exc
 
+from sweeps.dead_workers import counts_towards_total
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -98,8 +100,24 @@ def open_study(storage_url: str, study_name: str, seed: int | None = None, prune
 
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+STARTED = (*FINISHED, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
 
 
 def n_finished(study: optuna.Study) -> int:
-    """Trials that are over (complete, pruned or failed), by every worker."""
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """Trials that are over (complete, pruned or failed), by every worker; a trial whose worker
+    died (:mod:`sweeps.dead_workers`) does not count."""
+    return sum(map(counts_towards_total, study.get_trials(deepcopy=False, states=FINISHED)))
+
+
+class StopAtTotal:
+    """Stop a worker once the study holds ``total`` trials, running ones included (so that
+    workers together do not overshoot), leaving out trials whose worker died: those will
+    never finish (Optuna's ``MaxTrialsCallback`` counts them)."""
+
+    def __init__(self, total: int):
+        self.total = total
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        started = study.get_trials(deepcopy=False, states=STARTED)
+        if sum(map(counts_towards_total, started)) >= self.total:
+            study.stop()
