@@ -23,8 +23,8 @@ from torch.utils.data import DataLoader
 from datamodules.algonauts import DEFAULT_CACHE_DIR, AlgonautsDataModule
 from datamodules.clip_cache import ClipCache
 from datamodules.dataset import ClipDataset
-from datamodules.numbering import list_videos
 from datamodules.rebuild import datamodule_from_checkpoint
+from datamodules.video_files import list_video_folder
 from export.best_checkpoint import resolve_checkpoint
 from export.checkpoint import EnsemblePredictor, load_encoding_model
 from export.ensemble import EnsembleInputError, load_member, plan_ensemble
@@ -128,7 +128,7 @@ def find_stimuli(request: PredictionRequest, saved: dict, layout: TargetLayout, 
     backend = {"video_backend": request.video_backend} if request.video_backend else {}
     if request.videos:
         data = datamodule_from_checkpoint(saved, **backend)
-        videos = list_videos(Path(request.videos))
+        videos = list_video_folder(Path(request.videos))
         cache_dir = request.cache_dir or Path(request.videos) / DEFAULT_CACHE_DIR
         return Stimuli(data.clip_cache_in(cache_dir, videos), 0, None, test_set=False)
     # The training run's selection, so the (subject, region) order matches the checkpoint's
