@@ -83,3 +83,23 @@ def test_only_runs_the_rows_asked_for():
     for check in ("data", "bf16 matmul", "train", "ridge"):
         runner.row(check, "x", "ridge", lambda limit: {"result": "ok"})
     assert [r["check"] for r in table.rows] == ["data", "ridge"]
+
+
+def test_training_flops_are_three_forward_passes_also_for_depthwise_convolutions():
+    """torch's counter takes a depthwise convolution's backward for a dense one; the check counts 3x
+    the forward instead, which for a depthwise 3x3 convolution is 2 * 9 multiply-adds per output."""
+    import torch
+
+    class Depthwise(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 3, padding=1, groups=3)
+
+        def forward(self, video):
+            return self.conv(video.flatten(0, 1).float()).mean()
+
+    cfg = gpu_check.dry_config()
+    step = type("Step", (), {"model": Depthwise()})()
+    frames_per_clip = cfg.num_frames
+    forward = 2 * 9 * 3 * cfg.image_size ** 2 * frames_per_clip
+    assert gpu_check.flops_per_clip(cfg, step) == 3 * forward
