@@ -271,6 +271,20 @@ SECTIONS = [
      "Goals, to judge the figures by: at least 40% model FLOP utilisation for ResNet-50 at 224 px in "
      "bf16; the GPU busy at least 90% of the time when fed from the clip cache; the whole-brain ridge "
      "at least 10x faster on the GPU than on the 2-core CPU, agreeing to 1e-5 relative."),
+    ("Long movies: decoding at 2 Hz and the frame cache (issue 26)", "results_movie_decoding.md",
+     "Decoding dominates and scales with the bitrate: every frame of the H.264 stream is decoded "
+     "whatever the sampling rate, so 2 Hz costs about what decoding the whole movie costs (the "
+     "RGB conversion and resize of 2 frames a second add little; rows where decode_at_rate is "
+     "faster than the bare decode are the shared machine's load, about 14 on 2 cores). At a "
+     "film-like 2.8 Mbit/s, one CPU process decodes an hour of movie in about 10 minutes, so the "
+     "2025 training set is decoded once in about 10 CPU-hours, an afternoon on a few cores; the "
+     "cache is then 1.0 GiB per hour at 224 px (66 GiB for ~65 h) or 0.19 GiB at 96 px."),
+    ("The movie simulator: ridge from its own features against its truth (issue 26)",
+     "results_movie_simulator.md",
+     "The simulator's noise is set by the best attainable score (mean r of 0.40 between the "
+     "noise-free and a measured series); ridge on the simulated brain's own input features shows "
+     "what a very good model reaches there, and backbone features will reach less: the range "
+     "the Algonauts 2025 entries reached on Friends season 7 (about 0.2-0.35) is the target."),
 ]
 
 
