@@ -31,6 +31,7 @@ from pathlib import Path
 
 from export.ensemble_weights import LEVELS, MODES
 from run_folder.contract import SUMMARY_FILE, RunFolder
+from runtime.termination import Terminated, exit_status, install
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
@@ -104,13 +105,27 @@ def ensemble_args(args: argparse.Namespace) -> list[str]:
             "--accelerator", args.accelerator, "--num_workers", str(args.num_workers)]
 
 
+def _interrupted(args: argparse.Namespace, fold: int) -> str:
+    """What a SIGTERM during ``fold`` leaves, and the command that goes on from there."""
+    out = Path(args.out)
+    done = [k for k in range(args.folds) if RunFolder(fold_dir(out, k)).finished]
+    last = RunFolder(fold_dir(out, fold)).last_checkpoint
+    resume = f"resumes from {last}" if last.is_file() else "starts again (no epoch had finished)"
+    return (f"stopped by SIGTERM while training fold {fold} of {args.folds} ({fold_dir(out, fold)}); "
+            f"folds finished: {done or 'none'}; run the same kfold.py command again: finished folds are "
+            f"kept and fold {fold} {resume}")
+
+
 def main(argv: list[str] | None = None) -> Path | None:
     args, fixed = parse_args(argv)
     out = Path(args.out)
     if not args.ensemble_only:
         folds = range(args.folds) if args.fold is None else [args.fold]
         for fold in folds:
-            train_fold(args, fixed, fold)
+            try:
+                train_fold(args, fixed, fold)
+            except Terminated as err:
+                raise Terminated(_interrupted(args, fold)) from err
         if args.fold is not None or args.no_ensemble:
             return None
     missing = [str(fold_dir(out, k)) for k in range(args.folds) if not RunFolder(fold_dir(out, k)).finished]
@@ -124,4 +139,8 @@ def main(argv: list[str] | None = None) -> Path | None:
 
 
 if __name__ == "__main__":
-    main()
+    install()  # SIGTERM exits 143, never 0
+    try:
+        main()
+    except Terminated as e:
+        sys.exit(exit_status(e))

@@ -30,6 +30,7 @@ replaces it, so ``--overwrite`` never loses a good export to a failed one.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from export.ensemble_weights import LEVELS, MODES
@@ -37,6 +38,7 @@ from export.predict_run import PredictionInputError, PredictionRequest, run_pred
 from export.submission import validate_submission
 from runtime.out_of_memory import DeviceOutOfMemoryError
 from runtime.quiet import silence_library_noise
+from runtime.termination import Terminated, exit_status, install, terminated_from
 
 _DEFAULT = PredictionRequest(checkpoints=(), output_dir=Path())  # the options' defaults live there
 
@@ -95,8 +97,12 @@ def request_of(args: argparse.Namespace) -> PredictionRequest:
 def predict(args: argparse.Namespace) -> Path | None:
     """Run the export (:func:`export.predict_run.run_prediction`); input that cannot give a valid
     export ends as one ``error:`` line (``SystemExit``), other errors propagate to :func:`main`."""
+    out = Path(args.output_dir)
+    stopped = (f"nothing new was exported to {out} (an export already there is unchanged); run the same "
+               "command again (clips decoded so far stay in the clip cache)")
     try:
-        return run_prediction(request_of(args), validate=validate_submission)
+        with terminated_from(lambda: stopped):
+            return run_prediction(request_of(args), validate=validate_submission)
     except PredictionInputError as err:
         raise SystemExit(f"error: {err}") from err
 
@@ -113,4 +119,8 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    install()  # SIGTERM stops prediction and exits 143, never 0
+    try:
+        main()
+    except Terminated as e:
+        sys.exit(exit_status(e))

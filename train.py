@@ -16,6 +16,7 @@ Every ``model.*`` and ``data.*`` key is an ``__init__`` argument of
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from pytorch_lightning.callbacks import LearningRateMonitor
@@ -28,14 +29,15 @@ from lightning_modules.settings import SettingsError
 from lightning_modules.system import EncodingModel
 from run_folder.callbacks import RunSummary, ValidationFigures
 from run_folder.claim import RunFolderClaim
-from run_folder.contract import BEST_CHECKPOINT_FILENAME, CONFIG_FILE
+from run_folder.contract import BEST_CHECKPOINT_FILENAME, CONFIG_FILE, LAST_CHECKPOINT_FILE
 from run_folder.validation_dump import ValidationDump
 from runtime.lightning_overrides import EpochCheckpoint, SubcommandHooks
 from runtime.nonfinite_guard import NonFiniteGuard
 from runtime.out_of_memory import explain_out_of_memory
 from runtime.quiet import ignore_warning, silence_library_noise
 from runtime.random_state import RandomStateCheckpoint
-from runtime.resume import latest_checkpoint
+from runtime.resume import checkpoint_dir, latest_checkpoint
+from runtime.termination import Terminated, exit_status, install, lightning_fit, terminated_from
 from simulator.ensure import ensure_release
 
 
@@ -75,8 +77,20 @@ class EncodingCLI(SubcommandHooks):
         ignore_warning("The number of training batches (1) is smaller than the logging interval")
 
     def subcommand_context(self, subcommand: str):
+        stack = contextlib.ExitStack()
+        # SIGTERM: Lightning stops the fit at a batch end; say what was kept and how to resume.
+        stack.enter_context(terminated_from(self._how_to_resume))
+        stack.enter_context(lightning_fit())
         # Out of device memory: name the settings to lower, with their values in this run.
-        return explain_out_of_memory(subcommand, current=self._memory_settings)
+        stack.enter_context(explain_out_of_memory(subcommand, current=self._memory_settings))
+        return stack
+
+    def _how_to_resume(self) -> str:
+        last = checkpoint_dir(self.trainer) / LAST_CHECKPOINT_FILE
+        kept = f"{last} holds the last finished epoch" if last.is_file() else "no epoch had finished"
+        version = getattr(self.trainer.logger, "version", None)
+        return (f"{kept}; run folder {self.trainer.log_dir}; resume with the same command and "
+                f"--ckpt_path last --trainer.logger.init_args.version {version}")
 
     def adjust_subcommand_kwargs(self, subcommand: str, kwargs: dict) -> dict:
         if subcommand == "fit" and kwargs.get("ckpt_path") == "last":
@@ -123,7 +137,10 @@ def main(args=None, run: bool = True) -> EncodingCLI:
 if __name__ == "__main__":
     from lightning_modules.networks.weights_cache import WeightsUnavailableError
 
+    install()  # SIGTERM exits 143, never 0
     try:
         main()
     except (WeightsUnavailableError, SettingsError) as e:  # one line (or a list of moves), not a traceback
         sys.exit(f"error: {e}")
+    except Terminated as e:
+        sys.exit(exit_status(e))
