@@ -31,6 +31,7 @@ from run_folder.callbacks import RunSummary, ValidationFigures
 from run_folder.claim import RunFolderClaim
 from run_folder.contract import BEST_CHECKPOINT_FILENAME, CONFIG_FILE, LAST_CHECKPOINT_FILE
 from run_folder.validation_dump import ValidationDump
+from runtime.atomic_checkpoint import use_atomic_checkpoints
 from runtime.lightning_overrides import EpochCheckpoint, SubcommandHooks
 from runtime.nonfinite_guard import NonFiniteGuard
 from runtime.out_of_memory import explain_out_of_memory
@@ -62,6 +63,8 @@ class EncodingCLI(SubcommandHooks):
         if data.synthetic is not None:  # the simulator's step, before the data module reads the release
             ensure_release(data.root, data.synthetic)
         super().instantiate_classes()
+        # Checkpoints written beside the old one, synced, renamed: a full disk or a kill never cuts last.ckpt short.
+        use_atomic_checkpoints(self.trainer)
         if self.model.settings.ridge.only:
             self._prepare_ridge_only()
 
