@@ -22,6 +22,7 @@ import sys
 from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.cli import LightningArgumentParser
 
+from cli.finished_run import FinishedRunError, check_not_finished
 from cli.legacy_config import check_flat_model_keys
 from cli.resume_settings import check_resume_settings
 from datamodules.algonauts import AlgonautsDataModule
@@ -53,6 +54,8 @@ class EncodingCLI(SubcommandHooks):
             "checkpoint.filename": BEST_CHECKPOINT_FILENAME,
             "checkpoint.auto_insert_metric_name": False,
         })
+        parser.add_argument("--overwrite_run", type=bool, default=False,
+                            help="start a fresh run in a named run folder that holds a finished run, replacing it")
         parser.link_arguments("data.num_frames", "model.num_frames")
         parser.link_arguments("data.image_size", "model.image_size")
         # The heads' sizes come from the fMRI files, read once the data module exists.
@@ -96,6 +99,9 @@ class EncodingCLI(SubcommandHooks):
                 f"--ckpt_path last --trainer.logger.init_args.version {version}")
 
     def adjust_subcommand_kwargs(self, subcommand: str, kwargs: dict) -> dict:
+        if subcommand == "fit" and self.trainer.logger is not None:  # before config.yaml replaces the old one
+            check_not_finished(self.trainer.log_dir, self.trainer.logger.version, kwargs.get("ckpt_path"),
+                               self.config[subcommand].get("overwrite_run", False))
         if subcommand == "fit" and kwargs.get("ckpt_path") == "last":
             # The newest of last.ckpt and a SLURM requeue checkpoint; a fresh start when neither exists.
             kwargs["ckpt_path"] = latest_checkpoint(self.trainer)
@@ -143,7 +149,7 @@ if __name__ == "__main__":
     install()  # SIGTERM exits 143, never 0
     try:
         main()
-    except (WeightsUnavailableError, SettingsError) as e:  # one line (or a list of moves), not a traceback
+    except (WeightsUnavailableError, SettingsError, FinishedRunError) as e:  # one line (or a list of moves), not a traceback
         sys.exit(f"error: {e}")
     except Terminated as e:
         sys.exit(exit_status(e))
