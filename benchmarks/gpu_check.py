@@ -445,6 +445,8 @@ def max_batch_row(cfg: CheckConfig, name: str, layers, limit: float) -> dict:
     step = Stepper(cfg, model)
     start = time.perf_counter()
 
+    reasons: list[str] = []
+
     def fits(batch: int) -> bool:
         try:
             _reset_peak(cfg)
@@ -452,7 +454,11 @@ def max_batch_row(cfg: CheckConfig, name: str, layers, limit: float) -> dict:
             step(video, targets)
             _sync(cfg)
             return True
-        except torch.cuda.OutOfMemoryError:
+        except RuntimeError as err:  # OutOfMemoryError, or cuDNN/cuBLAS failing to allocate
+            if batch <= cfg.batch and not isinstance(err, torch.cuda.OutOfMemoryError):
+                raise  # the real batch must run: anything else is a fault, not a size limit
+            if not isinstance(err, torch.cuda.OutOfMemoryError):
+                reasons.append(f"{batch}: {str(err).strip()[:60]}")
             step.opt.zero_grad(set_to_none=True)
             _release_memory(cfg)
             return False
@@ -474,6 +480,8 @@ def max_batch_row(cfg: CheckConfig, name: str, layers, limit: float) -> dict:
     capped = bad is None
     note = (f"ok; {bad} does not fit" if not capped else
             f"ok; the search stopped at {good} (cap {cfg.max_batch_cap} or time)")
+    if reasons:
+        note += "; not out of memory but " + "; ".join(reasons)
     return {"max batch": f"{good}" + ("+" if capped else ""), "peak GiB": peak_at_good, "result": note}
 
 

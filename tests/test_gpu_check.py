@@ -103,3 +103,28 @@ def test_training_flops_are_three_forward_passes_also_for_depthwise_convolutions
     frames_per_clip = cfg.num_frames
     forward = 2 * 9 * 3 * cfg.image_size ** 2 * frames_per_clip
     assert gpu_check.flops_per_clip(cfg, step) == 3 * forward
+
+
+def test_max_batch_search_finds_the_largest_batch_that_fits(monkeypatch):
+    """Doubling from the real batch (2), then bisection, against a simulated memory limit of 5 clips."""
+    import pytest
+    import torch
+
+    real_step = gpu_check.Stepper.__call__
+
+    def limited(self, video, targets, update=True):
+        if len(video) > 5:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_step(self, video, targets, update)
+
+    monkeypatch.setattr(gpu_check.Stepper, "__call__", limited)
+    cfg = replace(gpu_check.dry_config(), max_batch_cap=64)
+    row = gpu_check.max_batch_row(cfg, "test_resnet", (2, 3), limit=600)
+    assert row["max batch"] == "5" and row["result"] == "ok; 6 does not fit"
+
+    def broken(self, video, targets, update=True):
+        raise RuntimeError("an illegal memory access was encountered")
+
+    monkeypatch.setattr(gpu_check.Stepper, "__call__", broken)
+    with pytest.raises(RuntimeError, match="illegal memory access"):  # at the real batch: a fault, not a size
+        gpu_check.max_batch_row(cfg, "test_resnet", (2, 3), limit=600)
