@@ -38,7 +38,8 @@ from runtime.nonfinite_guard import NonFiniteGuard
 from runtime.out_of_memory import explain_out_of_memory
 from runtime.quiet import ignore_warning, silence_library_noise
 from runtime.random_state import RandomStateCheckpoint
-from runtime.resume import checkpoint_dir, latest_checkpoint
+from runtime.resume import (ForeignCheckpointError, check_no_foreign_requeue_checkpoint, checkpoint_dir,
+                            latest_checkpoint)
 from runtime.termination import Terminated, exit_status, install, lightning_fit, terminated_from
 from simulator.ensure import ensure_release
 
@@ -105,6 +106,8 @@ class EncodingCLI(SubcommandHooks):
         if subcommand == "fit" and kwargs.get("ckpt_path") == "last":
             # The newest of last.ckpt and a SLURM requeue checkpoint; a fresh start when neither exists.
             kwargs["ckpt_path"] = latest_checkpoint(self.trainer)
+        if subcommand == "fit" and not kwargs.get("ckpt_path"):  # Lightning would load another run's hpc_ckpt
+            check_no_foreign_requeue_checkpoint(self.trainer)
         if subcommand == "fit" and kwargs.get("ckpt_path"):  # before config.yaml is written: name what differs
             check_resume_settings(kwargs["ckpt_path"], self.model.hparams)
             # Resuming writes into the run's own checkpoint folder: that it is not empty is expected.
@@ -149,7 +152,7 @@ if __name__ == "__main__":
     install()  # SIGTERM exits 143, never 0
     try:
         main()
-    except (WeightsUnavailableError, SettingsError, FinishedRunError) as e:  # one line (or a list of moves), not a traceback
+    except (WeightsUnavailableError, SettingsError, FinishedRunError, ForeignCheckpointError) as e:  # one line (or a list of moves), not a traceback
         sys.exit(f"error: {e}")
     except Terminated as e:
         sys.exit(exit_status(e))
