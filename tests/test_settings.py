@@ -37,7 +37,8 @@ def test_groups_are_plain_dicts_in_the_checkpoint_and_load_with_weights_only(tmp
     model = EncodingModel(VOXELS, backbone=BackboneSettings("resnet18", layers=[3, 4]), num_frames=2,
                           image_size=32, ridge=RidgeSettings(pca=7))
     assert model.hparams["backbone"] == {"name": "resnet18", "pretrained": False, "checkpoint_path": None,
-                                         "layers": [3, 4], "pool_grid": 1, "vone_frontend": False}
+                                         "layers": [3, 4], "pool_grid": 1, "vone_frontend": False,
+                                         "channels_last": False, "compile": False}
     path = tmp_path / "m.ckpt"
     torch.save({"hyper_parameters": dict(model.hparams), "state_dict": model.state_dict()}, path)
     loaded, _ = load_encoding_model(path)  # weights_only=True inside: no class is unpickled
