@@ -78,7 +78,23 @@ def fold_train_args(args: argparse.Namespace, fixed: list[str], fold: int) -> li
             "--trainer.logger.init_args.save_dir", str(out.parent),
             "--trainer.logger.init_args.name", out.name,
             "--trainer.logger.init_args.version", fold_dir(out, fold).name,
+            # the fold's own folder: Lightning's SLURM requeue checkpoints there are this fold's alone
+            "--trainer.default_root_dir", str(fold_dir(out, fold)),
             "--ckpt_path", "last"]
+
+
+def check_fold_settings(args: argparse.Namespace, fold: int) -> None:
+    """Refuse a fold folder whose ``config.yaml`` has another split than this command's (another K:
+    its validation videos are not this fold's, and an ensemble would mix K-fold models)."""
+    run = RunFolder(fold_dir(Path(args.out), fold))
+    data = run.read_config().get("data") or {}
+    if not data:
+        return
+    wanted = {"split": "kfold", "n_folds": args.folds, "fold": fold}
+    differ = [f"data.{k} {data.get(k)!r} (this command: {v!r})" for k, v in wanted.items() if data.get(k) != v]
+    if differ:
+        raise SystemExit(f"error: {run.config_path} was trained with {', '.join(differ)}: a fold of another "
+                         f"split; use another --out for --folds {args.folds}, or the --folds it was trained with")
 
 
 def train_fold(args: argparse.Namespace, fixed: list[str], fold: int) -> Path:
@@ -86,6 +102,7 @@ def train_fold(args: argparse.Namespace, fixed: list[str], fold: int) -> Path:
     import train
 
     run = fold_dir(Path(args.out), fold)
+    check_fold_settings(args, fold)  # a fold trained (or begun) with another K is not this fold
     if RunFolder(run).finished:
         print(f"fold {fold}: done before ({RunFolder(run).summary_path})")
         return run
@@ -132,6 +149,8 @@ def main(argv: list[str] | None = None) -> Path | None:
     if missing:
         raise SystemExit(f"error: {len(missing)} of {args.folds} folds are not trained yet (no {SUMMARY_FILE} in "
                          f"{', '.join(missing)}); train them first (python kfold.py ... --fold K)")
+    for k in range(args.folds):
+        check_fold_settings(args, k)
     import predict
 
     predict.main(ensemble_args(args))
