@@ -4,9 +4,15 @@
     python predict.py --ckpt_path a.ckpt b.ckpt --data.root /data/algonauts2021 --output_dir out/ --devices 2
     python predict.py --ckpt_path a.ckpt --videos my_clips/ --output_dir out/
 
-Writes ``OUT/mini_track.zip`` (or ``full_track.zip``) in the challenge's format, checked by
-the validator before the command finishes, ``OUT/predictions/<subject>/<ROI>.npy`` of shape
-(n_videos, n_voxels), and ``OUT/manifest.json`` (videos in row order, checkpoints, shapes).
+Writes ``OUT/predictions/<subject>/<ROI>.npy`` of shape (n_videos, n_voxels), ``OUT/manifest.json``
+(videos in row order, checkpoints, shapes, the source; a BOLD Moments region merged from several
+files: which file's voxels are which columns) and, for the 2021 release, ``OUT/mini_track.zip`` (or
+``full_track.zip``) in the challenge's format, checked by the validator before the command finishes.
+With ``--score`` the test videos are scored against the dataset's test responses (BOLD Moments, the
+folder format): ``OUT/test_scores.json`` (overall, per subject, region and group; normalised score
+and raw mean r) and one printed line.
+
+    python predict.py --ckpt_path runs/bmd/version_0 --data.root /data/bmd --output_dir out/ --score
 Several checkpoints form an ensemble: averaged (``--ensemble mean``), or weighted from each
 member's validation predictions (``val_predictions.npz`` in its run folder): ``best_per_region``
 takes each subject and region from its best member, ``softmax`` weighs members by a softmax of
@@ -33,7 +39,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from pytorch_lightning.utilities import rank_zero_only
+
 from export.ensemble_weights import LEVELS, MODES
+from export.export_folder import ExportFolderError, check_output_dir
+from export.output_claim import OutputInUseError, claim_output_dir
 from export.predict_run import PredictionInputError, PredictionRequest, run_prediction
 from export.submission import validate_submission
 from runtime.out_of_memory import DeviceOutOfMemoryError
@@ -53,6 +63,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="the release folder (default: the one the first checkpoint was trained on)")
     parser.add_argument("--videos", default=_DEFAULT.videos,
                         help="predict this folder of mp4s instead of the test set")
+    parser.add_argument("--score", action="store_true",
+                        help="score the test videos against the dataset's test responses (BOLD Moments, the "
+                             "folder format, the simulator's): OUT/test_scores.json, one line printed; the "
+                             "2021 files have none, which is said in one line")
     parser.add_argument("--overwrite", action="store_true", help="replace predictions already in output_dir")
     parser.add_argument("--batch_size", type=int, default=_DEFAULT.batch_size)
     parser.add_argument("--num_workers", type=int, default=_DEFAULT.num_workers)
@@ -91,7 +105,7 @@ def request_of(args: argparse.Namespace) -> PredictionRequest:
         video_backend=args.video_backend, cache_dir=args.cache_dir, accelerator=args.accelerator,
         devices=args.devices if args.devices == "auto" else int(args.devices), strategy=args.strategy,
         precision=args.precision, ensemble=args.ensemble, ensemble_level=args.ensemble_level,
-        temperature=args.temperature, cv_splits=args.cv_splits)
+        temperature=args.temperature, cv_splits=args.cv_splits, score=args.score)
 
 
 def predict(args: argparse.Namespace) -> Path | None:
@@ -102,8 +116,10 @@ def predict(args: argparse.Namespace) -> Path | None:
                "command again (clips decoded so far stay in the clip cache)")
     try:
         with terminated_from(lambda: stopped):
-            return run_prediction(request_of(args), validate=validate_submission)
-    except PredictionInputError as err:
+            check_output_dir(out, args.overwrite)  # a folder that cannot be written is named before it is claimed
+            with claim_output_dir(out, first_process=rank_zero_only.rank == 0):  # one export at a time there
+                return run_prediction(request_of(args), validate=validate_submission)
+    except (PredictionInputError, ExportFolderError, OutputInUseError) as err:
         raise SystemExit(f"error: {err}") from err
 
 

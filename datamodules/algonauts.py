@@ -48,16 +48,26 @@ class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
     Parameters
     ----------
     root : str
-        The release folder, holding ``AlgonautsVideos268_All_30fpsmax/`` and
-        ``participants_data_v2021/``.
+        The dataset folder: the Algonauts 2021 release (``AlgonautsVideos268_All_30fpsmax/``,
+        ``participants_data_v2021/``), a BOLD Moments release (``derivatives/versionB/MNI152/``,
+        clips in ``derivatives/stimuli_metadata/mp4_h264/``) or the documented folder format
+        (``stimuli.csv``, ``stimuli/``, ``responses/``; README, "Your own data").
     source : str
-        The layout of ``root``: "auto" (default) detects it from what is there; "algonauts2021" names it.
+        The layout of ``root``: "auto" (default) detects it from what is there; "algonauts2021",
+        "bmd" or "folder" names it.
     track : {"mini", "full"}
-        "mini": the nine regions of interest; "full": the whole brain (``WB.pkl``).
+        "mini": regions of interest (2021: the nine region files; BMD: the region files, by default
+        the challenge's nine regions); "full": the whole brain (2021 ``WB.pkl``, BMD's GLM files).
     subjects : list of str or None
-        Subjects to train on, e.g. ``[sub01, sub02]``; default all found.
+        Subjects to train on, e.g. ``[sub01, sub02]`` (BMD: ``[sub-01]``); default all found.
     rois : list of str or None
-        Regions to train on; default all of the track's.
+        Regions to train on; default all of the track's. BMD regions: the 2021 challenge's nine (V1
+        = lV1v+lV1d+rV1v+rV1d, V2 and V3 likewise, V4 = lhV4+rhV4, LOC/EBA/FFA/STS/PPA =
+        left+right), BMD's bilateral names (EBA = lEBA+rEBA, V1v = lV1v+rV1v, ...), one hemisphere's
+        file (lEBA), or BMDgeneral; merged columns are left hemisphere first, ventral before dorsal.
+    video_dir : str or None
+        The stimulus folder where it is not the layout's own (BMD: clips downloaded elsewhere,
+        ``0001.mp4`` or the 2021 folder's ``0001_name.mp4``); None: the layout's.
     synthetic : {"demo", "tiny"} or None
         If ``root`` does not exist, ``train.py`` first generates the simulator's release there
         with this preset (:func:`simulator.ensure.ensure_release`, a step before the data module
@@ -118,6 +128,7 @@ class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
         track: Literal["mini", "full"] = "mini",
         subjects: list[str] | None = None,
         rois: list[str] | None = None,
+        video_dir: str | None = None,
         synthetic: Literal["demo", "tiny"] | None = None,
         num_frames: int = CLIP_DEFAULTS.num_frames,
         image_size: int = CLIP_DEFAULTS.image_size,

@@ -1,8 +1,8 @@
 """An export written whole or not at all: staged beside the old one, checked, then swapped in.
 
-``OUT/predictions/<subject>/<ROI>.npy`` float32 (n_videos, n_voxels), for the test set
-``OUT/mini_track.zip`` (or ``full_track.zip``, the challenge's format, validated before it is kept)
-and ``OUT/manifest.json`` (videos in row order, checkpoints, shapes, the ensemble's record). The
+``OUT/predictions/<subject>/<ROI>.npy`` float32 (n_videos, n_voxels), for the 2021 test set
+``OUT/mini_track.zip`` (or ``full_track.zip``, the challenge's format, validated before it is kept),
+with ``--score`` ``OUT/test_scores.json`` (:mod:`scoring.scores_on_test`), and ``OUT/manifest.json`` (videos in row order, checkpoints, shapes, the ensemble's record). The
 manifest goes last, so a folder with a manifest holds one complete export.
 """
 
@@ -19,8 +19,9 @@ import numpy as np
 
 from export.submission import TRACK_NAMES, build_submission, track_of, write_submission_zip
 from scoring.layout import TargetLayout
+from scoring.scores_on_test import TEST_SCORES_FILE
 
-_EXPORT_NAMES = ("predictions", *(f"{name}.zip" for name in TRACK_NAMES.values()))
+_EXPORT_NAMES = ("predictions", TEST_SCORES_FILE, *(f"{name}.zip" for name in TRACK_NAMES.values()))
 
 
 class ExportFolderError(ValueError):
@@ -30,7 +31,8 @@ class ExportFolderError(ValueError):
 def check_output_dir(out: Path, overwrite: bool) -> None:
     """Before any prediction is computed: refuse a folder holding an export (unless ``overwrite``)
     or one where nothing can be written (leaves nothing behind)."""
-    existing = [p for p in (*out.glob("*_track.zip"), out / "manifest.json", out / "predictions") if p.exists()]
+    existing = [p for p in (*out.glob("*_track.zip"), out / "manifest.json", out / "predictions",
+                            out / TEST_SCORES_FILE) if p.exists()]
     if existing and not overwrite:
         raise ExportFolderError(f"{out} already holds predictions ({', '.join(p.name for p in existing)}); "
                                 "pass --overwrite to replace them")
@@ -45,9 +47,10 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
 
 
 def write_export(preds: np.ndarray, layout: TargetLayout, videos: list[Path], manifest: dict, out: Path,
-                 submission: bool, validate: Callable) -> Path:
+                 submission: bool, validate: Callable, extra_files: dict[str, str] | None = None) -> Path:
     """Write ``preds`` (n_videos, n_voxels) of ``videos`` as ``.npy`` files, the ``manifest`` (its
-    ``videos`` and ``shapes`` added here) and, with ``submission``, the zip that ``validate``
+    ``videos`` and ``shapes`` added here), ``extra_files`` (``{name: text}``, names of
+    ``_EXPORT_NAMES``: the test scores) and, with ``submission``, the zip that ``validate``
     (:func:`export.submission.validate_submission`) accepted.
 
     Everything is written into a staging folder inside ``out`` and checked there; only then does it
@@ -57,6 +60,10 @@ def write_export(preds: np.ndarray, layout: TargetLayout, videos: list[Path], ma
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
     try:
+        for name, text in (extra_files or {}).items():
+            if name not in _EXPORT_NAMES:
+                raise ValueError(f"{name} is not a file of an export ({', '.join(_EXPORT_NAMES)})")
+            (staging / name).write_text(text)
         _write(preds, layout, videos, manifest, staging, out, submission, validate)
         _replace_export(staging, out)
     finally:

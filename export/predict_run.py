@@ -10,6 +10,7 @@ or several devices into shards, and write the export through a staging folder
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from datamodules.algonauts import DEFAULT_CACHE_DIR, AlgonautsDataModule
 from datamodules.clip_cache import ClipCache
 from datamodules.dataset import ClipDataset
 from datamodules.rebuild import datamodule_from_checkpoint
+from datamodules.sources.base import Release
 from datamodules.video_files import list_video_folder
 from export.best_checkpoint import resolve_checkpoint
 from export.checkpoint import EnsemblePredictor, load_encoding_model
@@ -33,6 +35,7 @@ from export.prediction_writer import ShardedPredictionWriter, merge_shards
 from export.submission import validate_submission
 from runtime.out_of_memory import PREDICT_SETTINGS, explain_out_of_memory
 from scoring.layout import TargetLayout
+from scoring.scores_on_test import TEST_SCORES_FILE, one_line, score_on_test, scores_json
 
 
 class PredictionInputError(ValueError):
@@ -45,7 +48,8 @@ class PredictionRequest:
 
     ``checkpoints``: files or run folders (a run's best checkpoint); several form an ensemble.
     ``data_root``: the dataset (default: the first checkpoint's). ``videos``: a folder of mp4s to
-    predict instead of the test set. ``ensemble``, ``ensemble_level``, ``temperature``,
+    predict instead of the test set. ``score``: score the test set against its responses
+    (``test_scores.json``; :mod:`scoring.scores_on_test`) where the dataset has them. ``ensemble``, ``ensemble_level``, ``temperature``,
     ``cv_splits``: see :func:`export.ensemble.plan_ensemble`.
     """
 
@@ -66,6 +70,7 @@ class PredictionRequest:
     ensemble_level: str = "region"
     temperature: float = 0.3
     cv_splits: int = 5
+    score: bool = False
 
 
 @dataclass
@@ -73,13 +78,15 @@ class Stimuli:
     """The clips to predict: rows ``first ..`` of ``clips`` (the cache of all ``clips.video_paths``).
 
     ``n_train``: the release's videos with fMRI (an ensemble checks its members' splits against
-    it); None for a folder of clips. ``test_set``: the release's test videos (a submission zip).
+    it); None for a folder of clips. ``test_set``: the 2021 release's test videos (a submission
+    zip). ``release``: the dataset read (None for a folder of clips): its test responses score.
     """
 
     clips: ClipCache
     first: int
     n_train: int | None
     test_set: bool
+    release: Release | None = None
 
     @property
     def videos(self) -> list[Path]:
@@ -110,7 +117,35 @@ def run_prediction(request: PredictionRequest, validate: Callable = validate_sub
     manifest = {"checkpoints": [str(Path(p).resolve()) for p in checkpoints], "ensemble_size": len(checkpoints)}
     if record:
         manifest["ensemble"] = record
-    return write_export(preds, layout, stimuli.videos, manifest, out, stimuli.test_set, validate)
+    if stimuli.release is not None:
+        manifest["source"] = stimuli.release.source
+        if columns := stimuli.release.column_blocks:  # merged regions: which file's voxels are which columns
+            manifest["columns"] = columns
+    extra, line = _test_scores(request, stimuli, layout, preds)
+    written = write_export(preds, layout, stimuli.videos, manifest, out, stimuli.test_set, validate, extra)
+    if line:
+        print(line)
+    return written
+
+
+def _test_scores(request: PredictionRequest, stimuli: Stimuli, layout: TargetLayout,
+                 preds: np.ndarray) -> tuple[dict[str, str], str | None]:
+    """With ``request.score``: ``({"test_scores.json": text}, the one line to print)`` where the
+    dataset has test responses, else no file and a line saying so."""
+    if not request.score:
+        return {}, None
+    release = stimuli.release
+    if release is None:
+        raise PredictionInputError("--score scores the dataset's test videos against their responses; "
+                                   "it cannot score a folder of clips (--videos)")
+    responses = release.test_responses()
+    if responses is None:
+        return {}, (f"no test score: {release.root} ({release.source}) holds no responses to its "
+                    f"{release.n_test} test videos (the 2021 challenge withheld them)")
+    summary = score_on_test(layout.split(preds), responses)
+    text = json.dumps(scores_json(summary, release.n_test), indent=1) + "\n"
+    return {TEST_SCORES_FILE: text}, (f"{one_line(summary, release.n_test)}: "
+                                      f"{Path(request.output_dir) / TEST_SCORES_FILE}")
 
 
 def _common_layout(models: list, checkpoints: list[Path]) -> TargetLayout:
@@ -144,7 +179,9 @@ def find_stimuli(request: PredictionRequest, saved: dict, layout: TargetLayout, 
         raise PredictionInputError(f"{data.root} has no test videos (all {release.n_train} videos have fMRI)")
     # The same clip cache as training (all videos), read at the test rows.
     folder = request.cache_dir or _release_cache_dir(data, request.data_root is not None, out)
-    return Stimuli(data.clip_cache_in(folder), release.n_train, release.n_train, test_set=True)
+    # A challenge submission zip only for the 2021 release (other releases' test sets are scored instead).
+    return Stimuli(data.clip_cache_in(folder), release.n_train, release.n_train,
+                   test_set=release.source == "algonauts2021", release=release)
 
 
 def _release_cache_dir(data: AlgonautsDataModule, root_given: bool, out: Path) -> Path:

@@ -58,12 +58,16 @@ class Recording:
         the columns).
     test : float32 array of shape (n_test, n_test_repetitions, n_voxels) or None
         Responses to the test stimuli, where the source publishes them.
+    columns : list of objects with ``as_json()`` or None
+        A region merged from several files: which file's voxels sit in which columns
+        (:class:`datamodules.bmd_regions.ColumnBlock`), recorded in the export's manifest.
     """
 
     train: np.ndarray
     path: Path
     voxel_mask: np.ndarray | None = None
     test: np.ndarray | None = None
+    columns: list | None = None
 
 
 @dataclass
@@ -114,6 +118,19 @@ class Release:
         """``{subject: bool (X, Y, Z)}`` of the whole-brain recordings; empty for regions."""
         return {subject: rec.voxel_mask for subject, rois in self.recordings.items()
                 for rec in rois.values() if rec.voxel_mask is not None}
+
+    @property
+    def column_blocks(self) -> dict[str, list[dict]]:
+        """``{"subject/roi": [{"file", "start", "stop"}, ...]}`` of the regions merged from files
+        (where the source says so); empty otherwise."""
+        return {f"{s}/{r}": [block.as_json() for block in rec.columns] for s, rois in self.recordings.items()
+                for r, rec in rois.items() if rec.columns}
+
+    def test_responses(self) -> dict[str, dict[str, np.ndarray]] | None:
+        """``{subject: {roi: (n_test, n_test_repetitions, n_voxels)}}``, or None without test responses."""
+        if not self.has_test_responses:
+            return None
+        return {s: {r: rec.test for r, rec in rois.items()} for s, rois in self.recordings.items()}
 
     @property
     def has_test_responses(self) -> bool:
@@ -167,6 +184,7 @@ class Selection:
     rois : regions to read; None: all of the track's
     missing_rois : a subject lacking one region's file: ``"raise"`` or ``"skip"`` that pair
     non_finite : infinite or float32-overflowing values: ``"raise"`` or ``"mask"`` them as NaN
+    video_dir : the stimulus folder where it is not the layout's own (None: the layout's)
     """
 
     track: str = "mini"
@@ -174,6 +192,7 @@ class Selection:
     rois: tuple[str, ...] | None = None
     missing_rois: str = "raise"
     non_finite: str = "raise"
+    video_dir: str | None = None
 
     @classmethod
     def from_settings(cls, data: Mapping) -> Selection:
@@ -181,7 +200,8 @@ class Selection:
         return cls(track=data["track"],
                    subjects=None if data["subjects"] is None else tuple(data["subjects"]),
                    rois=None if data["rois"] is None else tuple(data["rois"]),
-                   missing_rois=data["missing_rois"], non_finite=data["non_finite"])
+                   missing_rois=data["missing_rois"], non_finite=data["non_finite"],
+                   video_dir=data.get("video_dir"))
 
 
 class DataSource(ABC):

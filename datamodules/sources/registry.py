@@ -10,9 +10,10 @@ from pathlib import Path
 
 from datamodules.sources.algonauts2021 import Algonauts2021Source
 from datamodules.sources.base import DataLayoutError, DataSource
+from datamodules.sources.bmd import BMDSource
 
 #: ``data.source`` name -> the source class, in the order detection lists them.
-SOURCES: dict[str, type[DataSource]] = {source.name: source for source in (Algonauts2021Source,)}
+SOURCES: dict[str, type[DataSource]] = {source.name: source for source in (Algonauts2021Source, BMDSource)}
 #: The ``data.source`` value that detects the layout from the root folder.
 AUTO = "auto"
 _SHOWN = 8
