@@ -25,6 +25,7 @@ if [ "${1:-}" = "--download" ]; then
 fi
 
 SITE=/tmp/gpu_check_site
+export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 if ls "$WHEELS"/*.whl >/dev/null 2>&1; then
   for wheel in "$WHEELS"/*.whl; do
     # One at a time: a wheel that does not install here (another Python, say) costs only its own rows.
