@@ -8,6 +8,10 @@ and writes into ``--out``: ``scores.png`` (score per region and subject, runs si
 ``voxel_r.png`` (distribution of per-voxel r), ``voxels_<run>.png`` (predicted vs measured for the
 best and worst voxels), for whole-brain runs ``brain_<run>_<subject>.png`` (per-voxel r on slices)
 and ``r_<run>_<subject>.nii.gz`` (with nibabel), and ``report.html`` embedding them all.
+``--test-scores OUT`` adds the scores on the test videos that ``predict.py --score`` wrote
+(``OUT/test_scores.json``) and prints each in one line.
+
+    python report.py runs/bmd/version_0 --out reports_out/bmd --test-scores out/
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import sys
 
 from reports.build import build_report
+from reports.test_scores import TestScoresReadError, read_test_scores, summary_line
 from run_folder.contract import RunReadError
 
 
@@ -26,10 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="folder for the figures and report.html")
     p.add_argument("--voxels", type=int, default=3, help="how many best and worst voxels to plot per run")
     p.add_argument("--no-nifti", action="store_true", help="skip the NIfTI volumes of whole-brain runs")
+    p.add_argument("--test-scores", dest="test_scores", nargs="+", default=[], metavar="PATH",
+                   help="test_scores.json files (or the predict.py --output_dir folders holding them) to show")
     args = p.parse_args(argv)
     try:
-        path = build_report(args.run_dirs, args.out, n_extreme=args.voxels, nifti=not args.no_nifti)
-    except RunReadError as err:
+        for given in args.test_scores:
+            print(summary_line(*read_test_scores(given)))
+        path = build_report(args.run_dirs, args.out, n_extreme=args.voxels, nifti=not args.no_nifti,
+                            test_scores=args.test_scores)
+    except (RunReadError, TestScoresReadError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"report: {path}")

@@ -21,6 +21,7 @@ from reports.figures import (
     voxel_r_histogram,
 )
 from reports.runs import RunResult, load_run
+from reports.test_scores import scores_on_test_section
 from run_folder.contract import PREDICTIONS_FILE
 from scoring.summary import ScoreSummary
 
@@ -80,9 +81,10 @@ def scores_tables(runs: list[RunResult]) -> str:
 
 
 def build_report(run_dirs: list[str | Path], out_dir: str | Path, n_extreme: int = 3, nifti: bool = True,
-                 progress: bool = True) -> Path:
+                 progress: bool = True, test_scores: list[str | Path] = ()) -> Path:
     """Read the runs and write the figures, the NIfTI volumes (whole-brain runs, if nibabel is
-    installed) and ``report.html`` into ``out_dir``; returns the HTML's path."""
+    installed) and ``report.html`` into ``out_dir``; returns the HTML's path. ``test_scores``:
+    ``predict.py --score`` outputs (``test_scores.json`` or its folder), shown in their own section."""
     runs = [load_run(d) for d in run_dirs]
     for i, run in enumerate(runs):  # runs/a/version_0 and runs2/a/version_0: tell them apart
         if any(other.name == run.name for other in runs[:i]):
@@ -90,6 +92,8 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, n_extreme: int
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sections = [("Runs", runs_table(runs))]
+    if test_scores:
+        sections.append(scores_on_test_section(list(test_scores)))
     bar = tqdm(total=2 + 2 * len(runs), desc="report", disable=not progress)
     png = save_png(scores_figure(runs), out / "scores.png")
     sections.append(("Score per region and subject",
