@@ -31,6 +31,7 @@ from export.best_checkpoint import resolve_checkpoint
 from export.checkpoint import EnsemblePredictor, load_encoding_model
 from export.ensemble import EnsembleInputError, load_member, plan_ensemble
 from export.export_folder import ExportFolderError, check_output_dir, write_export
+from export.member_clips import check_same_clips
 from export.prediction_writer import ShardedPredictionWriter, merge_shards
 from export.submission import validate_submission
 from runtime.out_of_memory import PREDICT_SETTINGS, explain_out_of_memory
@@ -105,6 +106,7 @@ def run_prediction(request: PredictionRequest, validate: Callable = validate_sub
     checkpoints = [_announce(resolve_checkpoint(path)) for path in request.checkpoints]
     models = [load_encoding_model(path) for path in checkpoints]
     layout = _common_layout(models, checkpoints)
+    check_same_clips([data for _, data in models], checkpoints)  # one set of clips feeds every member
     stimuli = find_stimuli(request, models[0][1], layout, out)
     weights, record = None, None
     if len(models) > 1 or request.ensemble != "mean":
