@@ -157,8 +157,10 @@ def test_ddp_dump_gathers_every_rank_rows_to_one_file(mini_run, tiny_root, tmp_p
                        check=True, cwd=tmp_path, timeout=300)
         dumps[devices] = np.load(out / "val_predictions.npz")
     assert dumps[2]["video_index"].tolist() == dumps[1]["video_index"].tolist() == list(range(5, 12))
+    # Each rank's forward runs on a batch of another size than the single process's: float32 convolutions
+    # then round differently (measured up to 1.8e-6 on values near 0 with torch 2.14 on CPU).
     for key in ("predictions", "targets", "r"):
-        np.testing.assert_allclose(dumps[2][key], dumps[1][key], rtol=1e-5, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(dumps[2][key], dumps[1][key], rtol=1e-5, atol=1e-5, err_msg=key)
 
 
 def test_report_shows_the_ridge_baseline_and_explains_its_numbers(mini_run, tmp_path):
