@@ -31,15 +31,22 @@ from scoring.layout import FULL_TRACK_ROIS, MINI_TRACK_ROIS
 VIDEO_DIR = "AlgonautsVideos268_All_30fpsmax"
 FMRI_DIR = "participants_data_v2021"
 TRACKS = {"mini": ("mini_track", MINI_TRACK_ROIS), "full": ("full_track", FULL_TRACK_ROIS)}
-_SUBJECT_RE = re.compile(r"^sub\d+$")
+#: The release's subject folders: sub01 .. sub10, two digits.
+_SUBJECT_RE = re.compile(r"^sub\d\d$")
 
 
 def available_subjects(root: Path, track: str = "mini") -> list[str]:
-    """The ``subNN`` folders of the track, sorted."""
+    """The ``subNN`` folders of the track, sorted. Another folder named ``sub...`` (``sub1`` beside
+    ``sub01``, ``sub01_old``) is a :class:`DataLayoutError` naming it: it would be trained as one
+    more subject and exported under a key the challenge does not have."""
     track_dir = Path(root) / FMRI_DIR / TRACKS[track][0]
     if not track_dir.is_dir():
         raise DataLayoutError(f"{track_dir}: fMRI folder not found (expected {FMRI_DIR}/{TRACKS[track][0]}/subNN/)")
-    subjects = sorted(p.name for p in track_dir.iterdir() if p.is_dir() and _SUBJECT_RE.match(p.name))
+    folders = [p.name for p in track_dir.iterdir() if p.is_dir()]
+    if odd := sorted(n for n in folders if n.lower().startswith("sub") and not _SUBJECT_RE.match(n)):
+        raise DataLayoutError(f"{track_dir}: subject folder(s) {', '.join(odd)} are not named as the release "
+                              "names subjects (sub01, sub02, ..., two digits); rename or move them out")
+    subjects = sorted(n for n in folders if _SUBJECT_RE.match(n))
     if not subjects:
         raise DataLayoutError(f"{track_dir}: no subject folders (sub01, sub02, ...) found")
     return subjects
