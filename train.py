@@ -24,22 +24,31 @@ from pytorch_lightning.cli import LightningArgumentParser
 
 from cli.finished_run import FinishedRunError, check_not_finished
 from cli.legacy_config import check_flat_model_keys
-from cli.resume_settings import check_resume_settings
+from cli.movies import is_movie_command
+from cli.movies import main as movies_main
+from cli.resume_data import ResumeDataError, TrainingDataRecord
+from cli.resume_settings import ResumeSettingsError, check_resume_settings
 from datamodules.algonauts import AlgonautsDataModule
+from datamodules.settings_checks import DataSettingsError
 from lightning_modules.settings import SettingsError
 from lightning_modules.system import EncodingModel
 from run_folder.callbacks import RunSummary, ValidationFigures
 from run_folder.claim import RunFolderClaim
 from run_folder.contract import BEST_CHECKPOINT_FILENAME, CONFIG_FILE, LAST_CHECKPOINT_FILE
 from run_folder.validation_dump import ValidationDump
+from runtime.accelerator_check import AcceleratorUnavailableError, check_accelerator
 from runtime.atomic_checkpoint import use_atomic_checkpoints
 from runtime.lightning_overrides import EpochCheckpoint, SubcommandHooks
 from runtime.nonfinite_guard import NonFiniteGuard
 from runtime.out_of_memory import explain_out_of_memory
 from runtime.quiet import ignore_warning, silence_library_noise
 from runtime.random_state import RandomStateCheckpoint
-from runtime.resume import (ForeignCheckpointError, check_no_foreign_requeue_checkpoint, checkpoint_dir,
-                            latest_checkpoint)
+from runtime.resume import (
+    ForeignCheckpointError,
+    check_no_foreign_requeue_checkpoint,
+    checkpoint_dir,
+    latest_checkpoint,
+)
 from runtime.termination import Terminated, exit_status, install, lightning_fit, terminated_from
 from simulator.ensure import ensure_release
 
@@ -64,6 +73,8 @@ class EncodingCLI(SubcommandHooks):
 
     def instantiate_classes(self) -> None:
         data = self.config[self.subcommand].data if self.subcommand else self.config.data
+        trainer = self.config[self.subcommand].trainer if self.subcommand else self.config.trainer
+        check_accelerator(trainer.accelerator, "--trainer.accelerator")  # before any work, in one line
         if data.synthetic is not None:  # the simulator's step, before the data module reads the release
             ensure_release(data.root, data.synthetic)
         super().instantiate_classes()
@@ -126,6 +137,8 @@ class EncodingCLI(SubcommandHooks):
 def main(args=None, run: bool = True) -> EncodingCLI:
     """The CLI; ``args`` (a list, as on the command line without ``train.py``) when called from Python."""
     silence_library_noise()
+    if is_movie_command(sys.argv[1:] if args is None else args):  # mode: movies (cli/movies.py)
+        return movies_main(args, run)
     check_flat_model_keys(sys.argv[1:] if args is None else args)
     if args is not None:  # sweep trials and tests: the process's own argv is not train.py's
         ignore_warning("LightningCLI's args parameter is intended to run from within Python")
@@ -138,7 +151,7 @@ def main(args=None, run: bool = True) -> EncodingCLI:
             # RunFolderClaim first: it takes the run folder before anything is written there.
             "callbacks": [RunFolderClaim(), NonFiniteGuard(),
                           LearningRateMonitor(logging_interval="step"), RunSummary(), ValidationFigures(),
-                          ValidationDump(), RandomStateCheckpoint()],
+                          ValidationDump(), RandomStateCheckpoint(), TrainingDataRecord()],
         },
         save_config_kwargs={"overwrite": True, "config_filename": CONFIG_FILE},
         args=args,
@@ -152,7 +165,8 @@ if __name__ == "__main__":
     install()  # SIGTERM exits 143, never 0
     try:
         main()
-    except (WeightsUnavailableError, SettingsError, FinishedRunError, ForeignCheckpointError) as e:  # one line (or a list of moves), not a traceback
+    except (WeightsUnavailableError, SettingsError, DataSettingsError, FinishedRunError, ForeignCheckpointError,
+            ResumeDataError, ResumeSettingsError, AcceleratorUnavailableError) as e:  # one line (or a list of moves), not a traceback
         sys.exit(f"error: {e}")
     except Terminated as e:
         sys.exit(exit_status(e))

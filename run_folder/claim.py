@@ -103,6 +103,10 @@ class RunFolderClaim(pl.Callback):
         version = trainer.strategy.broadcast(version if self._lock is not None else logger.version)
         logger._version = version
 
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        # A run that failed (a refused resume, a crash) in a process that goes on (sweeps, tests) ends here.
+        self.teardown(trainer, pl_module, "fit")
+
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self._lock is not None:
             self._lock.close()  # releases the flock
