@@ -46,6 +46,7 @@ from export.export_folder import ExportFolderError, check_output_dir
 from export.output_claim import OutputInUseError, claim_output_dir
 from export.predict_run import PredictionInputError, PredictionRequest, run_prediction
 from export.submission import validate_submission
+from runtime.accelerator_check import check_accelerator
 from runtime.out_of_memory import DeviceOutOfMemoryError
 from runtime.quiet import silence_library_noise
 from runtime.termination import Terminated, exit_status, install, terminated_from
@@ -116,6 +117,7 @@ def predict(args: argparse.Namespace) -> Path | None:
                "command again (clips decoded so far stay in the clip cache)")
     try:
         with terminated_from(lambda: stopped):
+            check_accelerator(args.accelerator, "--accelerator")
             check_output_dir(out, args.overwrite)  # a folder that cannot be written is named before it is claimed
             with claim_output_dir(out, first_process=rank_zero_only.rank == 0):  # one export at a time there
                 return run_prediction(request_of(args), validate=validate_submission)

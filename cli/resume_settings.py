@@ -38,7 +38,13 @@ def _saved_hyperparameters(ckpt_path: str | Path) -> dict:
         with torch.serialization.safe_globals([AttributeDict]):
             checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # noqa: BLE001
-        raise ValueError(f"{ckpt_path}: not a loadable checkpoint ({type(err).__name__}: {err})") from err
+        raise ResumeSettingsError(f"{ckpt_path}: not a loadable checkpoint ({type(err).__name__}: {err})") from err
+    if "hyper_parameters" in checkpoint and not {"optimizer_states", "loops"} <= checkpoint.keys():
+        last = Path(ckpt_path).parent / "last.ckpt"
+        raise ResumeSettingsError(
+            f"{ckpt_path} holds the weights only (a best checkpoint, kept for prediction): no optimiser, scheduler "
+            f"or loop state to resume from. Resume from {last} (--ckpt_path last), or use this one with predict.py. "
+            "Nothing was written")
     return dict(checkpoint.get("hyper_parameters", {}))
 
 

@@ -26,7 +26,7 @@ from datamodules.clip_cache import ClipCache
 from datamodules.clip_settings import CLIP_DEFAULTS, ClipSettings, OnBadVideo, VideoBackend
 from datamodules.dataset import ClipDataset, mean_over_repetitions
 from datamodules.loaders import EpochOrderLoaders
-from datamodules.settings_checks import check_batch_size, check_split_sizes
+from datamodules.settings_checks import check_batch_size, check_clip_settings, check_split_sizes
 from datamodules.sources.base import DataSource, Release, Selection
 from datamodules.sources.registry import AUTO, check_source_name, open_source
 from datamodules.voxel_checks import check_voxels
@@ -149,6 +149,7 @@ class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
     ):
         super().__init__()
         check_batch_size(batch_size)
+        check_clip_settings(num_frames, image_size)
         check_source_name(source)
         self.save_hyperparameters()
         self._release: Release | None = None
