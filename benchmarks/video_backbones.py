@@ -3,9 +3,12 @@
     python -m benchmarks.video_backbones --out benchmarks/results_video_backbones.md
     python -m benchmarks.video_backbones --demo runs/video_demo/version_0 --out benchmarks/results_video_demo.md
 
+    python -m benchmarks.video_backbones --agreement data/synthetic_demo/.clip_cache/clips-decord-8f-96px-*.npy
+
 (the second: the per-region table of a finished ``train.py fit --config configs/video_demo.yaml``
 run, fine-tuned ``val/score`` at its best epoch against its own ridge baseline, from its
-``summary.json``.)
+``summary.json``; the third: on real clips (a clip cache, uint8 (n, T, 3, H, W)), how far the
+inflated Lite0's features at initialisation are from the frame-wise Lite0's, per read-out level.)
 
 Every model is the whole ``VideoEncoder`` (backbone read out at its last level, mean over
 frames, voxel heads for 1,000 voxels) on clips of ``--frames`` frames at ``--size`` px (MViT
@@ -86,19 +89,50 @@ def table(rows: list[dict]) -> list[str]:
 
 def demo_table(run_dir: str) -> list[str]:
     """The best validation of a finished run against its ridge baseline, overall and per region."""
+    from benchmarks.pretrained_demo import scalars
     from run_folder.contract import RunFolder
 
+    curve = " ".join(f"{v:.3f}" for v in scalars(Path(run_dir), "val/score"))
+    ridge_logged = scalars(Path(run_dir), "val/ridge/score")
+    if not (Path(run_dir) / "summary.json").is_file():  # a run still going: its curve so far
+        return [f"Run: `{run_dir}`, not finished: ridge {ridge_logged[-1]:.3f}, val/score by epoch {curve}."]
     summary = RunFolder(Path(run_dir)).read_summary()
     if summary.best is None or summary.ridge is None:
         raise SystemExit(f"{run_dir}: summary.json has no best validation or no ridge baseline")
     best, ridge = summary.best.score.rois, summary.ridge.score.rois
-    lines = [f"Run: `{run_dir}`, {summary.epochs_run} epochs, best epoch {summary.best_epoch}.", "",
+    lines = [f"Run: `{run_dir}`, {summary.epochs_run} epochs, best epoch {summary.best_epoch}; "
+             f"val/score by epoch {curve}.", "",
              "| | ridge (frozen) | fine-tuned, best epoch | difference |", "|---|---:|---:|---:|",
              f"| **val/score** | {summary.ridge.main:.3f} | {summary.best.main:.3f} | "
              f"{summary.best.main - summary.ridge.main:+.3f} |"]
     for roi in best:
         if roi in ridge:
             lines.append(f"| {roi} | {ridge[roi]:.3f} | {best[roi]:.3f} | {best[roi] - ridge[roi]:+.3f} |")
+    return lines
+
+
+def agreement(cache: str, n_clips: int = 8) -> list[str]:
+    """Inflated vs frame-wise Lite0 (both with the package's weights) on ``n_clips`` cached clips:
+    correlation of the clip-mean and the per-frame features, and their mean frame-to-frame change
+    (``|f[t+1] - f[t]|`` over ``|f|``), per read-out level."""
+    import numpy as np
+
+    clips = np.load(cache, mmap_mode="r")
+    video = torch.from_numpy(np.ascontiguousarray(clips[: n_clips * 3 : 3]))
+    layout = TargetLayout({"s": {"V1": 1}})
+    feats = {}
+    for name in (REFERENCE, "inflated/" + REFERENCE):
+        backbone = build_backbone(name, pretrained=True, layers=[1, 2, 3, 4], image_size=video.shape[-1])
+        with torch.no_grad():
+            feats[name] = VideoEncoder(backbone, "mean", video.shape[1], layout).eval().frame_features(video)
+    lines = [f"{len(video)} clips of {video.shape[1]} frames at {video.shape[-1]} px from `{cache}`.", "",
+             "| level | r, clip means | r, per frame | frame-to-frame change, frame-wise | inflated |",
+             "|---|---:|---:|---:|---:|"]
+    for level, (a, b) in enumerate(zip(*feats.values(), strict=True)):
+        r_mean = np.corrcoef(a.mean(1).flatten(), b.mean(1).flatten())[0, 1]
+        r_frame = np.corrcoef(a.flatten(), b.flatten())[0, 1]
+        change = [float((f[:, 1:] - f[:, :-1]).abs().mean() / f.abs().mean()) for f in (a, b)]
+        lines.append(f"| {level + 1} | {r_mean:.3f} | {r_frame:.3f} | {change[0]:.3f} | {change[1]:.3f} |")
     return lines
 
 
@@ -112,10 +146,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", nargs="*", default=MODELS)
     parser.add_argument("--at-224", nargs="*", default=AT_224, help="models timed at 16 frames of 224 px")
     parser.add_argument("--demo", default=None, help="a finished video demo run folder: write its table instead")
+    parser.add_argument("--agreement", default=None, help="a clip cache .npy: inflated vs frame-wise features")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    if args.demo:
-        text = "\n".join([*demo_table(args.demo), ""])
+    if args.demo or args.agreement:
+        text = "\n".join([*(demo_table(args.demo) if args.demo else agreement(args.agreement)), ""])
         print(text)
         if args.out:
             Path(args.out).write_text(text)
