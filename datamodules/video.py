@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from datamodules.still_images import is_image, read_image_frames
+
 BACKENDS = ("decord", "pyav")
 #: Box types an ISO media (mp4/mov) file can start with, at bytes 4-8.
 _MP4_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"}
@@ -244,6 +246,13 @@ def read_clip(path: str | Path, num_frames: int, size: int, backend: str = "deco
     if backend not in BACKENDS:
         raise ValueError(f"unknown video backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     path = Path(path)
+    if is_image(path):  # a still image: a one-frame clip, repeated (datamodules/still_images.py)
+        try:
+            frames = read_image_frames(path, num_frames)
+        except (OSError, ValueError) as err:
+            raise VideoDecodeError(str(err)) from None
+        _say_if_not_square(path, frames, size)
+        return resize_frames(frames, size)
     _check_file(path)
     decode = _decode_decord if backend == "decord" else _decode_pyav
     frames = decode(path, num_frames)

@@ -11,9 +11,11 @@ from pathlib import Path
 from datamodules.sources.algonauts2021 import Algonauts2021Source
 from datamodules.sources.base import DataLayoutError, DataSource
 from datamodules.sources.bmd import BMDSource
+from datamodules.sources.folder import FolderSource
 
 #: ``data.source`` name -> the source class, in the order detection lists them.
-SOURCES: dict[str, type[DataSource]] = {source.name: source for source in (Algonauts2021Source, BMDSource)}
+SOURCES: dict[str, type[DataSource]] = {source.name: source for source in (Algonauts2021Source, BMDSource,
+                                                                                FolderSource)}
 #: The ``data.source`` value that detects the layout from the root folder.
 AUTO = "auto"
 _SHOWN = 8
