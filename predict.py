@@ -44,6 +44,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from export.ensemble_weights import LEVELS, MODES
 from export.export_folder import ExportFolderError, check_output_dir
 from export.output_claim import OutputInUseError, claim_output_dir
+from export.predict_movies import is_movie_run, predict_movie_submission
 from export.predict_run import PredictionInputError, PredictionRequest, run_prediction
 from export.submission import validate_submission
 from runtime.accelerator_check import check_accelerator
@@ -131,7 +132,11 @@ def main(argv=None) -> None:
     that cannot be written (read-only, full, a link to nowhere): ``OSError`` names the path."""
     silence_library_noise()
     try:
-        predict(parse_args(argv))
+        args = parse_args(argv)
+        if is_movie_run(args.ckpt_path):  # a movie run (mode: movies): the 2025 submission zip
+            print(predict_movie_submission(args.ckpt_path, args.output_dir, args.data_root, args.overwrite))
+            return
+        predict(args)
     except (OSError, ValueError, DeviceOutOfMemoryError) as err:  # DataLayoutError, SubmissionError, ...
         raise SystemExit(f"error: {err}") from err
 

@@ -48,8 +48,9 @@ class RidgeCV:
     alphas : sequence of float, shape (n_alphas,)
         Grid of L2 penalties (all > 0). The default spans 1e-2..1e7; the
         useful range scales with the feature variance times n_features.
-    n_folds : int
-        Number of K-fold splits of the videos (2 <= n_folds <= n_videos).
+    n_folds : int or list of (train, val) index arrays
+        Number of K-fold splits of the videos (2 <= n_folds <= n_videos), or the folds themselves
+        (e.g. :func:`scoring.run_splits.group_kfold_folds`, so that a run's TRs share a fold).
     fit_intercept : bool
         Centre X and Y (with the training part's means in each fold) and fit
         ``intercept_``. If False, the model has no intercept.
@@ -119,6 +120,8 @@ class RidgeCV:
     # ------------------------------------------------------------------ checks
     def _check_params(self, n_videos: int) -> Tensor:
         alphas = check_alphas(self.alphas)
+        if not isinstance(self.n_folds, int):  # given folds: checked as they are read
+            return alphas
         if self.scoring not in ("correlation", "r2"):
             raise ValueError(f"scoring must be 'correlation' or 'r2'; got {self.scoring!r}")
         if not 2 <= self.n_folds <= n_videos:
@@ -185,7 +188,9 @@ class RidgeCV:
         n_videos, n_features = X64.shape
         n_targets = Y.shape[1]
         alphas = self._check_params(n_videos).to(device)
-        self.splits_ = kfold_splits(n_videos, self.n_folds, self.shuffle, self.seed)
+        self.splits_ = (kfold_splits(n_videos, self.n_folds, self.shuffle, self.seed)
+                        if isinstance(self.n_folds, int) else given_splits(self.n_folds, n_videos))
+        n_folds = len(self.splits_)
 
         x_mean, x_scale = self._centre(X64)
         Xc = (X64 - x_mean) / x_scale
@@ -203,14 +208,14 @@ class RidgeCV:
         kw = dict(device=device, dtype=self.dtype)
 
         def centred(batch):  # (y_mean, Yc, tiny_ss) of a batch of targets
-            return centre_targets(Y[:, batch].to(**kw), self.n_folds, self.fit_intercept)
+            return centre_targets(Y[:, batch].to(**kw), n_folds, self.fit_intercept)
 
         self.coef_ = torch.empty(n_features, n_targets, **kw)
         self.intercept_ = torch.zeros(n_targets, **kw)
         self.best_alphas_ = torch.empty(n_targets, dtype=torch.float64, device=device)
         self.cv_scores_ = torch.empty(len(alphas), n_targets, dtype=torch.float64, device=device)
         batches = target_batches(n_targets, self.target_batch_size or target_batch_size(
-            device, n_targets, n_videos, n_features, len(alphas), self.n_folds, self.dtype))
+            device, n_targets, n_videos, n_features, len(alphas), n_folds, self.dtype))
         group_best = None
         if groups is not None:  # a first pass: every target's CV curve before any group's choice
             groups = torch.as_tensor(groups, device=device).long()
@@ -267,3 +272,19 @@ class RidgeCV:
         if Y.shape != pred.shape:
             raise ValueError(f"Y must have shape {tuple(pred.shape)}; got {tuple(Y.shape)}")
         return pearson_r(pred, Y)
+
+
+def given_splits(folds, n_videos: int) -> list[tuple[Tensor, Tensor]]:
+    """Folds passed as ``n_folds``: at least two (train, val) pairs of sample indices in
+    ``0..n_videos-1``, disjoint within a pair, each side non-empty; as int64 tensors."""
+    splits = [(torch.as_tensor(np.asarray(t), dtype=torch.int64),
+               torch.as_tensor(np.asarray(v), dtype=torch.int64)) for t, v in folds]
+    if len(splits) < 2:
+        raise ValueError(f"need at least 2 folds, got {len(splits)}")
+    for i, (train, val) in enumerate(splits):
+        every = torch.cat([train, val])
+        if len(train) == 0 or len(val) < 2 or every.min() < 0 or every.max() >= n_videos \
+                or len(torch.unique(every)) != len(every):
+            raise ValueError(f"fold {i}: train and val must be disjoint, non-empty (val >= 2) "
+                             f"indices in 0..{n_videos - 1}")
+    return splits
