@@ -19,6 +19,7 @@ import json
 import os
 import pickle
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,18 +76,52 @@ def check_free(out_dir: Path) -> None:
                               "choose a new folder or remove it")
 
 
+_HOST_MARK = ".partial-host"  # inside a staging folder: the machine whose process writes it
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(out_dir: Path) -> list[Path]:
+    """Remove ``.<name>.partial-<pid>`` siblings of ``out_dir`` left by a generation that was killed
+    (SIGKILL, OOM: no ``except`` ran): their process is gone from this machine. One written from
+    another machine (a shared file system) is left alone. Returns what was removed."""
+    removed = []
+    for stale in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        try:
+            host = (stale / _HOST_MARK).read_text().strip()
+        except OSError:
+            host = socket.gethostname()
+        if pid.isdigit() and host == socket.gethostname() and not _pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+            removed.append(stale)
+    return removed
+
+
 @contextmanager
 def staging(out_dir: str | Path) -> Iterator[Path]:
     """Yield a hidden temporary sibling of ``out_dir``; rename it to ``out_dir`` on success,
-    delete it on failure (including Ctrl-C)."""
+    delete it on failure (including Ctrl-C). Staging folders of killed generations are removed first."""
     out_dir = Path(out_dir).absolute()
     check_free(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    for stale in remove_stale_staging(out_dir):
+        print(f"removed {stale}, left by a data generation that was killed")
     tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    (tmp / _HOST_MARK).write_text(socket.gethostname())
     try:
         yield tmp
+        (tmp / _HOST_MARK).unlink()
         check_free(out_dir)  # something may have appeared there meanwhile
         if out_dir.exists():
             out_dir.rmdir()
