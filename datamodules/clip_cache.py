@@ -129,7 +129,31 @@ class ClipCache:
 
     @property
     def is_built(self) -> bool:
-        return self.path.is_file() and self.manifest_path.is_file()
+        """Complete: the file renamed into place, its manifest, and every row (not cut short)."""
+        if not (self.path.is_file() and self.manifest_path.is_file()):
+            return False
+        return self._mm is not None or self._whole()
+
+    def _whole(self) -> bool:
+        """Whether the ``.npy`` holds its header and all its rows. A copy that stopped (a disk that
+        filled, ``rsync`` killed) leaves it cut short: warned, naming it, and rebuilt by :meth:`build`."""
+        expected = int(np.prod(self.shape))
+        try:
+            with open(self.path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                read(f)
+                expected += f.tell()
+                size = os.fstat(f.fileno()).st_size
+        except (OSError, ValueError) as err:
+            log.warning("clip cache %s is unreadable (%s): it will be rebuilt", self.path, err)
+            return False
+        if size < expected:
+            log.warning("clip cache %s is cut short (%d of %d bytes; a copy or a full disk?): it will be rebuilt",
+                        self.path, size, expected)
+            return False
+        return True
 
     @property
     def manifest(self) -> dict:
