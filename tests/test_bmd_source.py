@@ -195,3 +195,34 @@ def test_score_on_the_2021_files_says_in_one_line_that_there_are_no_test_respons
     assert f"its {release.n_test} test videos" in line
     files, line = _test_scores(dataclasses.replace(request, score=False), stimuli, None, None)
     assert files == {} and line is None
+
+
+def test_whole_brain_files_are_cached_once_as_float32_memmaps(root, tmp_path, monkeypatch):
+    import os
+
+    from datamodules import response_cache
+
+    copy = tmp_path / "release"
+    shutil.copytree(root / "derivatives" / "versionB", copy / "derivatives" / "versionB")
+    (copy / bmd_files.VIDEO_DIR).parent.mkdir(parents=True)
+    (copy / bmd_files.VIDEO_DIR).symlink_to(root / bmd_files.VIDEO_DIR)
+    first = BMDSource(copy).read(Selection(track="full", subjects=("sub-01",)))
+    raw = bmd_files.read_whole_brain(copy, "sub-01", "train")
+    cached = copy / response_cache.CACHE_DIR / "sub-01_task-train.f32.npy"
+    assert cached.is_file() and np.load(cached, mmap_mode="r").dtype == np.float32
+    np.testing.assert_array_equal(first.recordings["sub-01"]["WB"].train, raw.betas.astype(np.float32))
+
+    def no_unpickling(*args, **kwargs):
+        raise AssertionError("a cached file was unpickled again")
+
+    monkeypatch.setattr(bmd_files, "load_pickle", no_unpickling)
+    again = BMDSource(copy).read(Selection(track="full", subjects=("sub-01",)))
+    wb = again.recordings["sub-01"]["WB"]
+    assert isinstance(wb.train, np.memmap) and isinstance(wb.test, np.memmap)
+    np.testing.assert_array_equal(wb.train, first.recordings["sub-01"]["WB"].train)
+    np.testing.assert_array_equal(again.voxel_masks["sub-01"], raw.mask)
+    # A changed source file is converted again.
+    source = bmd_files.whole_brain_path(copy, "sub-01", "train")
+    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))
+    with pytest.raises(AssertionError, match="unpickled again"):
+        BMDSource(copy).read(Selection(track="full", subjects=("sub-01",)))

@@ -8,7 +8,8 @@ ROOT/derivatives/stimuli_metadata/mp4_h264/0001.mp4 ... (or data.video_dir)
 The files themselves are read by :mod:`datamodules.bmd_files`; region names map to files by
 :mod:`datamodules.bmd_regions`. ``track: mini`` reads region files (default: the 2021 challenge's
 nine regions, each merged from its hemispheres' and parts' files), ``track: full`` the whole-brain
-files (one region, ``WB``, its columns the mask's nonzero voxels). BMD publishes the test videos'
+files (one region, ``WB``, its columns the mask's nonzero voxels; converted once to a float32
+cache read memory-mapped, :mod:`datamodules.response_cache`). BMD publishes the test videos'
 responses: every :class:`Recording` has ``test``. NaN marks a missing repetition and is kept (the
 targets and the noise ceilings use the repetitions present).
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from datamodules import bmd_files
 from datamodules.bmd_regions import CHALLENGE_REGIONS, ColumnBlock, region_files
+from datamodules.response_cache import cached_whole_brain
 from datamodules.response_checks import finite_float32
 from datamodules.sources.base import DataLayoutError, DataSource, Recording, Release, Selection
 from datamodules.sources.selecting import check_policies, read_recordings, select_subjects
@@ -108,8 +110,9 @@ class BMDSource(DataSource):
     def _whole_brain(self, path: Path, non_finite: str) -> Recording:
         subject = path.parent.parent.name
         try:
-            train = bmd_files.read_whole_brain(self.root, subject, "train")
-            test = bmd_files.read_whole_brain(self.root, subject, "test", n_train=train.betas.shape[0])
+            # Converted once to float32 .npy files read memory-mapped (datamodules/response_cache.py).
+            train = cached_whole_brain(self.root, subject, "train")
+            test = cached_whole_brain(self.root, subject, "test", n_train=train.betas.shape[0])
         except (ValueError, FileNotFoundError) as err:
             raise DataLayoutError(str(err)) from None
         if not np.array_equal(train.mask, test.mask):
