@@ -33,7 +33,7 @@ from datamodules.settings_checks import DataSettingsError
 from lightning_modules.settings import SettingsError
 from lightning_modules.system import EncodingModel
 from run_folder.callbacks import RunSummary, ValidationFigures
-from run_folder.claim import RunFolderClaim
+from run_folder.claim import RunFolderClaim, RunFolderGoneError
 from run_folder.contract import BEST_CHECKPOINT_FILENAME, CONFIG_FILE, LAST_CHECKPOINT_FILE
 from run_folder.validation_dump import ValidationDump
 from runtime.accelerator_check import AcceleratorUnavailableError, check_accelerator
@@ -101,7 +101,20 @@ class EncodingCLI(SubcommandHooks):
         stack.enter_context(lightning_fit())
         # Out of device memory: name the settings to lower, with their values in this run.
         stack.enter_context(explain_out_of_memory(subcommand, current=self._memory_settings))
+        stack.enter_context(self._explain_deleted_run_folder())
         return stack
+
+    @contextlib.contextmanager
+    def _explain_deleted_run_folder(self):
+        """Whatever failed first (TensorBoard's writer, a checkpoint) once the run folder was deleted
+        under the training: say that, in one line."""
+        try:
+            yield
+        except Exception as err:
+            claim = next((c for c in self.trainer.callbacks if isinstance(c, RunFolderClaim)), None)
+            if isinstance(err, RunFolderGoneError) or claim is None or (gone := claim.gone()) is None:
+                raise
+            raise gone from err
 
     def _how_to_resume(self) -> str:
         last = checkpoint_dir(self.trainer) / LAST_CHECKPOINT_FILE
@@ -166,7 +179,7 @@ if __name__ == "__main__":
     try:
         main()
     except (WeightsUnavailableError, SettingsError, DataSettingsError, FinishedRunError, ForeignCheckpointError,
-            ResumeDataError, ResumeSettingsError, AcceleratorUnavailableError) as e:  # one line (or a list of moves), not a traceback
+            ResumeDataError, ResumeSettingsError, AcceleratorUnavailableError, RunFolderGoneError) as e:  # one line (or a list of moves), not a traceback
         sys.exit(f"error: {e}")
     except Terminated as e:
         sys.exit(exit_status(e))

@@ -29,6 +29,29 @@ class RunFolderInUseError(RuntimeError):
     """The run folder named by the logger's version is held by another live training."""
 
 
+class RunFolderGoneError(RuntimeError):
+    """The run folder was deleted (or replaced) while its training ran."""
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def check_still_claimed(handle, inode: int | None = None) -> None:
+    """Raise :class:`RunFolderGoneError` when the lock file ``handle`` holds (or had ``inode``) is no
+    longer the one in its run folder: the folder was deleted or replaced under the running training
+    (writing on would recreate a folder holding only the files written from now on)."""
+    lock = Path(handle.name)
+    if _inode(lock) != (os.fstat(handle.fileno()).st_ino if inode is None else inode):
+        raise RunFolderGoneError(
+            f"the run folder {lock.parent} was deleted (or replaced) during training: its checkpoints, "
+            "config.yaml and logs are gone, and this run stops rather than write a partial folder. Start the "
+            "run again (a fresh run folder), or restore the folder and resume with --ckpt_path last")
+
+
 def _try_lock(run_dir: Path):
     """An open, exclusively locked ``run_dir/.run.lock`` holding this pid, or None if another process holds it."""
     handle = open(run_dir / LOCK_NAME, "a+")
@@ -92,6 +115,7 @@ class RunFolderClaim(pl.Callback):
 
     def __init__(self):
         self._lock = None
+        self._claimed = None  # (lock handle, its inode): still answers gone() after the lock is released
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         logger = trainer.logger
@@ -100,8 +124,32 @@ class RunFolderClaim(pl.Callback):
         version = None
         if trainer.is_global_zero and self._lock is None:
             version, self._lock = claim_run_folder(logger)
+            self._claimed = (self._lock, os.fstat(self._lock.fileno()).st_ino)
         version = trainer.strategy.broadcast(version if self._lock is not None else logger.version)
         logger._version = version
+
+    def gone(self) -> RunFolderGoneError | None:
+        """After the run: the error saying its folder was deleted, or None (kept, or never claimed)."""
+        if self._claimed is None:
+            return None
+        try:
+            check_still_claimed(*self._claimed)
+        except RunFolderGoneError as err:
+            return err
+        return None
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
+        if self._lock is not None:
+            check_still_claimed(self._lock)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Before the checkpoint callback (Lightning runs checkpoint callbacks last) writes into it.
+        if self._lock is not None:
+            check_still_claimed(self._lock)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._lock is not None and not trainer.sanity_checking:
+            check_still_claimed(self._lock)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         # A run that failed (a refused resume, a crash) in a process that goes on (sweeps, tests) ends here.
