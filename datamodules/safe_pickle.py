@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import codecs
 import copyreg
-import io
 import math
 import pickle
 from collections import OrderedDict
@@ -249,9 +248,10 @@ def load_pickle(path: str | Path, allow_nifti: bool = False):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: fMRI pickle not found")
-    data = path.read_bytes()
     try:
-        return _RestrictedUnpickler(io.BytesIO(data), path, allow_nifti).load()
+        # Read from the file, not from its bytes in memory: a 2.6 GB array is not held twice.
+        with open(path, "rb") as file:
+            return _RestrictedUnpickler(file, path, allow_nifti).load()
     except UnsafePickleError:
         raise
     except _Refused as err:
