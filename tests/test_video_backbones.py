@@ -140,3 +140,9 @@ def test_video_backbone_carries_its_normalisation():
     model.frame_features(video)
     mean, std = torch.tensor(weights.mean).view(3, 1, 1), torch.tensor(weights.std).view(3, 1, 1)
     torch.testing.assert_close(seen[0], (video.float() / 255 - mean) / std)
+
+
+def test_channels_last_is_refused_for_a_video_backbone():
+    backbone = build_backbone("torchvision/r3d_18", layers=[0], image_size=32)
+    with pytest.raises(ValueError, match="model.backbone.channels_last: true is for image backbones"):
+        VideoEncoder(backbone, "mean", 4, TargetLayout({"s": {"V1": 1}}), channels_last=True)

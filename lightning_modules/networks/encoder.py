@@ -79,6 +79,9 @@ class VideoEncoder(nn.Module):
         self.freeze_batchnorm = freeze_batchnorm
         self._pinned: list[nn.Parameter] = []
         self.channels_last = channels_last
+        if channels_last and getattr(backbone, "consumes_clips", False):
+            raise ValueError("model.backbone.channels_last: true is for image backbones (NHWC frames); "
+                             f"this video backbone ({', '.join(backbone.layer_names)}) reads 5-D clips: set it false")
         if channels_last:
             self.backbone.to(memory_format=torch.channels_last)
         if compile_backend is not None:
