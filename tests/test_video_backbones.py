@@ -49,7 +49,9 @@ def _trains_one_step(arch):
     assert moved and any(n.startswith("backbone.model.") for n in moved)
 
 
-@pytest.mark.parametrize("arch", LIGHT)
+# One video ResNet and S3D in the default tier; the other two ResNets share their trunk code.
+@pytest.mark.parametrize("arch", [a if a in ("r3d_18", "s3d") else pytest.param(a, marks=pytest.mark.slow)
+                                  for a in LIGHT])
 def test_light_video_model_trains_a_step(arch):
     _trains_one_step(arch)
 
