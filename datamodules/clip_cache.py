@@ -11,7 +11,8 @@ Files in ``cache_dir`` for one cache (``<stem> = clips-<backend>-<F>f-<S>px-<key
 
 The key hashes everything that changes the content: format version, frame sampling,
 resize, num_frames, size, backend and each video's fingerprint (name, bytes, mtime_ns); it and
-the manifest are :mod:`datamodules.clip_cache_manifest`'s.
+the manifest are :mod:`datamodules.clip_cache_manifest`'s; decoding (in a process pool or not) is
+:mod:`datamodules.clip_cache_decode`'s.
 
 The partial files reserve their blocks before any row is written, so a full disk is an error
 naming the path and the size, not a SIGBUS (:mod:`datamodules.clip_cache_partial`). A cache folder that cannot be written (a read-only data folder) is an error naming the folder
@@ -24,17 +25,15 @@ import contextlib
 import fcntl
 import json
 import logging
-import multiprocessing as mp
 import os
 import time
-from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from datamodules.clip_cache_decode import decoded_rows
 from datamodules.clip_cache_manifest import (
     build_manifest,
     cache_key,
@@ -42,7 +41,7 @@ from datamodules.clip_cache_manifest import (
     video_fingerprint,
 )
 from datamodules.clip_cache_partial import open_partial
-from datamodules.video import BACKENDS, VideoDecodeError, read_clip
+from datamodules.video import BACKENDS, VideoDecodeError
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +52,6 @@ _CACHE_SETTING = "data.cache_dir (train.py) or --cache_dir (predict.py)"
 
 class CacheLocationError(OSError):
     """The clip cache's folder cannot be created or written (read-only data folder, ...)."""
-
-
-def _decode_row(job: tuple) -> tuple[int, np.ndarray | None, str | None]:
-    """(row, frames (num_frames, 3, size, size) or None, error message or None)."""
-    i, path, num_frames, size, backend = job
-    try:
-        return i, read_clip(path, num_frames, size, backend), None
-    except VideoDecodeError as e:
-        return i, None, str(e)
-
-
-def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)
 
 
 class ClipCache:
@@ -246,24 +230,8 @@ class ClipCache:
         return copied
 
     def _decoded(self, rows: list[int], num_workers: int) -> Iterator[tuple]:
-        """Yield ``_decode_row`` results in order, in this process or a process pool."""
-        jobs = ((i, self.video_paths[i], self.num_frames, self.size, self.backend) for i in rows)
-        if num_workers <= 0:
-            yield from map(_decode_row, jobs)
-            return
-        pool = ProcessPoolExecutor(num_workers, mp_context=mp.get_context(),
-                                   initializer=_init_worker)
-        try:
-            first = zip(range(2 * num_workers), jobs, strict=False)
-            inflight = deque(pool.submit(_decode_row, job) for _, job in first)
-            while inflight:
-                result = inflight.popleft().result()
-                for job in jobs:  # top up: at most 2 * num_workers clips in flight
-                    inflight.append(pool.submit(_decode_row, job))
-                    break
-                yield result
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        """Yield ``(row, frames or None, error or None)`` in order (:func:`decoded_rows`)."""
+        return decoded_rows(self.video_paths, rows, self.num_frames, self.size, self.backend, num_workers)
 
     def _build(self, progress: bool, num_workers: int) -> None:
         mm, status = open_partial(self._file(".npy.partial"), self._file(".rows"), self.shape, _CACHE_SETTING)

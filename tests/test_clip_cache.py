@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import datamodules.clip_cache as cc
+import datamodules.clip_cache_decode as decode
 from datamodules.clip_cache import ClipCache
 from datamodules.mp4_writer import write_mp4
 from datamodules.video import VideoDecodeError, read_clip
@@ -91,7 +92,7 @@ def test_second_open_reads_the_cache_without_decoding(videos, tmp_path, monkeypa
     def no_decoding(*args, **kwargs):
         raise AssertionError("read_clip called although the cache is built")
 
-    monkeypatch.setattr(cc, "read_clip", no_decoding)
+    monkeypatch.setattr(decode, "read_clip", no_decoding)
     again = ClipCache(tmp_path, videos, F, S, backend="decord")
     assert again.is_built and again.path == first.path
     again.build(progress=False)
@@ -120,7 +121,7 @@ def test_changed_video_rebuilds_and_reuses_unchanged_rows(videos, tmp_path, monk
     old = ClipCache(tmp_path, videos, F, S, backend="pyav").build(progress=False)
     tiny_video(videos[1], 35, 30, seed=99)  # new content, new fingerprint
     counter = CountingReader()
-    monkeypatch.setattr(cc, "read_clip", counter)
+    monkeypatch.setattr(decode, "read_clip", counter)
     new = ClipCache(tmp_path, videos, F, S, backend="pyav")
     assert not new.is_built and new.path != old.path
     new.build(progress=False)
@@ -132,7 +133,7 @@ def test_changed_video_rebuilds_and_reuses_unchanged_rows(videos, tmp_path, monk
 def test_interrupted_build_is_not_valid_and_resumes_only_missing_rows(videos, tmp_path,
                                                                      monkeypatch):
     crashing = CountingReader(fail_on=3)
-    monkeypatch.setattr(cc, "read_clip", crashing)
+    monkeypatch.setattr(decode, "read_clip", crashing)
     cache = ClipCache(tmp_path, videos, F, S, backend="decord")
     with pytest.raises(KeyboardInterrupt):
         cache.build(progress=False)
@@ -143,7 +144,7 @@ def test_interrupted_build_is_not_valid_and_resumes_only_missing_rows(videos, tm
     assert list(rows) == [1, 1, 1, 0, 0]
 
     resumed = CountingReader()
-    monkeypatch.setattr(cc, "read_clip", resumed)
+    monkeypatch.setattr(decode, "read_clip", resumed)
     cache = ClipCache(tmp_path, videos, F, S, backend="decord").build(progress=False)
     assert resumed.calls == videos[3:]
     assert cache.is_built
@@ -238,7 +239,7 @@ def _build_then_die(cache_dir, videos, die_after):
         calls.append(path)
         return read_clip(path, *args, **kwargs)
 
-    cc.read_clip = dying
+    decode.read_clip = dying
     ClipCache(cache_dir, videos, F, S, backend="pyav").build(progress=False)
 
 
@@ -253,7 +254,7 @@ def test_hard_kill_mid_build_leaves_resumable_partial(videos, tmp_path, monkeypa
     cache = ClipCache(tmp_path, videos, F, S, backend="pyav")
     assert not cache.is_built and not cache.path.exists()
     counter = CountingReader()
-    monkeypatch.setattr(cc, "read_clip", counter)
+    monkeypatch.setattr(decode, "read_clip", counter)
     cache.build(progress=False)
     assert counter.calls == videos[2:]
     for i, v in enumerate(videos):
