@@ -30,6 +30,7 @@ from cli.resume_data import ResumeDataError, TrainingDataRecord
 from cli.resume_settings import ResumeSettingsError, check_resume_settings
 from datamodules.algonauts import AlgonautsDataModule
 from datamodules.settings_checks import DataSettingsError
+from datamodules.sources.base import DataLayoutError
 from lightning_modules.settings import SettingsError
 from lightning_modules.system import EncodingModel
 from run_folder.callbacks import RunSummary, ValidationFigures
@@ -178,8 +179,10 @@ if __name__ == "__main__":
     install()  # SIGTERM exits 143, never 0
     try:
         main()
-    except (WeightsUnavailableError, SettingsError, DataSettingsError, FinishedRunError, ForeignCheckpointError,
-            ResumeDataError, ResumeSettingsError, AcceleratorUnavailableError, RunFolderGoneError) as e:  # one line (or a list of moves), not a traceback
+    # One line (or a list of moves), not a traceback.
+    except (WeightsUnavailableError, SettingsError, DataSettingsError, DataLayoutError, FinishedRunError,
+            ForeignCheckpointError, ResumeDataError, ResumeSettingsError, AcceleratorUnavailableError,
+            RunFolderGoneError) as e:
         sys.exit(f"error: {e}")
     except Terminated as e:
         sys.exit(exit_status(e))

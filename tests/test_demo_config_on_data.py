@@ -4,6 +4,8 @@ naming what the folder holds and the layouts the tool reads; an empty or missing
 the simulator's release is generated."""
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 
@@ -63,3 +65,17 @@ def test_an_empty_or_missing_folder_is_generated_into(tmp_path, monkeypatch):
     ensure.ensure_release(tmp_path / "empty", "tiny")
     ensure.ensure_release(tmp_path / "missing", "tiny")
     assert made == [tmp_path / "empty", tmp_path / "missing"]
+
+
+@pytest.mark.slow
+def test_train_py_on_an_unknown_folder_is_one_error_line(tmp_path):
+    root = tmp_path / "scans_and_notes"
+    (root / "scans").mkdir(parents=True)
+    (root / "notes.txt").write_text("x")
+    done = subprocess.run([sys.executable, str(REPO / "train.py"), "fit", "--config", str(REPO / "configs/demo.yaml"),
+                           "--data.root", str(root), "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"error: {root}: no data layout this tool reads")
+    assert sorted(p.name for p in root.iterdir()) == ["notes.txt", "scans"]  # nothing generated into it
