@@ -73,6 +73,15 @@ def test_ridge_cv_takes_given_folds():
         RidgeCV(alphas=alphas, n_folds=[(np.arange(20), np.arange(10)), (np.arange(20), np.arange(20, 40))]).fit(X, Y)
 
 
+def test_a_config_saying_mode_movies_selects_the_movie_cli(tmp_path):
+    from cli.movies import is_movie_command
+    other = tmp_path / "other.yaml"
+    other.write_text("model: {}\n")
+    assert is_movie_command(["fit", "--config", str(other), "--config", str(REPO / "configs/movies_ridge.yaml")])
+    assert not is_movie_command(["fit", f"--config={other}"])
+    assert not is_movie_command(["fit", "--config", str(tmp_path / "missing.yaml")])
+
+
 def test_tr_means_average_the_frames_inside_each_tr():
     rng = np.random.default_rng(1)
     features = rng.normal(size=(13, 3)).astype(np.float32)  # 2 Hz: 0, 0.5, ..., 6.0 s
@@ -133,6 +142,9 @@ def test_bad_input_is_one_error_line_naming_the_file(movies_root, tmp_path):
     import train
     root = tmp_path / "copy"
     shutil.copytree(movies_root, root)
+    with pytest.raises(SystemExit, match=r"^error: .*fmri/sub-09: no such subject "
+                                         r"\(the release has \['sub-01', 'sub-02'\]\)$"):
+        train.main([*_fit_args(root, tmp_path), "--data.subjects", "[sub-09]"])
     movie = root / "stimuli/movies/movie10/life/life01.mkv"
     movie.rename(root / "elsewhere.mkv")
     with pytest.raises(SystemExit, match=r"^error: .*\[ses-003_task-life01_run-1\]: run life01_run-1 has no movie "
