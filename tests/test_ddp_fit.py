@@ -20,15 +20,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import REPO
+from tests.helpers import REPO, TINY_CPU, release_args
 
 #: Per-rank batch shares differ; a per-rank loss would give gradients off by ~1e-1.
 FLOAT64_TOLERANCE = 1e-9
 #: Measured 1.3e-6 on the heads (float32 sums in another order: (g0 + g1) / 2 against one sum).
 FLOAT32_TOLERANCE = 1e-5
-TINY = ["--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false", "--data.num_workers", "0",
-        "--data.num_frames", "4", "--data.image_size", "32", "--data.split", "holdout", "--data.n_val", "6",
-        "--data.batch_size", "2", "--trainer.limit_train_batches", "2", "--trainer.max_epochs", "2",
+TINY = [*TINY_CPU, "--data.batch_size", "2", "--trainer.limit_train_batches", "2", "--trainer.max_epochs", "2",
         "--trainer.log_every_n_steps", "1"]
 
 
@@ -70,9 +68,7 @@ def test_two_process_gradients_equal_one_process_in_float32(tmp_path):
 def _ddp_fit(tiny_root: Path, tmp_path: Path, configs: list[str], *extra: str, devices: int = 2) -> dict:
     out = tmp_path / f"record{devices}.json"
     args = [a for c in configs for a in ("--config", str(REPO / "configs" / c))]
-    args += [*TINY, "--trainer.devices", str(devices), "--data.root", str(tiny_root), "--data.synthetic", "null",
-             "--data.cache_dir", str(tiny_root.parent / "cache"),
-             "--trainer.logger.init_args.save_dir", str(tmp_path / f"runs{devices}"), *extra]
+    args += [*TINY, "--trainer.devices", str(devices), *release_args(tiny_root, tmp_path / f"runs{devices}"), *extra]
     if devices > 1:
         args += ["--trainer.strategy", "ddp"]
     done = subprocess.run([sys.executable, str(REPO / "tests/ddp_fit.py"), str(out), *args], cwd=tmp_path,

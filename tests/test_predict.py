@@ -24,13 +24,10 @@ from export.submission import SubmissionError, validate_submission
 from lightning_modules.system import EncodingModel
 from scoring.layout import MINI_TRACK_ROIS
 from simulator import TINY_CONFIG, generate_dataset
+from tests.helpers import FAST, REPO, release_args
 
-REPO = Path(__file__).resolve().parents[1]
 N_TRAIN, N_TEST = TINY_CONFIG.n_train, TINY_CONFIG.n_test  # 12 + 4 videos
-FIT = ["--trainer.accelerator", "cpu", "--trainer.devices", "1",
-       "--trainer.enable_progress_bar", "false", "--trainer.max_epochs", "1",
-       "--data.num_workers", "0", "--data.num_frames", "4", "--data.image_size", "32",
-       "--data.split", "holdout", "--data.n_val", "6", "--data.batch_size", "4",
+FIT = [*FAST, "--trainer.max_epochs", "1",
        "--model.ridge.fit", "false"]  # no ridge hand-over: faster, and prediction does not care
 
 
@@ -49,10 +46,7 @@ def trained(release, tmp_path_factory) -> list[tuple[EncodingModel, Path]]:
     for seed in (0, 1):
         save_dir = tmp_path_factory.mktemp(f"run{seed}")
         cli = train.main(["fit", "--config", str(REPO / "configs/demo.yaml"), *FIT,
-                          "--seed_everything", str(seed), "--data.root", str(release),
-                          "--data.synthetic", "null",
-                          "--data.cache_dir", str(release.parent / "cache"),
-                          "--trainer.logger.init_args.save_dir", str(save_dir)])
+                          "--seed_everything", str(seed), *release_args(release, save_dir)])
         runs.append((cli.model.eval(), Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt"))
     return runs
 
