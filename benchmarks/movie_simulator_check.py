@@ -94,10 +94,12 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(head + lines))
 
 
-def report(root: Path, n_boot: int) -> list[str]:
+def report(root: Path, n_boot: int, feats: dict[str, np.ndarray] | None = None) -> list[str]:
+    """``feats``: {stimulus: (n_TRs, n_features)}; default the truth's own features."""
     truth = root / "synthetic_truth"
     tr = files.ALGONAUTS_2025_TR
-    feats = {p.stem: np.load(p).astype(np.float64) for p in (truth / "features").glob("*.npy")}
+    if feats is None:
+        feats = {p.stem: np.load(p).astype(np.float64) for p in (truth / "features").glob("*.npy")}
     rows, per_run, profiles = [], {k: [] for k in ("fir", "fixed", "ceiling")}, []
     for subject in files.list_subjects(root):
         runs = files.list_runs(root, subject)
