@@ -94,7 +94,7 @@ def write_report(args, argv, root: Path, train: dict[str, np.ndarray], extract_s
     command = shlex.join(["python", "-m", "benchmarks.banded_study", *(argv if argv is not None else sys.argv[1:])])
     meta = json.loads((root / TRUTH_DIR / "meta.json").read_text())
     n_test = meta["n_test"]
-    text = f"""Command: `{command}`  
+    text = f"""Command: `{command}`{"  "}
 Machine: {machine} (shared, loaded by other jobs: times are indicative). Data: `{args.data}`, a synthetic
 release: {meta['n_train']} training videos (all used for fitting; every penalty and band weighting
 chosen by {args.folds}-fold CV inside them), {n_test} test videos scored against the simulator's truth

@@ -211,7 +211,7 @@ def test_pickles_without_memmap_and_serves_dataloader_workers(videos, tmp_path):
     for ctx in ("fork", "spawn"):
         loader = torch.utils.data.DataLoader(ClipDataset(cache), batch_size=2, num_workers=2,
                                              multiprocessing_context=ctx)
-        got = {int(i): x for idx, xs in loader for i, x in zip(idx, xs)}
+        got = {int(i): x for idx, xs in loader for i, x in zip(idx, xs, strict=True)}
         assert sorted(got) == list(range(len(videos)))
         for i in got:
             np.testing.assert_array_equal(got[i].numpy(), cache[i])
