@@ -302,6 +302,8 @@ SECTIONS = [
      "min to decode; the frame cache takes 1.08 GB per hour at 224 px."),
     ("Video backbones: cost per clip against the frame-wise Lite0, and the video demo (issue 28)",
      "results_video_backbones.md", None),
+    ("BOLD Moments whole brain: reading one subject at BMD's size (issue 25, item 4, in part)",
+     "results_bmd_reader.md", None),
 ]
 
 
