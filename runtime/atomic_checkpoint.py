@@ -24,24 +24,16 @@ from pathlib import Path
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from runtime.processes import pid_alive
+
 PARTIAL_MARK = ".partial-"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _remove_stale_partials(folder: Path, name: str) -> None:
     """``.<name>.partial-<pid>`` files of processes that no longer run (killed during a save)."""
     for stale in folder.glob(f".{name}{PARTIAL_MARK}*"):
         pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             stale.unlink(missing_ok=True)
 
 

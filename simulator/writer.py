@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from datamodules.release import FMRI_DIR, VIDEO_DIR
+from runtime.processes import pid_alive
 from simulator.subject import Subject, Voxels
 
 TRUTH_DIR = "synthetic_truth"
@@ -79,16 +80,6 @@ def check_free(out_dir: Path) -> None:
 _HOST_MARK = ".partial-host"  # inside a staging folder: the machine whose process writes it
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_staging(out_dir: Path) -> list[Path]:
     """Remove ``.<name>.partial-<pid>`` siblings of ``out_dir`` left by a generation that was killed
     (SIGKILL, OOM: no ``except`` ran): their process is gone from this machine. One written from
@@ -100,7 +91,7 @@ def remove_stale_staging(out_dir: Path) -> list[Path]:
             host = (stale / _HOST_MARK).read_text().strip()
         except OSError:
             host = socket.gethostname()
-        if pid.isdigit() and host == socket.gethostname() and not _pid_alive(int(pid)):
+        if pid.isdigit() and host == socket.gethostname() and not pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
             removed.append(stale)
     return removed

@@ -22,6 +22,8 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from runtime.processes import pid_alive
+
 log = logging.getLogger(__name__)
 
 #: User attribute of a trial: the process running it, {"host", "pid", "started"}.
@@ -57,13 +59,7 @@ def _alive(worker: dict) -> bool:
         return True  # not ours to judge
     if worker.get("started") is not None and os.path.isdir("/proc"):
         return _started(pid) == worker["started"]
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def fail_dead_workers(study: optuna.Study) -> list[int]:
