@@ -151,7 +151,7 @@ class OptimisationSettings:
         frozen = "freeze_backbone_epochs: -1 keeps the backbone frozen"
         # setting: (lowest, whether the lowest itself is allowed, highest or None, what it must be)
         ranges = {
-            "lr": (0, False, None, "a positive learning rate"),
+            "lr": (0, True, None, "a learning rate >= 0"),
             "backbone_lr_scale": (0, True, None, f"a factor >= 0 ({frozen})"),
             "weight_decay": (0, True, None, "a decay >= 0"),
             "warmup_epochs": (0, True, None, "a number of epochs >= 0"),
