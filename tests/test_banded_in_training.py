@@ -74,8 +74,10 @@ def test_preferred_depth_rises_along_the_hierarchy_and_sts_leans_on_motion(tmp_p
     early = np.mean([depth[r] for r in ("V1", "V2", "V3")])
     category = np.mean([depth[r] for r in ("LOC", "EBA", "FFA", "PPA")])
     # The simulator drives V1-V3 by edge energy in receptive fields, the category regions by
-    # object presence: banded ridge should find the first in early layers, the second deep.
-    assert early + 0.75 < category, depth
+    # object presence: banded ridge should find the first in early layers, the second deep. With
+    # the libraries installed on 2026-12-03 (torch 2.14) the gap is 0.68-0.72 of a level over three
+    # runs, also with the code before that day's changes (0.68): the margin was 0.75 when first tuned.
+    assert early + 0.5 < category, depth
     assert depth["V1"] < depth["LOC"]
     # STS is driven by motion: the motion band is its largest, and larger there than in V1-V3.
     sts = bw.group_means(bw.weights)[("sub01", "STS")]
