@@ -82,15 +82,7 @@ def network_problem(name: str, timeout: float = 3.0) -> str | None:
     if _hub().constants.HF_HUB_OFFLINE:
         return "HF_HUB_OFFLINE is set"
     source = _download_source(name)
-    if source is None or any(os.environ.get(v) for v in _PROXY_VARS):
-        return None
-    url = urlparse(source)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        socket.create_connection((url.hostname, port), timeout=timeout).close()
-    except OSError as e:
-        return f"{url.hostname}:{port} unreachable: {e}"
-    return None
+    return None if source is None else _url_problem(source, timeout)
 
 
 def unavailable_message(name: str, reason: str) -> str:
