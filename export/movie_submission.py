@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from datamodules.movies.files import load_pickled_npy
+from export.submission import read_zip_member
 
 SPLIT_FILES = {"friends-s7": "fmri_predictions_friends_s7.npy", "ood": "fmri_predictions_ood.npy"}
 
@@ -120,17 +121,6 @@ def validate_movie_submission_zip(zip_path: str | Path, expected: Mapping[str, M
     unpickler and check it as :func:`check_movie_submission` does; return the loaded dict."""
     zip_path = Path(zip_path)
     npy_name = SPLIT_FILES[split]
-    if not zip_path.is_file():
-        raise MovieSubmissionError(f"{zip_path}: submission zip not found")
-    try:
-        with zipfile.ZipFile(zip_path) as archive:
-            if archive.namelist() != [npy_name]:
-                raise MovieSubmissionError(f"{zip_path}: the zip must hold exactly {npy_name!r} "
-                                           f"at its root, but holds {archive.namelist()}")
-            with tempfile.TemporaryDirectory() as folder:
-                archive.extract(npy_name, folder)
-                submission = load_pickled_npy(Path(folder) / npy_name)
-    except zipfile.BadZipFile as err:
-        raise MovieSubmissionError(f"{zip_path}: not a zip file ({err})") from err
+    submission = read_zip_member(zip_path, npy_name, load_pickled_npy, MovieSubmissionError)
     check_movie_submission(submission, expected, n_parcels, where=str(zip_path))
     return submission

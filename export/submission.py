@@ -83,19 +83,7 @@ def validate_submission(zip_path: str | Path, voxel_counts: VoxelCounts, n_video
     zip_path = Path(zip_path)
     track = track_of(voxel_counts)
     expected_name = f"{TRACK_NAMES[track]}.pkl"
-    if not zip_path.is_file():
-        raise SubmissionError(f"{zip_path}: submission zip not found")
-    try:
-        with zipfile.ZipFile(zip_path) as archive:
-            names = archive.namelist()
-            if names != [expected_name]:
-                raise SubmissionError(f"{zip_path}: the zip must hold exactly '{expected_name}' at its root "
-                                      f"(no folder), but holds {names}")
-            with tempfile.TemporaryDirectory() as tmp:
-                archive.extract(expected_name, tmp)
-                submission = load_pickle(Path(tmp) / expected_name)
-    except zipfile.BadZipFile as err:
-        raise SubmissionError(f"{zip_path}: not a zip file ({err})") from err
+    submission = read_zip_member(zip_path, expected_name, load_pickle, SubmissionError)
 
     problems: list[str] = []
     if not isinstance(submission, dict):
@@ -130,3 +118,21 @@ def validate_submission(zip_path: str | Path, voxel_counts: VoxelCounts, n_video
     if problems:
         raise SubmissionError(f"{zip_path}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
     return submission
+
+
+def read_zip_member(zip_path: Path, name: str, load, error: type[Exception]):
+    """``load(path)`` of the one file ``name`` a submission zip must hold at its root; ``error``
+    (naming the zip) when the zip is missing, not a zip, or holds anything else."""
+    if not zip_path.is_file():
+        raise error(f"{zip_path}: submission zip not found")
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            names = archive.namelist()
+            if names != [name]:
+                raise error(f"{zip_path}: the zip must hold exactly '{name}' at its root "
+                            f"(no folder), but holds {names}")
+            with tempfile.TemporaryDirectory() as tmp:
+                archive.extract(name, tmp)
+                return load(Path(tmp) / name)
+    except zipfile.BadZipFile as err:
+        raise error(f"{zip_path}: not a zip file ({err})") from err
