@@ -1,6 +1,6 @@
 """Find the runs of a movie-fMRI release and check them against their movies.
 
-Two layouts:
+Two layouts (:func:`detect_layout` tells them apart by their folders):
 
 **Algonauts 2025** (Courtois NeuroMod), sizes read from the files::
 
@@ -9,19 +9,33 @@ Two layouts:
         one dataset per run, float (n_TRs, n_parcels), keyed ``ses-003_task-s01e02a`` (Friends)
         or ``ses-012_task-bourne01_run-1`` (Movie10; ``_run-N`` marks a repeated segment)
     ROOT/fmri/sub-0X/atlas/*_desc-dseg_parcellation.nii.gz     labels 1..n_parcels
+    ROOT/fmri/sub-0X/atlas/*_desc-dseg_parcellation.tsv        optional: the labels' names
+        (BIDS ``index``/``name`` columns, or Schaefer's ``*_order.txt`` / ``.lut`` rows)
     ROOT/fmri/sub-0X/target_sample_number/sub-0X_friends-s7_fmri_samples.npy  (and _ood_)
-        a pickled dict episode -> number of TRs to predict
+        a pickled dict episode -> number of TRs to predict; also read from
+        ROOT/target_sample_number/sub-0X_<split>_fmri_samples.npy
     ROOT/stimuli/movies/friends/s1/friends_s01e02a.mkv
     ROOT/stimuli/movies/movie10/bourne/bourne01.mkv
+    ROOT/stimuli/movies/ood/chaplin/task-chaplin1_video.mkv   (out-of-distribution test films,
+        episodes ``chaplin1`` ... in ``*_ood_fmri_samples.npy``)
 
 The fMRI's first TR starts with the movie's first frame.
 
-**Generic**: a folder of movie files and a folder of ``<name>.npy`` arrays (n_TRs, n_targets),
-one per run, matched by name (``<name>_run-N.npy`` is repetition N of movie ``<name>``); the TR
-is given.
+**Generic** (a lab's own movie fMRI: HCP 7T movies, StudyForrest, ...)::
+
+    ROOT/movies/<name>.<mkv|mp4|avi|mov|webm>
+    ROOT/fmri/<name>[_run-N].npy                 one subject (called ``sub-01``), or
+    ROOT/fmri/<subject>/<name>[_run-N].npy       one folder per subject
+        float (n_TRs, n_targets), row 0 starting with the movie's first frame; ``_run-N``:
+        repetition N of movie ``<name>``
+    ROOT/target_sample_number/<subject>_<friends-s7|ood>_fmri_samples.npy   optional: movies of
+        ROOT/movies to predict for a submission, {name: n_TRs}
+
+The TR is not in the files: it must be given (``data.tr``).
 
 Every problem stops with one line naming the file: a run with no movie, a movie shorter than
-its fMRI, NaN in a run (when it is read), a subject that is not there.
+its fMRI, NaN in a run (when it is read), a subject that is not there, runs that differ in their
+number of targets.
 """
 
 from __future__ import annotations
@@ -44,7 +58,12 @@ BOLD_FILE = ("{subject}_task-{task}_space-MNI152NLin2009cAsym_atlas-Schaefer18_p
 ATLAS_FILE = ("{subject}_space-MNI152NLin2009cAsym_atlas-Schaefer18_parcel-1000Par7Net"
               "_desc-dseg_parcellation.nii.gz")
 SAMPLES_FILE = "{subject}_{split}_fmri_samples.npy"
+SAMPLES_DIR = "target_sample_number"
 SPLITS = ("friends-s7", "ood")
+LAYOUTS = ("algonauts2025", "generic")
+GENERIC_MOVIES_DIR, GENERIC_FMRI_DIR = "movies", "fmri"
+#: The subject of a generic folder whose ``fmri/`` holds the ``.npy`` runs directly.
+GENERIC_SUBJECT = "sub-01"
 MOVIE_EXTENSIONS = (".mkv", ".mp4", ".avi", ".mov", ".webm")
 #: How many seconds an fMRI run may outlast its movie before it is refused: the scanner may
 #: record a last TR that the movie ends inside.
@@ -118,6 +137,36 @@ def movie_path(root: str | Path, task: str, stimulus: str) -> Path:
     if match is None:
         raise ValueError(f"Movie10 stimulus {stimulus!r} is not of the form <film><segment>")
     return movies / "movie10" / match["film"] / f"{stimulus}.mkv"
+
+
+def ood_movie_path(root: str | Path, episode: str) -> Path:
+    """Where the 2025 release keeps an out-of-distribution episode (``chaplin1`` ->
+    ``ROOT/stimuli/movies/ood/chaplin/task-chaplin1_video.mkv``)."""
+    match = _FILM.match(episode)
+    if match is None:
+        raise ValueError(f"ood episode {episode!r} is not of the form <film><segment>")
+    return Path(root) / STIMULI_DIR / "ood" / match["film"] / f"task-{episode}_video.mkv"
+
+
+def test_movie_path(root: str | Path, split: str, episode: str) -> Path:
+    """The movie of a test episode of ``split`` (``friends-s7``: a Friends half-episode;
+    ``ood``: an out-of-distribution film's segment) in the Algonauts 2025 layout."""
+    if split == "friends-s7":
+        return movie_path(root, "friends", episode)
+    return ood_movie_path(root, episode)
+
+
+def detect_layout(root: str | Path) -> str:
+    """``algonauts2025`` (``ROOT/stimuli/movies`` or ``ROOT/fmri/sub-*/func``) or ``generic``
+    (``ROOT/movies`` beside ``ROOT/fmri``); a folder holding neither is an error naming it."""
+    root = Path(root)
+    if (root / STIMULI_DIR).is_dir() or any((root / FMRI_DIR).glob("sub-*/func")):
+        return "algonauts2025"
+    if (root / GENERIC_MOVIES_DIR).is_dir() and (root / GENERIC_FMRI_DIR).is_dir():
+        return "generic"
+    raise MovieDataError(f"{root}: neither an Algonauts 2025 release ({STIMULI_DIR}/, "
+                         f"{FMRI_DIR}/sub-0X/func/) nor a generic movie folder "
+                         f"({GENERIC_MOVIES_DIR}/ beside {GENERIC_FMRI_DIR}/*.npy)")
 
 
 def bold_path(root: str | Path, subject: str, task: str) -> Path:
@@ -226,11 +275,83 @@ def atlas_file(root: str | Path, subject: str) -> Path:
     return found[0]
 
 
+def atlas_labels_file(atlas: str | Path) -> Path:
+    """The BIDS label table beside an atlas: ``<atlas>.nii.gz`` -> ``<atlas>.tsv``."""
+    atlas = Path(atlas)
+    return atlas.with_name(atlas.name.removesuffix(".gz").removesuffix(".nii") + ".tsv")
+
+
+def find_atlas_labels(atlas: str | Path) -> Path | None:
+    """The label table that sits beside ``atlas``, if any: the BIDS ``<atlas>.tsv``, else one
+    Schaefer ``*_order.txt`` / ``*.lut`` / ``*.tsv`` in its folder (the 2025 release ships none: its
+    names are those of Schaefer's ``Schaefer2018_1000Parcels_7Networks_order.txt``)."""
+    bids = atlas_labels_file(atlas)
+    if bids.is_file():
+        return bids
+    folder = Path(atlas).parent
+    found = sorted({*folder.glob("*order.txt"), *folder.glob("*.lut"), *folder.glob("*.tsv")})
+    if len(found) > 1:
+        raise MovieDataError(f"{folder}: several label tables {[p.name for p in found]}; keep one "
+                             f"or name it {bids.name}")
+    return found[0] if found else None
+
+
+def read_atlas_labels(path: str | Path, n_parcels: int) -> list[str]:
+    """Names of labels ``1..n_parcels`` from a label table, in label order.
+
+    Reads any table whose rows start with the label's integer index and hold its name as the
+    first non-numeric field: BIDS ``index<TAB>name`` (a header row is skipped), Schaefer's
+    ``*_order.txt`` (``1 7Networks_LH_Vis_1 R G B 0``) and ``.lut`` (``1 R G B name``).
+    Index 0 (background) is ignored. A label of ``1..n_parcels`` without a name is an error.
+    """
+    path = Path(path)
+    names = {}
+    for line in path.read_text().splitlines():
+        fields = line.replace(",", " ").split()
+        if not fields or fields[0].startswith("#") or not fields[0].isdigit():
+            continue
+        name = next((f for f in fields[1:] if not _is_number(f)), None)
+        if name is not None:
+            names[int(fields[0])] = name
+    missing = [i for i in range(1, n_parcels + 1) if i not in names]
+    if missing:
+        raise MovieDataError(f"{path}: no name for label(s) {missing[:5]}"
+                             f"{' ...' if len(missing) > 5 else ''} of 1..{n_parcels}")
+    return [names[i] for i in range(1, n_parcels + 1)]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def samples_file(root: str | Path, subject: str, split: str = "friends-s7") -> Path:
+    """Where the 2025 release (and its public code) keeps the test lengths:
+    ``ROOT/fmri/sub-0X/target_sample_number/sub-0X_<split>_fmri_samples.npy``."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    return (Path(root) / FMRI_DIR / subject / "target_sample_number"
-            / SAMPLES_FILE.format(subject=subject, split=split))
+    name = SAMPLES_FILE.format(subject=subject, split=split)
+    return Path(root) / FMRI_DIR / subject / SAMPLES_DIR / name
+
+
+def samples_file_places(root: str | Path, subject: str, split: str = "friends-s7") -> list[Path]:
+    """Where the test lengths are looked for, in order: ``ROOT/target_sample_number/<file>`` (as
+    issue 26 and the generic folder have it), then :func:`samples_file` (the release's place)."""
+    release = samples_file(root, subject, split)
+    return [Path(root) / SAMPLES_DIR / release.name, release]
+
+
+def find_samples_file(root: str | Path, subject: str, split: str = "friends-s7") -> Path:
+    """The first of :func:`samples_file_places` that exists; one error naming both when neither."""
+    places = samples_file_places(root, subject, split)
+    for path in places:
+        if path.is_file():
+            return path
+    raise MovieDataError(f"no target_sample_number for {subject} ({split}): neither {places[0]} "
+                         f"nor {places[1]} exists")
 
 
 def load_pickled_npy(path: str | Path):
@@ -267,7 +388,7 @@ def read_sample_numbers(root: str | Path, split: str = "friends-s7",
     """``{subject: {episode: n_TRs}}`` to predict, from ``target_sample_number``."""
     out = {}
     for subject in subjects if subjects is not None else list_subjects(root):
-        path = samples_file(root, subject, split)
+        path = find_samples_file(root, subject, split)
         counts = load_pickled_npy(path)
         if not isinstance(counts, dict) or not all(
                 isinstance(k, str) and int(v) == v and v > 0 for k, v in counts.items()):
@@ -277,18 +398,18 @@ def read_sample_numbers(root: str | Path, split: str = "friends-s7",
 
 
 def list_generic_runs(movie_dir: str | Path, fmri_dir: str | Path, tr: float,
-                      check_movies: bool = True,
-                      tolerance_s: float = DEFAULT_TOLERANCE_S) -> list[MovieRun]:
+                      check_movies: bool = True, tolerance_s: float = DEFAULT_TOLERANCE_S,
+                      subject: str = "") -> list[MovieRun]:
     """Runs of the generic layout: every ``fmri_dir/<name>[_run-N].npy`` (n_TRs, n_targets) with
-    its movie ``movie_dir/<name>.<ext>``, sorted by file name. The TR must be given."""
-    if not tr > 0:
+    its movie ``movie_dir/<name>.<ext>``, sorted by file name. The TR must be given. Runs that
+    differ in their number of targets are an error naming both files."""
+    if not tr or not tr > 0:
         raise ValueError(f"tr must be > 0 seconds, got {tr}")
     movie_dir, fmri_dir = Path(movie_dir), Path(fmri_dir)
     for folder in (movie_dir, fmri_dir):
         if not folder.is_dir():
             raise MovieDataError(f"{folder}: folder not found")
-    movies = {p.stem: p for p in sorted(movie_dir.iterdir())
-              if p.suffix.lower() in MOVIE_EXTENSIONS}
+    movies = generic_movies(movie_dir)
     runs = []
     for path in sorted(fmri_dir.glob("*.npy")):
         match = _GENERIC.match(path.stem)
@@ -296,13 +417,68 @@ def list_generic_runs(movie_dir: str | Path, fmri_dir: str | Path, tr: float,
         if stimulus not in movies:
             kinds = "|".join(e[1:] for e in MOVIE_EXTENSIONS)
             raise MovieDataError(f"{path}: no movie {stimulus}.<{kinds}> in {movie_dir}")
-        array = np.load(path, mmap_mode="r")
+        try:
+            array = np.load(path, mmap_mode="r")
+        except ValueError as err:
+            raise MovieDataError(f"{path}: not a numeric .npy array ({err})") from None
         if array.ndim != 2:
             raise MovieDataError(f"{path}: expected (n_TRs, n_targets), got {array.shape}")
-        runs.append(MovieRun("", "generic", stimulus, None if repeat is None else int(repeat),
+        if runs and array.shape[1] != runs[0].n_parcels:
+            raise MovieDataError(f"{path}: {array.shape[1]} targets, but {runs[0].fmri_path} has "
+                                 f"{runs[0].n_parcels} (every run needs the same targets)")
+        runs.append(MovieRun(subject, "generic", stimulus, None if repeat is None else int(repeat),
                              path, None, movies[stimulus], *array.shape))
     if not runs:
         raise MovieDataError(f"{fmri_dir}: no .npy runs")
     if check_movies:
         check_runs(runs, tr, tolerance_s)
     return runs
+
+
+def generic_movies(movie_dir: str | Path) -> dict[str, Path]:
+    """``{name: path}`` of the movie files in a generic folder's ``movies/``."""
+    return {p.stem: p for p in sorted(Path(movie_dir).iterdir())
+            if p.suffix.lower() in MOVIE_EXTENSIONS}
+
+
+def list_generic_subjects(root: str | Path) -> list[str]:
+    """A generic folder's subjects: ``[sub-01]`` when ``ROOT/fmri`` holds the ``.npy`` runs
+    itself, else its sub-folders holding ``.npy`` files, sorted."""
+    folder = Path(root) / GENERIC_FMRI_DIR
+    if not folder.is_dir():
+        raise MovieDataError(f"{folder}: no fMRI folder; is {root} a generic movie folder?")
+    flat = any(folder.glob("*.npy"))
+    nested = sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.npy")))
+    if flat and nested:
+        raise MovieDataError(f"{folder}: holds both .npy runs and subject folders {nested}; "
+                             "use one or the other")
+    if not flat and not nested:
+        raise MovieDataError(f"{folder}: no .npy runs (expected {GENERIC_FMRI_DIR}/<movie>.npy or "
+                             f"{GENERIC_FMRI_DIR}/<subject>/<movie>.npy)")
+    return [GENERIC_SUBJECT] if flat else nested
+
+
+def generic_fmri_dir(root: str | Path, subject: str) -> Path:
+    folder = Path(root) / GENERIC_FMRI_DIR
+    return folder if subject == GENERIC_SUBJECT and any(folder.glob("*.npy")) else folder / subject
+
+
+def list_generic_subject_runs(root: str | Path, subject: str, tr: float, check_movies: bool = True,
+                              tolerance_s: float = DEFAULT_TOLERANCE_S) -> list[MovieRun]:
+    """Every run of ``subject`` in the generic folder at ``root`` (:func:`list_generic_runs`)."""
+    subjects = list_generic_subjects(root)
+    if subject not in subjects:
+        raise MovieDataError(f"{Path(root) / GENERIC_FMRI_DIR / subject}: no such subject "
+                             f"(the folder has {subjects})")
+    return list_generic_runs(Path(root) / GENERIC_MOVIES_DIR, generic_fmri_dir(root, subject), tr,
+                             check_movies, tolerance_s, subject=subject)
+
+
+def generic_test_movie(root: str | Path, episode: str) -> Path:
+    """The movie ``ROOT/movies/<episode>.<ext>`` of a generic folder's test episode."""
+    movies = generic_movies(Path(root) / GENERIC_MOVIES_DIR)
+    if episode not in movies:
+        kinds = "|".join(e[1:] for e in MOVIE_EXTENSIONS)
+        raise MovieDataError(f"{Path(root) / GENERIC_MOVIES_DIR / episode}.<{kinds}>: no movie "
+                             f"for test episode {episode}")
+    return movies[episode]

@@ -1,8 +1,19 @@
 """The movie time-series data module: runs of every subject split by stimulus, frames cached per
 movie, series standardised per run.
 
-It holds no batches of its own: the ridge baseline (:class:`lightning_modules.movie_ridge.MovieRidge`)
-reads whole runs through :meth:`responses` and :meth:`frames`; Lightning's loops get one empty batch.
+Two layouts (:mod:`datamodules.movies.files` has them in full), told apart by the folder's
+contents or chosen with ``data.layout``:
+
+- ``algonauts2025``: ``ROOT/fmri/sub-0X/func/*_bold.h5`` and ``ROOT/stimuli/movies/...``; TR 1.49 s
+  unless ``data.tr`` says otherwise.
+- ``generic``: ``ROOT/movies/<name>.mkv|mp4|...`` and ``ROOT/fmri/<name>[_run-N].npy`` (one
+  subject, ``sub-01``) or ``ROOT/fmri/<subject>/<name>[_run-N].npy``, each (n_TRs, n_targets);
+  ``data.tr`` must be given (``--data.tr 2.0``). Test episodes for a submission, if any, in
+  ``ROOT/target_sample_number/<subject>_<split>_fmri_samples.npy`` name movies of ``ROOT/movies``.
+
+It holds no batches of its own: the ridge baseline
+(:class:`lightning_modules.movie_ridge.MovieRidge`) reads whole runs through :meth:`responses` and
+:meth:`frames`; Lightning's loops get one empty batch.
 """
 
 from __future__ import annotations
@@ -15,28 +26,34 @@ from torch.utils.data import DataLoader
 
 from datamodules.movies.files import (
     ALGONAUTS_2025_TR,
+    LAYOUTS,
     TASKS,
     MovieDataError,
     MovieRun,
+    detect_layout,
+    generic_test_movie,
+    list_generic_subject_runs,
+    list_generic_subjects,
     list_runs,
     list_subjects,
     load_run,
-    movie_path,
     read_sample_numbers,
+    test_movie_path,
 )
 from datamodules.movies.frame_cache import cached_frames
 from datamodules.movies.split import default_val_stimuli, split_runs
 
 
 class MovieDataModule(pl.LightningDataModule):
-    """Algonauts 2025 movie fMRI (``ROOT/fmri``, ``ROOT/stimuli/movies``).
+    """Movie fMRI: an Algonauts 2025 release or a generic movie folder (see the module's doc).
 
     Parameters
     ----------
     root : the release's folder
     subjects : e.g. ``[sub-01]``; None: every subject under ``ROOT/fmri``
-    tasks : ``friends`` and/or ``movie10`` (default both)
-    tr : seconds per TR
+    tasks : ``friends`` and/or ``movie10`` (default both; Algonauts 2025 only)
+    tr : seconds per TR; None: 1.49 for Algonauts 2025, required for the generic layout
+    layout : ``auto`` (from the folder's contents), ``algonauts2025`` or ``generic``
     val_stimuli : stimuli held out for validation with all their runs (``s01e02a``, ``bourne01``);
         None: the last ``n_val`` Friends stimuli by name
     n_val : see ``val_stimuli``
@@ -45,12 +62,23 @@ class MovieDataModule(pl.LightningDataModule):
     """
 
     def __init__(self, root: str = "data/movies", subjects: list[str] | None = None,
-                 tasks: list[str] | None = None, tr: float = ALGONAUTS_2025_TR,
+                 tasks: list[str] | None = None, tr: float | None = None,
                  val_stimuli: list[str] | None = None, n_val: int = 1, rate_hz: float = 2.0,
-                 image_size: int = 224, cache_dir: str = "cache/movie_frames"):
+                 image_size: int = 224, cache_dir: str = "cache/movie_frames",
+                 layout: str = "auto"):
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(root)
+        if layout not in ("auto", *LAYOUTS):
+            raise MovieDataError(f"data.layout must be one of {('auto', *LAYOUTS)}, got {layout!r}")
+        self.layout = detect_layout(self.root) if layout == "auto" else layout
+        if tr is None:
+            if self.layout == "generic":
+                raise MovieDataError(f"{self.root}: a generic movie folder's TR is not in its "
+                                     "files; give it with --data.tr SECONDS")
+            self.hparams.tr = ALGONAUTS_2025_TR  # the features per TR read hparams.tr
+        elif not tr > 0:
+            raise MovieDataError(f"data.tr must be > 0 seconds, got {tr}")
         self.train_runs: dict[str, list[MovieRun]] = {}
         self.val_runs: dict[str, list[MovieRun]] = {}
 
@@ -58,16 +86,32 @@ class MovieDataModule(pl.LightningDataModule):
         if self.train_runs:
             return
         h = self.hparams
-        subjects = h.subjects or list_subjects(self.root)
-        runs = {s: list_runs(self.root, s, tuple(h.tasks or TASKS), h.tr) for s in subjects}
+        runs = {s: self.subject_runs(s) for s in self.subjects()}
         every = [r for rs in runs.values() for r in rs]
         val = h.val_stimuli if h.val_stimuli is not None else default_val_stimuli(every, h.n_val)
         for subject, subject_runs in runs.items():
-            self.train_runs[subject], self.val_runs[subject] = split_runs(subject_runs, val, known=every)
-        parcels = {r.n_parcels for r in every}
-        if len(parcels) != 1:
-            raise MovieDataError(f"{self.root}: runs differ in their number of parcels {sorted(parcels)}")
-        self.n_parcels = parcels.pop()
+            self.train_runs[subject], self.val_runs[subject] = split_runs(subject_runs, val,
+                                                                          known=every)
+        for run in every:
+            if run.n_parcels != every[0].n_parcels:
+                raise MovieDataError(f"{run.where}: {run.n_parcels} targets, but {every[0].where} "
+                                     f"has {every[0].n_parcels} (every run needs the same targets)")
+        self.n_parcels = every[0].n_parcels
+
+    def subjects(self) -> list[str]:
+        """``data.subjects``, or every subject of the folder."""
+        if self.hparams.subjects:
+            return list(self.hparams.subjects)
+        if self.layout == "generic":
+            return list_generic_subjects(self.root)
+        return list_subjects(self.root)
+
+    def subject_runs(self, subject: str) -> list[MovieRun]:
+        """Every run of ``subject``, each checked against its movie."""
+        h = self.hparams
+        if self.layout == "generic":
+            return list_generic_subject_runs(self.root, subject, h.tr)
+        return list_runs(self.root, subject, tuple(h.tasks or TASKS), h.tr)
 
     def responses(self, run: MovieRun) -> np.ndarray:
         """float32 (n_TRs, n_parcels), each parcel z-scored over the run (constant parcels: 0)."""
@@ -77,18 +121,26 @@ class MovieDataModule(pl.LightningDataModule):
 
     def frames(self, movie: str | Path) -> np.ndarray:
         """uint8 (n_samples, 3, image_size, image_size) at ``rate_hz`` from the first frame."""
-        return cached_frames(movie, self.hparams.rate_hz, self.hparams.image_size, self.hparams.cache_dir)
+        h = self.hparams
+        return cached_frames(movie, h.rate_hz, h.image_size, h.cache_dir)
 
     def test_episodes(self, split: str = "friends-s7") -> dict[str, dict[str, tuple[Path, int]]]:
-        """``{subject: {episode: (movie, n_TRs to predict)}}`` from ``target_sample_number``."""
-        counts = read_sample_numbers(self.root, split, self.hparams.subjects or list_subjects(self.root))
+        """``{subject: {episode: (movie, n_TRs to predict)}}`` from ``target_sample_number``
+        (``split``: ``friends-s7``, or ``ood``, the out-of-distribution films)."""
+        counts = read_sample_numbers(self.root, split, self.subjects())
         out = {}
         for subject, episodes in counts.items():
             out[subject] = {}
             for episode, n in episodes.items():
-                movie = movie_path(self.root, "friends", episode)
+                try:
+                    movie = (generic_test_movie(self.root, episode) if self.layout == "generic"
+                             else test_movie_path(self.root, split, episode))
+                except ValueError as err:
+                    raise MovieDataError(f"target_sample_number of {subject} ({split}): "
+                                         f"{err}") from None
                 if not movie.is_file():
-                    raise MovieDataError(f"{movie}: no movie for test episode {episode} of {subject}")
+                    raise MovieDataError(f"{movie}: no movie for test episode {episode} of "
+                                         f"{subject}")
                 out[subject][episode] = (movie, int(n))
         return out
 

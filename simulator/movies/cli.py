@@ -1,5 +1,6 @@
 """``python -m simulator --preset movies --out DIR [overrides]``: the movie release (Algonauts 2025
-layout). ``--tiny`` starts from the test-sized config instead of the demo's."""
+layout, or ``--layout generic``: the generic movie folder). ``--tiny`` starts from the test-sized
+config instead of the demo's."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ OVERRIDES = {  # flag -> (config field, type)
     "--fps": ("fps", float),
     "--size": ("size", int),
     "--mean-ceiling": ("mean_ceiling", float),
+    "--tr": ("tr", float),
     "--seed": ("seed", int),
+    "--layout": ("layout", str),
 }
 
 
@@ -42,6 +45,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", choices=["movies"], default="movies")
     parser.add_argument("--tiny", action="store_true", help="start from the test-sized config")
     for flag, (name, kind) in OVERRIDES.items():
+        if flag == "--layout":
+            parser.add_argument(flag, dest=name, choices=["algonauts2025", "generic"],
+                                help="algonauts2025 (default: the 2025 release's files) or generic "
+                                     "(movies/<name>.mkv, fmri/<subject>/<name>.npy, "
+                                     "target_sample_number/; train with --data.tr)")
+            continue
         parser.add_argument(flag, dest=name, type=kind, help=f"override the preset's {name}")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -53,5 +62,6 @@ def main(argv: list[str] | None = None) -> None:
         out = generate_movies(args.out, config, progress=not args.quiet)
     except (ValueError, FileExistsError) as err:
         parser.exit(2, f"error: {err}\n")
-    print(f"wrote {out} ({config.n_subjects} subjects, {config.n_parcels} parcels, "
-          f"{config.run_minutes:g}-minute movies) in {time.perf_counter() - start:.1f} s")
+    print(f"wrote {out} ({config.layout} layout, {config.n_subjects} subjects, "
+          f"{config.n_parcels} parcels, {config.run_minutes:g}-minute movies, TR {config.tr:g} s) "
+          f"in {time.perf_counter() - start:.1f} s")

@@ -21,6 +21,11 @@ class MovieConfig:
         length (``target_sample_number``) and, aside, their truth
     films : Movie10 films ``(name, n_segments, repeated)``; a repeated film's segments were
         each shown twice (``run-1``, ``run-2``)
+    ood_films : out-of-distribution test films ``(name, n_segments)`` (the 2025 release's
+        ``stimuli/movies/ood/<film>/task-<film>N_video.mkv``), held out like season 7
+    layout : ``algonauts2025`` (the release's files) or ``generic`` (``movies/<name>.mkv``,
+        ``fmri/<subject>/<name>[_run-N].npy``, ``target_sample_number/``: the generic movie folder
+        of :mod:`datamodules.movies.files`)
     run_minutes : length of every movie (a run)
     missing_runs : runs that every subject but the first lacks (drawn per subject)
     tr : seconds per fMRI sample
@@ -40,6 +45,8 @@ class MovieConfig:
     episodes_per_season: int = 2
     test_episodes: int = 2
     films: tuple[tuple[str, int, bool], ...] = (("bourne", 2, False), ("life", 1, True))
+    ood_films: tuple[tuple[str, int], ...] = (("chaplin", 1),)
+    layout: str = "algonauts2025"
     run_minutes: float = 3.0
     missing_runs: int = 1
     tr: float = ALGONAUTS_2025_TR
@@ -75,6 +82,13 @@ class MovieConfig:
             if len(film) != 3 or not film[0].isalpha() or film[1] < 1:
                 raise ValueError(f"films are (name of letters, n_segments >= 1, repeated), "
                                  f"got {film}")
+        for film in self.ood_films:
+            if len(film) != 2 or not film[0].isalpha() or film[1] < 1:
+                raise ValueError(f"ood_films are (name of letters, n_segments >= 1), got {film}")
+        if self.layout not in ("algonauts2025", "generic"):
+            raise ValueError(f"layout must be 'algonauts2025' or 'generic', got {self.layout!r}")
+        if not self.tr > 0:
+            raise ValueError(f"tr must be > 0 seconds, got {self.tr}")
 
     @property
     def subjects(self) -> list[str]:

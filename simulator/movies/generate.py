@@ -7,7 +7,12 @@ movies; (3) per movie, the parcels' frame-rate signal convolved with the canonic
 (:mod:`.hrf`), averaged over each TR (TR ``i`` covers ``[i TR, (i + 1) TR)`` of the movie), then
 standardised per parcel over all movies: the noise-free series, shared by the subjects;
 (4) per subject and run, that series plus AR(1) noise at the parcel's level. Season 7's
-fMRI is not written (only its lengths); everything hidden is under ``synthetic_truth/``::
+and the out-of-distribution films' fMRI is not written (only their lengths, in
+``target_sample_number``); the atlas gets its label names beside it
+(``*_desc-dseg_parcellation.tsv``, BIDS ``index``/``name``). ``config.layout == "generic"``
+writes the same data as the generic movie folder instead (``movies/``, ``fmri/<subject>/``,
+``target_sample_number/``, no atlas).
+Everything hidden is under ``synthetic_truth/``::
 
     synthetic_truth/meta.json       config, runs per subject, missing runs, parcels, calibration
     synthetic_truth/hrf.npz         times_s, values (peak 1), peak_s, tr
@@ -16,6 +21,7 @@ fMRI is not written (only its lengths); everything hidden is under ``synthetic_t
         features averaged per TR, without the HRF (the simulated brain's input)
     synthetic_truth/sub-0X/ceiling.npy, noise_sd.npy   (n_parcels,)
     synthetic_truth/sub-0X/test/<episode>.npy          the held-out episodes' measured series
+        (season 7 and ood)
 """
 
 from __future__ import annotations
@@ -44,12 +50,29 @@ TRUTH_DIR = writer.TRUTH_DIR
 @dataclass(frozen=True)
 class Stimulus:
     """A movie of the release. ``repeats``: the ``run-N`` numbers it was shown under (Movie10),
-    ``(None,)`` for a Friends half-episode shown once."""
+    ``(None,)`` for a Friends half-episode shown once. ``task``: ``friends``, ``movie10`` or
+    ``ood``; held-out stimuli belong to the test split ``split``."""
 
     task: str
     name: str
     repeats: tuple[int | None, ...]
     held_out: bool = False
+
+    @property
+    def split(self) -> str | None:
+        """``friends-s7`` or ``ood`` for a held-out stimulus, else None."""
+        if not self.held_out:
+            return None
+        return "ood" if self.task == "ood" else "friends-s7"
+
+
+def movie_file(root: Path, config: MovieConfig, stim: Stimulus) -> Path:
+    """Where the layout keeps ``stim``'s movie."""
+    if config.layout == "generic":
+        return root / files.GENERIC_MOVIES_DIR / f"{stim.name}.mkv"
+    if stim.task == "ood":
+        return files.ood_movie_path(root, stim.name)
+    return files.movie_path(root, stim.task, stim.name)
 
 
 def plan_stimuli(config: MovieConfig) -> list[Stimulus]:
@@ -64,6 +87,9 @@ def plan_stimuli(config: MovieConfig) -> list[Stimulus]:
                 for half in "ab"]
     for film, n_segments, repeated in config.films:
         out += [Stimulus("movie10", f"{film}{segment:02d}", (1, 2) if repeated else (1,))
+                for segment in range(1, n_segments + 1)]
+    for film, n_segments in config.ood_films:  # named as the release's ood samples: chaplin1
+        out += [Stimulus("ood", f"{film}{segment}", (None,), held_out=True)
                 for segment in range(1, n_segments + 1)]
     return out
 
@@ -143,8 +169,8 @@ def generate_movies(out_dir: str | Path, config: MovieConfig = MOVIES_DEMO,
         # (1) movies and their frame features
         frame_feats = {}
         for i, stim in enumerate(tqdm(stimuli, desc="movies", disable=not progress)):
-            path = files.movie_path(tmp, stim.task, stim.name)
-            frame_feats[stim.name] = render_movie(path, config, [config.seed, 1, i])
+            frame_feats[stim.name] = render_movie(movie_file(tmp, config, stim), config,
+                                                  [config.seed, 1, i])
         # (2) parcels from the features' statistics over every movie
         stacked = np.concatenate(list(frame_feats.values()))
         mean, sd = stacked.mean(0), stacked.std(0)
@@ -182,7 +208,8 @@ def generate_movies(out_dir: str | Path, config: MovieConfig = MOVIES_DEMO,
             _save(truth / subject / "noise_sd.npy", noise_sd.astype(np.float32))
             subject_meta[subject] = _write_subject(tmp, config, subject, runs[subject], stimuli,
                                                    clean, noise_sd, rng)
-            _write_atlas(tmp, subject, volume, affine)
+            if config.layout == "algonauts2025":
+                _write_atlas(tmp, subject, volume, affine, brain.names)
         _write_meta(truth, config, stimuli, runs, brain, subject_meta, clean)
     return out_dir
 
@@ -194,9 +221,37 @@ def _save(path: Path, array: np.ndarray) -> None:
 
 def _write_subject(root: Path, config: MovieConfig, subject: str, runs, stimuli, clean,
                    noise_sd, rng) -> dict:
-    import h5py
+    def measured(name):
+        return (clean[name] + parcels.ar1_noise(rng, len(clean[name]), noise_sd,
+                                                config.noise_ar)).astype(np.float32)
 
     keys = {}
+    if config.layout == "generic":
+        for stim, repeat in runs:
+            name = stim.name + ("" if repeat is None else f"_run-{repeat}")
+            _save(root / files.GENERIC_FMRI_DIR / subject / f"{name}.npy", measured(stim.name))
+            keys[name] = stim.name
+    else:
+        _write_h5(root, subject, runs, measured, keys)
+    samples = {split: {} for split in files.SPLITS}
+    for stim in stimuli:
+        if stim.held_out:
+            series = measured(stim.name)
+            _save(root / TRUTH_DIR / subject / "test" / f"{stim.name}.npy", series)
+            samples[stim.split][stim.name] = len(series)
+    for split, counts in samples.items():
+        if not counts:
+            continue
+        path = (root / files.SAMPLES_DIR / files.SAMPLES_FILE.format(subject=subject, split=split)
+                if config.layout == "generic" else files.samples_file(root, subject, split))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, counts, allow_pickle=True)
+    return {"runs": keys, **samples}
+
+
+def _write_h5(root: Path, subject: str, runs, measured, keys: dict) -> None:
+    import h5py
+
     session = 0
     for task in files.TASKS:
         task_runs = [(s, r) for s, r in runs if s.task == task]
@@ -209,30 +264,20 @@ def _write_subject(root: Path, config: MovieConfig, subject: str, runs, stimuli,
                 session += 1
                 key = f"ses-{session:03d}_task-{stim.name}" + ("" if repeat is None
                                                                else f"_run-{repeat}")
-                series = clean[stim.name] + parcels.ar1_noise(rng, len(clean[stim.name]),
-                                                              noise_sd, config.noise_ar)
-                f.create_dataset(key, data=series.astype(np.float32))
+                f.create_dataset(key, data=measured(stim.name))
                 keys[key] = stim.name
-    samples = {}
-    for stim in stimuli:
-        if stim.held_out:
-            series = clean[stim.name] + parcels.ar1_noise(rng, len(clean[stim.name]), noise_sd,
-                                                          config.noise_ar)
-            _save(root / TRUTH_DIR / subject / "test" / f"{stim.name}.npy",
-                  series.astype(np.float32))
-            samples[stim.name] = len(series)
-    path = files.samples_file(root, subject, "friends-s7")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, samples, allow_pickle=True)
-    return {"runs": keys, "friends-s7": samples}
 
 
-def _write_atlas(root: Path, subject: str, volume: np.ndarray, affine: np.ndarray) -> None:
+def _write_atlas(root: Path, subject: str, volume: np.ndarray, affine: np.ndarray,
+                 names: list[str]) -> None:
     import nibabel as nib
 
     folder = root / files.FMRI_DIR / subject / "atlas"
     folder.mkdir(parents=True, exist_ok=True)
-    nib.save(nib.Nifti1Image(volume, affine), folder / files.ATLAS_FILE.format(subject=subject))
+    path = folder / files.ATLAS_FILE.format(subject=subject)
+    nib.save(nib.Nifti1Image(volume, affine), path)
+    rows = [f"{i}\t{name}" for i, name in enumerate(names, 1)]
+    files.atlas_labels_file(path).write_text("index\tname\n" + "\n".join(rows) + "\n")
 
 
 def _write_meta(truth: Path, config, stimuli, runs, brain, subject_meta, clean) -> None:
