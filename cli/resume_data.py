@@ -28,7 +28,7 @@ def _rows(indices) -> list[int]:
 
 def data_record(datamodule) -> dict:
     """``{"train_rows", "val_rows", "responses": {"sub01/V1": hex digest}}`` of a set-up data module."""
-    responses = np.ascontiguousarray(datamodule.responses)  # (n_videos, n_reps, n_voxels)
+    responses = datamodule.responses  # (n_videos, n_reps, n_voxels); a lazy stack is read per group
     digests = {}
     for group in datamodule.target_layout.groups:
         block = np.ascontiguousarray(responses[..., group.start:group.stop])

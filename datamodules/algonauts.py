@@ -29,9 +29,8 @@ from datamodules.loaders import EpochOrderLoaders
 from datamodules.settings_checks import check_batch_size, check_clip_settings, check_split_sizes
 from datamodules.sources.base import DataSource, Release, Selection
 from datamodules.sources.registry import AUTO, check_source_name, open_source
-from datamodules.voxel_checks import check_voxels
+from datamodules.sources.stacked import split_noise_ceiling, voxel_report
 from scoring.layout import TargetLayout, VoxelCounts
-from scoring.noise_ceiling import noise_ceiling
 from scoring.splits import holdout_split, kfold_split
 
 log = logging.getLogger(__name__)
@@ -231,7 +230,8 @@ class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
         self._drop_bad_videos()
         if not self._voxels_reported:
             self._voxels_reported = True
-            for line in check_voxels(self.responses, self.mean_responses[self.train_indices]).describe(self.target_layout):
+            report = voxel_report(self.responses, self.mean_responses, self.train_indices)
+            for line in report.describe(self.target_layout):
                 log.warning(line)
 
     def _drop_bad_videos(self) -> None:
@@ -253,9 +253,10 @@ class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
 
     @property
     def responses(self) -> np.ndarray:
-        """``(n_train, n_repetitions, n_voxels_total)`` float32, cached."""
+        """``(n_train, n_repetitions, n_voxels_total)`` float32, cached: an array, or for memory-mapped
+        whole-brain caches a :class:`~datamodules.sources.stacked.StackedResponses` read in slices."""
         if getattr(self, "_responses", None) is None:
-            self._responses = self.release.stacked_train()
+            self._responses = self.release.train_responses()
         return self._responses
 
     @property
@@ -287,7 +288,7 @@ class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
         rows = {"train": self.train_indices, "val": self.val_indices, "all": slice(None)}[split]
         if rows is None:
             raise RuntimeError("call setup() before asking for a split's noise ceiling")
-        return torch.from_numpy(noise_ceiling(self.responses[rows]).astype(np.float32))
+        return torch.from_numpy(split_noise_ceiling(self.responses, rows).astype(np.float32))
 
     #: False for a run that fits nothing by gradient (``model.ridge.only``, set by ``train.py``):
     #: the training loop then gets one empty batch per epoch and no clip is read for it.

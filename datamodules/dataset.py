@@ -79,6 +79,8 @@ def repetition_subset(n_reps: int, rng: np.random.Generator) -> np.ndarray:
 
 def mean_over_repetitions(responses: np.ndarray) -> np.ndarray:
     """Mean over axis 1 of ``(n_videos, n_reps, n_voxels)``, ignoring NaN; all-NaN gives NaN."""
+    if hasattr(responses, "repetition_means"):  # memory-mapped stack: datamodules/sources/stacked.py
+        return responses.repetition_means()
     if not np.isnan(responses).any():
         return responses.mean(axis=1, dtype=np.float64).astype(np.float32)
     counts = (~np.isnan(responses)).sum(axis=1)

@@ -34,6 +34,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from datamodules.sources.stacked import StackedResponses
 from scoring.layout import VoxelCounts
 
 
@@ -140,6 +141,14 @@ class Release:
         """All selected responses side by side, ``(n_train, n_repetitions, n_voxels_total)`` float32,
         in the flat order of :class:`scoring.layout.TargetLayout`."""
         return np.concatenate([rec.train for rec in self._all()], axis=2)
+
+    def train_responses(self) -> np.ndarray | StackedResponses:
+        """The train responses side by side, ``(n_train, n_repetitions, n_voxels_total)`` float32:
+        :meth:`stacked_train` where every recording is in memory, else (memory-mapped whole-brain
+        caches) a :class:`~datamodules.sources.stacked.StackedResponses` that reads slices."""
+        if any(isinstance(rec.train, np.memmap) for rec in self._all()):
+            return StackedResponses([rec.train for rec in self._all()])
+        return self.stacked_train()
 
     def stacked_test(self) -> np.ndarray | None:
         """The test responses side by side, ``(n_test, n_test_repetitions, n_voxels_total)``

@@ -32,6 +32,7 @@ from datamodules.response_checks import finite_float32
 from datamodules.sources.base import DataLayoutError, DataSource, Recording, Release, Selection
 from datamodules.sources.selecting import check_policies, read_recordings, select_subjects
 from datamodules.video_files import VIDEO_SUFFIXES
+from datamodules.voxel_checks import NonFiniteResponseError
 
 WHOLE_BRAIN = "WB"
 TRACKS = ("mini", "full")
@@ -111,14 +112,17 @@ class BMDSource(DataSource):
         subject = path.parent.parent.name
         try:
             # Converted once to float32 .npy files read memory-mapped (datamodules/response_cache.py).
-            train = cached_whole_brain(self.root, subject, "train")
-            test = cached_whole_brain(self.root, subject, "test", n_train=train.betas.shape[0])
+            train = cached_whole_brain(self.root, subject, "train", non_finite=non_finite)
+            test = cached_whole_brain(self.root, subject, "test", n_train=train.betas.shape[0], non_finite=non_finite)
+        except NonFiniteResponseError:
+            raise
         except (ValueError, FileNotFoundError) as err:
             raise DataLayoutError(str(err)) from None
         if not np.array_equal(train.mask, test.mask):
             raise DataLayoutError(f"{bmd_files.whole_brain_path(self.root, subject, 'test')}: its mask differs "
                                   f"from the train file's ({path}); expected the same voxels in both")
-        return _recording(train.betas, test.betas, path, non_finite, mask=train.mask)
+        # Checked for infinite values as the cache was written; kept memory-mapped (not copied).
+        return Recording(train=train.betas, path=path, voxel_mask=train.mask, test=test.betas)
 
 
 def _recording(train: np.ndarray, test: np.ndarray, path: Path, non_finite: str, *,
