@@ -69,6 +69,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="score the test videos against the dataset's test responses (BOLD Moments, the "
                              "folder format, the simulator's): OUT/test_scores.json, one line printed; the "
                              "2021 files have none, which is said in one line")
+    parser.add_argument("--split", choices=["friends-s7", "ood"], default="friends-s7",
+                        help="a movie run's test set: Friends season 7, or the out-of-distribution films "
+                             "(fmri_predictions_ood.zip)")
     parser.add_argument("--overwrite", action="store_true", help="replace predictions already in output_dir")
     parser.add_argument("--batch_size", type=int, default=_DEFAULT.batch_size)
     parser.add_argument("--num_workers", type=int, default=_DEFAULT.num_workers)
@@ -134,7 +137,8 @@ def main(argv=None) -> None:
     try:
         args = parse_args(argv)
         if is_movie_run(args.ckpt_path):  # a movie run (mode: movies): the 2025 submission zip
-            print(predict_movie_submission(args.ckpt_path, args.output_dir, args.data_root, args.overwrite))
+            print(predict_movie_submission(args.ckpt_path, args.output_dir, args.data_root, args.overwrite,
+                                           split=args.split))
             return
         predict(args)
     except (OSError, ValueError, DeviceOutOfMemoryError) as err:  # DataLayoutError, SubmissionError, ...

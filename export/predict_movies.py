@@ -15,7 +15,7 @@ import torch
 
 from datamodules.movies.files import MovieDataError
 from datamodules.movies.module import MovieDataModule
-from export.movie_submission import write_movie_submission
+from export.movie_submission import SPLIT_FILES, write_movie_submission
 from lightning_modules.movie_ridge import MovieRidge
 from run_folder.contract import LAST_CHECKPOINT_FILE, RunFolder
 
@@ -50,7 +50,7 @@ def predict_movie_submission(ckpt_paths: list[str], output_dir: str | Path, data
         data["root"] = data_root
     datamodule = MovieDataModule(**data)
     model = MovieRidge.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-    zip_path = Path(output_dir) / "fmri_predictions_friends_s7.zip"
+    zip_path = Path(output_dir) / SPLIT_FILES[split].replace(".npy", ".zip")
     if zip_path.exists() and not overwrite:
         raise FileExistsError(f"{zip_path} exists; pass --overwrite to replace it")
     predictions = {}

@@ -136,6 +136,18 @@ def test_fit_and_predict_through_the_cli(movies_root, tmp_path):
         assert {e: a.shape for e, a in episodes.items()} == {e: (n, 14) for e, n in expected.items()}
         assert all(a.dtype == np.float32 and np.isfinite(a).all() and a.std() > 0 for a in episodes.values())
 
+    ood = subprocess.run([sys.executable, "predict.py", "--ckpt_path", str(run), "--data.root", str(movies_root),
+                          "--output_dir", str(out), "--split", "ood"], cwd=REPO, capture_output=True, text=True,
+                         timeout=600)
+    assert ood.returncode == 0, ood.stderr[-3000:]
+    with zipfile.ZipFile(out / "fmri_predictions_ood.zip") as archive:
+        assert archive.namelist() == ["fmri_predictions_ood.npy"]
+        archive.extractall(tmp_path / "unzipped_ood")
+    submission = np.load(tmp_path / "unzipped_ood/fmri_predictions_ood.npy", allow_pickle=True).item()
+    n_trs = int(np.floor(30 / 1.49))
+    assert {s: {e: a.shape for e, a in eps.items()} for s, eps in submission.items()} == {
+        s: {"chaplin1": (n_trs, 14)} for s in ("sub-01", "sub-02")}
+
 
 @pytest.mark.slow
 def test_bad_input_is_one_error_line_naming_the_file(movies_root, tmp_path):

@@ -163,3 +163,20 @@ def test_cli_writes_the_movie_preset(tmp_path, capsys):
     assert "1 subjects, 16 parcels, 0.25-minute movies" in capsys.readouterr().out
     runs = files.list_runs(tmp_path / "y", "sub-01")
     assert {(r.n_trs, r.n_parcels) for r in runs} == {(10, 16)}
+
+
+def test_ood_films_where_the_2025_release_keeps_them(movies_root):
+    from datamodules.movies.module import MovieDataModule
+
+    movie = movies_root / "stimuli/movies/ood/chaplin/task-chaplin1_video.mkv"
+    assert files.ood_movie_path(movies_root, "chaplin1") == movie
+    n_trs = int(np.floor(MOVIES_TINY.run_minutes * 60 / MOVIES_TINY.tr))
+    assert files.read_sample_numbers(movies_root, "ood") == {s: {"chaplin1": n_trs}
+                                                            for s in ("sub-01", "sub-02")}
+    assert decode_at_rate(movie, 2.0, 32)[0].shape[0] >= n_trs * MOVIES_TINY.tr * 2
+    episodes = MovieDataModule(str(movies_root)).test_episodes("ood")
+    assert episodes["sub-02"] == {"chaplin1": (movie, n_trs)}
+    # the truth keeps their measured series; no fMRI of them is in the release
+    assert np.load(movies_root / "synthetic_truth/sub-01/test/chaplin1.npy").shape == (n_trs, 14)
+    with h5py.File(files.bold_path(movies_root, "sub-01", "movie10"), "r") as f:
+        assert not [k for k in f if "chaplin" in k]
