@@ -14,6 +14,7 @@ import torch
 from pytorch_lightning.strategies import DDPStrategy
 
 from lightning_modules.baseline.handover import baseline_wanted, hand_over, ridge_heads_name
+from lightning_modules.head_memory import check_model_heads
 from lightning_modules.loss import correlation_loss
 from lightning_modules.metrics import VoxelCorrelation
 from lightning_modules.networks.backbone_depth import depth_groups
@@ -118,6 +119,7 @@ class EncodingModel(pl.LightningModule):
             if stage in ("fit", "validate", "test") and datamodule.val_indices is not None:
                 self.val_ceiling = datamodule.noise_ceiling("val")
         if stage == "fit":
+            check_model_heads(self)  # one line before the first step, not an out-of-memory error mid-way
             self._pin_lower_blocks()
             if self._trainer is not None:
                 self._prepare_ddp()

@@ -34,6 +34,7 @@ from ridge.ops import (
     mean_fold_scores,
     spectral_decomposition,
 )
+from ridge.target_columns import TargetRows
 from ridge.validation import as_tensor, check_alphas, check_finite
 from scoring.pearson import pearson_r
 
@@ -155,9 +156,10 @@ class RidgeCV:
         Parameters
         ----------
         X : array or tensor of shape (n_videos, n_features)
-        Y : array or tensor of shape (n_videos, n_targets), or (n_videos,)
+        Y : array or tensor of shape (n_videos, n_targets), or (n_videos,), or a
+            :class:`ridge.target_columns.TargetRows` (e.g. rows of a memory-mapped array)
             Stays where it is (numpy or CPU is fine with a GPU ``device``);
-            each batch of targets is moved to ``device`` in turn.
+            each batch of targets is read and moved to ``device`` in turn.
         groups : int array or tensor of shape (n_targets,), optional
             Group label of each target (e.g. its subject and region). Given, all
             targets of a group share one alpha: the best mean CV score over the
@@ -175,16 +177,19 @@ class RidgeCV:
 
     def _fit(self, X, Y, groups, device: torch.device) -> RidgeCV:
         X64 = as_tensor("X", X, 2, device, torch.float64)
-        if isinstance(Y, np.ndarray | Tensor) and Y.ndim == 1:
-            Y = Y.reshape(-1, 1)
-        Y = torch.as_tensor(Y) if not isinstance(Y, Tensor) else Y
-        if Y.ndim != 2 or Y.shape[0] != X64.shape[0]:
+        by_columns = isinstance(Y, TargetRows)  # read (and checked) one batch at a time
+        if not by_columns:
+            if isinstance(Y, np.ndarray | Tensor) and Y.ndim == 1:
+                Y = Y.reshape(-1, 1)
+            Y = torch.as_tensor(Y) if not isinstance(Y, Tensor) else Y
+        if len(Y.shape) != 2 or Y.shape[0] != X64.shape[0]:
             raise ValueError(
                 f"Y must have shape (n_videos, n_targets) with n_videos={X64.shape[0]} "
                 f"(the rows of X of shape {tuple(X64.shape)}); got shape {tuple(Y.shape)}"
             )
         check_finite("X", X64)
-        check_finite("Y", Y)
+        if not by_columns:
+            check_finite("Y", Y)
         n_videos, n_features = X64.shape
         n_targets = Y.shape[1]
         alphas = self._check_params(n_videos).to(device)
@@ -208,6 +213,10 @@ class RidgeCV:
         kw = dict(device=device, dtype=self.dtype)
 
         def centred(batch):  # (y_mean, Yc, tiny_ss) of a batch of targets
+            if by_columns:
+                Yb = torch.from_numpy(Y.columns(batch))
+                check_finite("Y", Yb)
+                return centre_targets(Yb.to(**kw), n_folds, self.fit_intercept)
             return centre_targets(Y[:, batch].to(**kw), n_folds, self.fit_intercept)
 
         self.coef_ = torch.empty(n_features, n_targets, **kw)

@@ -15,8 +15,12 @@ import torch
 
 from datamodules.interfaces import RidgeData, require
 from lightning_modules.metrics import VoxelCorrelation
+from ridge.target_columns import TargetRows
 from scoring.layout import TargetLayout
 from scoring.summary import ScoreSummary, score_summary
+
+#: Voxels rescaled and scored together (a block's targets: n_videos x 65536 float32, 260 MB at 1000 videos).
+VOXEL_BLOCK = 65536
 
 
 def fill_missing(Y: np.ndarray) -> np.ndarray:
@@ -52,25 +56,38 @@ class BaselineVideos:
     datamodule : the run's data (:class:`~datamodules.interfaces.RidgeData`)
     rows : int array (n_train + n_val,), dataset indices, the train split's first
     n_train : int
-    Y_train : float32 tensor (n_train, n_voxels) on the CPU, unmeasured (NaN) targets filled
-        with their voxel's mean (:func:`fill_missing`)
-    val_targets : array (n_val, n_voxels) as the data holds them, NaN where unmeasured
+    targets : array (n_videos, n_voxels), the data's repetition means (memory-mapped for a
+        whole-brain release), NaN where unmeasured; read by rows and voxel blocks
+
+    ``train_columns`` (:class:`ridge.target_columns.TargetRows`) reads the training targets a
+    column batch at a time, unmeasured (NaN) ones filled with their voxel's mean; ``Y_train`` is
+    all of them as a float32 CPU tensor and ``val_targets`` the validation rows as the data holds
+    them (both whole: for region-sized targets).
     """
 
     datamodule: RidgeData
     rows: np.ndarray
     n_train: int
-    Y_train: torch.Tensor
-    val_targets: np.ndarray
+    targets: np.ndarray
 
     @classmethod
     def of(cls, datamodule, purpose: str) -> BaselineVideos:
         """``purpose`` names the baseline in the error when ``datamodule`` cannot serve it."""
         datamodule = require(datamodule, RidgeData, purpose)
         rows = np.concatenate([datamodule.train_indices, datamodule.val_indices])
-        targets = datamodule.mean_responses
-        Y_train = torch.from_numpy(fill_missing(targets[datamodule.train_indices]).astype(np.float32))
-        return cls(datamodule, rows, len(datamodule.train_indices), Y_train, targets[datamodule.val_indices])
+        return cls(datamodule, rows, len(datamodule.train_indices), datamodule.mean_responses)
+
+    @property
+    def train_columns(self) -> TargetRows:
+        return TargetRows(self.targets, self.rows[:self.n_train])
+
+    @property
+    def Y_train(self) -> torch.Tensor:  # noqa: N802 - the ridge's name for the targets
+        return torch.from_numpy(fill_missing(np.asarray(self.targets[self.rows[:self.n_train]], np.float32)))
+
+    @property
+    def val_targets(self) -> np.ndarray:
+        return np.asarray(self.targets[self.rows[self.n_train:]])
 
     @property
     def feature_cache(self) -> tuple:
@@ -102,19 +119,30 @@ class ScoredMap:
 
 
 def rescale_and_score(coef: torch.Tensor, X_train: torch.Tensor, X_val: torch.Tensor, videos: BaselineVideos,
-                      layout: TargetLayout, ceiling: torch.Tensor | None, device: torch.device) -> ScoredMap:
+                      layout: TargetLayout, ceiling: torch.Tensor | None, device: torch.device,
+                      block: int = VOXEL_BLOCK) -> ScoredMap:
     """Rescale ``coef`` (n_features, n_voxels) to the targets on ``X_train`` (n_train, n_features)
-    and score it on ``X_val`` (n_val, n_features) against ``videos.val_targets``.
+    and score it on ``X_val`` (n_val, n_features) against the validation targets, ``block`` voxels
+    at a time (targets read from ``videos.targets`` per block).
 
     Scored through the rescaled map: the same r per voxel, but a heavily shrunk voxel's
     predictions are no longer too flat for float32 to resolve beside its intercept.
     """
-    head_coef, head_intercept = rescale_to_targets(coef, X_train.to(coef), videos.Y_train.to(coef))
-    val_pred = X_val.to(coef) @ head_coef + head_intercept
-    val_true = torch.from_numpy(videos.val_targets.astype(np.float32)).to(device)
-    # Skips NaN (unmeasured) targets per voxel. No cross-rank sync: under DDP rank 0 fits alone, and a
-    # collective here would wait for ranks that never call it.
-    metric = VoxelCorrelation(layout.n_voxels, sync_on_compute=False).to(device)
-    metric.update(val_pred, val_true)
-    val_r = metric.compute().cpu()
+    n_voxels = coef.shape[1]
+    head_coef = torch.empty_like(coef)
+    head_intercept = torch.empty(n_voxels, dtype=coef.dtype, device=coef.device)
+    val_r = torch.empty(n_voxels, dtype=torch.float32)
+    X_train, X_val = X_train.to(coef), X_val.to(coef)
+    val_rows = videos.rows[videos.n_train:]
+    for start in range(0, n_voxels, block):
+        cols = slice(start, min(start + block, n_voxels))
+        Y = torch.from_numpy(videos.train_columns.columns(cols)).to(coef)
+        head_coef[:, cols], head_intercept[cols] = rescale_to_targets(coef[:, cols], X_train, Y)
+        val_pred = X_val @ head_coef[:, cols] + head_intercept[cols]
+        val_true = torch.from_numpy(np.asarray(videos.targets[:, cols][val_rows], np.float32)).to(device)
+        # Skips NaN (unmeasured) targets per voxel. No cross-rank sync: under DDP rank 0 fits alone, and a
+        # collective here would wait for ranks that never call it.
+        metric = VoxelCorrelation(cols.stop - cols.start, sync_on_compute=False).to(device)
+        metric.update(val_pred.to(device), val_true)
+        val_r[cols] = metric.compute().cpu()
     return ScoredMap(head_coef, head_intercept, val_r, score_summary(val_r, ceiling, layout))

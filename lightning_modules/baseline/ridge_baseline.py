@@ -82,7 +82,7 @@ def fit_ridge_baseline(encoder: VideoEncoder, datamodule, layout: TargetLayout, 
     else:
         X_fit, components, mean = X, None, None
     ridge = RidgeCV(alphas=tuple(alphas or DEFAULT_ALPHAS), n_folds=videos.folds(n_folds), device=device)
-    ridge.fit(X_fit[:n_train], videos.Y_train, groups=layout.group_index() if alpha_per == "region" else None)
+    ridge.fit(X_fit[:n_train], videos.train_columns, groups=layout.group_index() if alpha_per == "region" else None)
     coef, intercept = ridge.coef_, ridge.intercept_
     if components is not None:  # (x - mean) @ C.T @ coef + b  ==  x @ (C.T @ coef) + (b - mean @ C.T @ coef)
         coef = components.T.to(coef) @ coef
