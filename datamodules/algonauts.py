@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from datamodules.clip_cache import ClipCache
 from datamodules.clip_settings import CLIP_DEFAULTS, ClipSettings, OnBadVideo, VideoBackend
 from datamodules.dataset import ClipDataset, mean_over_repetitions
+from datamodules.frame_sampling import FrameSampling, FrameSamplingKind
 from datamodules.loaders import EpochOrderLoaders
 from datamodules.settings_checks import check_batch_size, check_clip_settings, check_split_sizes
 from datamodules.sources.base import DataSource, Release, Selection
@@ -72,7 +73,18 @@ class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
         with this preset (:func:`simulator.ensure.ensure_release`, a step before the data module
         is built); None (the default) means the real data must be there.
     num_frames : int
-        Frames sampled uniformly over each clip.
+        Frames sampled from each clip (``frame_sampling`` says which).
+    frame_sampling : {"spread", "consecutive"}
+        "spread" (default): ``num_frames`` frames spread evenly over the whole clip (the Algonauts
+        dev-kit's sampling; for image backbones). "consecutive": ``num_frames`` frames
+        ``1 / frame_rate`` s apart in a window centred in the clip, the clips a video network was
+        trained on (torchvision's Kinetics weights: 16 frames at 15 Hz for r3d_18, mc3_18 and
+        r2plus1d_18, 16 at 7.5 Hz for the MViTs, 32 at 15 Hz for the Swin3Ds; the
+        ``configs/video_*.yaml`` recipes set them). A clip shorter than the window repeats its last
+        frame (logged). Part of the clip cache's key; prediction reads it from the checkpoint.
+    frame_rate : float or None
+        Frames per second of ``frame_sampling: consecutive`` (None: every frame of the clip);
+        must be None with "spread".
     image_size : int
         Frames are resized to ``image_size`` x ``image_size`` pixels.
     video_backend : {"decord", "pyav"}
@@ -132,6 +144,8 @@ class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
         num_frames: int = CLIP_DEFAULTS.num_frames,
         image_size: int = CLIP_DEFAULTS.image_size,
         video_backend: VideoBackend = CLIP_DEFAULTS.video_backend,
+        frame_sampling: FrameSamplingKind = CLIP_DEFAULTS.frame_sampling,
+        frame_rate: float | None = CLIP_DEFAULTS.frame_rate,
         cache_dir: str | None = None,
         split: Literal["kfold", "holdout"] = "kfold",
         n_folds: int = 10,
@@ -149,6 +163,7 @@ class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
         super().__init__()
         check_batch_size(batch_size)
         check_clip_settings(num_frames, image_size)
+        FrameSampling(frame_sampling, frame_rate)  # a bad pair is refused here, naming the settings
         check_source_name(source)
         self.save_hyperparameters()
         self._release: Release | None = None

@@ -1,6 +1,7 @@
 """Decode every video once into one memory-mapped uint8 array; later epochs read bytes.
 
-Files in ``cache_dir`` for one cache (``<stem> = clips-<backend>-<F>f-<S>px-<key>``):
+Files in ``cache_dir`` for one cache (``<stem> = clips-<backend>-<F>f-<S>px-<key>``, or
+``clips-<backend>-<F>f-<S>px-<tag>-<key>`` for consecutive frames, tag ``c15hz``: 15 Hz):
 
 - ``<stem>.npy``: the clips, uint8 of shape (n_videos, num_frames, 3, size, size), row i is
   ``read_clip(video_paths[i], num_frames, size, backend)``. Exists only once complete.
@@ -9,7 +10,8 @@ Files in ``cache_dir`` for one cache (``<stem> = clips-<backend>-<F>f-<S>px-<key
   (one byte per row, 1 = row complete, flushed as rows are written), so an interrupted
   build resumes where it stopped; ``<stem>.lock`` serialises concurrent builders.
 
-The key hashes everything that changes the content: format version, frame sampling,
+The key hashes everything that changes the content: format version, frame sampling (spread or
+consecutive at a rate, :mod:`datamodules.frame_sampling`),
 resize, num_frames, size, backend and each video's fingerprint (name, bytes, mtime_ns); it and
 the manifest are :mod:`datamodules.clip_cache_manifest`'s; decoding (in a process pool or not) is
 :mod:`datamodules.clip_cache_decode`'s.
@@ -41,6 +43,7 @@ from datamodules.clip_cache_manifest import (
     video_fingerprint,
 )
 from datamodules.clip_cache_partial import open_partial
+from datamodules.frame_sampling import SPREAD, FrameSampling
 from datamodules.video import BACKENDS, VideoDecodeError
 
 log = logging.getLogger(__name__)
@@ -61,7 +64,7 @@ class ClipCache:
     ----------
     cache_dir : folder for the cache files (created if needed).
     video_paths : the videos, in row order; row i holds ``video_paths[i]``.
-    num_frames, size, backend : as in :func:`datamodules.video.read_clip`.
+    num_frames, size, backend, sampling : as in :func:`datamodules.video.read_clip`.
     on_error : ``"raise"`` (default) stops on the first undecodable video with its
         :class:`VideoDecodeError`; ``"skip"`` stores all-zero frames for it, lists it in
         :attr:`bad_videos` and the manifest, and logs a warning with the count.
@@ -72,7 +75,8 @@ class ClipCache:
     """
 
     def __init__(self, cache_dir: str | Path, video_paths: Sequence[str | Path], num_frames: int,
-                 size: int, backend: str = "decord", on_error: str = "raise"):
+                 size: int, backend: str = "decord", on_error: str = "raise",
+                 sampling: FrameSampling = SPREAD):
         if backend not in BACKENDS:
             raise ValueError(
                 f"unknown video backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -83,9 +87,9 @@ class ClipCache:
         self.cache_dir = Path(cache_dir)
         self.video_paths = [Path(p) for p in video_paths]
         self.num_frames, self.size = num_frames, size
-        self.backend, self.on_error = backend, on_error
+        self.backend, self.on_error, self.sampling = backend, on_error, sampling
         self.fingerprints = [video_fingerprint(p) for p in self.video_paths]
-        self.key = cache_key(self.fingerprints, num_frames, size, backend)
+        self.key = cache_key(self.fingerprints, num_frames, size, backend, sampling.description)
         self._mm: np.ndarray | None = None
         self._manifest: dict | None = None
 
@@ -97,7 +101,8 @@ class ClipCache:
 
     @property
     def _prefix(self) -> str:
-        return f"clips-{self.backend}-{self.num_frames}f-{self.size}px-"
+        tag = f"{self.sampling.tag}-" if self.sampling.tag else ""
+        return f"clips-{self.backend}-{self.num_frames}f-{self.size}px-{tag}"
 
     def _file(self, suffix: str) -> Path:
         return self.cache_dir / f"{self._prefix}{self.key}{suffix}"
@@ -222,7 +227,8 @@ class ClipCache:
         want = {json.dumps(f, sort_keys=True): i for i, f in enumerate(self.fingerprints)
                 if not done[i] and f["bytes"] >= 0}
         copied = []
-        for i, clip in rows_in_older_caches(self.cache_dir, self._prefix, self.manifest_path, want):
+        for i, clip in rows_in_older_caches(self.cache_dir, self._prefix, self.manifest_path, want,
+                                            self.sampling.description):
             mm[i] = clip
             copied.append(i)
         if copied:
@@ -231,7 +237,8 @@ class ClipCache:
 
     def _decoded(self, rows: list[int], num_workers: int) -> Iterator[tuple]:
         """Yield ``(row, frames or None, error or None)`` in order (:func:`decoded_rows`)."""
-        return decoded_rows(self.video_paths, rows, self.num_frames, self.size, self.backend, num_workers)
+        return decoded_rows(self.video_paths, rows, self.num_frames, self.size, self.backend, num_workers,
+                            self.sampling)
 
     def _build(self, progress: bool, num_workers: int) -> None:
         mm, status = open_partial(self._file(".npy.partial"), self._file(".rows"), self.shape, _CACHE_SETTING)
@@ -252,7 +259,8 @@ class ClipCache:
 
         bar = tqdm(total=len(self), initial=len(self) - len(todo), unit="clip",
                    disable=not progress,
-                   desc=f"clip cache ({self.backend}, {self.num_frames}x{self.size}px)")
+                   desc=f"clip cache ({self.backend}, {self.num_frames}x{self.size}px"
+                        f"{', ' + self.sampling.tag if self.sampling.tag else ''})")
         last = time.monotonic()
         try:
             with contextlib.closing(self._decoded(todo, num_workers)) as results:
@@ -281,7 +289,8 @@ class ClipCache:
         """Write the manifest, then atomically move the array into place."""
         bad = [{"index": i, "name": self.video_paths[i].name, "error": e} for i, e in sorted(errors.items())]
         manifest = build_manifest(self.key, self.path.name, self.shape, self.num_frames, self.size, self.backend,
-                                  self.fingerprints, bad)
+                                  self.fingerprints, bad, self.sampling.description,
+                                  {"kind": self.sampling.kind, "rate": self.sampling.rate})
         tmp = self._file(".json.partial")
         tmp.write_text(json.dumps(manifest, indent=1))
         os.replace(tmp, self.manifest_path)

@@ -14,14 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from datamodules.frame_sampling import SPREAD, FrameSampling
 from datamodules.video import VideoDecodeError, read_clip
 
 
 def _decode_row(job: tuple) -> tuple[int, np.ndarray | None, str | None]:
     """(row, frames (num_frames, 3, size, size) or None, error message or None)."""
-    i, path, num_frames, size, backend = job
+    i, path, num_frames, size, backend, sampling = job
     try:
-        return i, read_clip(path, num_frames, size, backend), None
+        return i, read_clip(path, num_frames, size, backend, sampling=sampling), None
     except VideoDecodeError as e:
         return i, None, str(e)
 
@@ -33,9 +34,9 @@ def _init_worker() -> None:
 
 
 def decoded_rows(video_paths: Sequence[Path], rows: list[int], num_frames: int, size: int, backend: str,
-                 num_workers: int) -> Iterator[tuple]:
+                 num_workers: int, sampling: FrameSampling = SPREAD) -> Iterator[tuple]:
     """Yield ``_decode_row`` results for ``rows`` in order, in this process or a process pool."""
-    jobs = ((i, video_paths[i], num_frames, size, backend) for i in rows)
+    jobs = ((i, video_paths[i], num_frames, size, backend, sampling) for i in rows)
     if num_workers <= 0:
         yield from map(_decode_row, jobs)
         return

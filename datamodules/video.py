@@ -1,7 +1,8 @@
 """Decode a few frames of an mp4 clip into a fixed-size uint8 array.
 
 Two backends, ``"decord"`` and ``"pyav"``, decode full-resolution RGB frames at the same
-indices (:func:`sample_frame_indices`) and share one resize (:func:`resize_frames`), so
+indices (:class:`datamodules.frame_sampling.FrameSampling`: spread over the clip, as
+:func:`sample_frame_indices`, or consecutive at a fixed rate) and share one resize (:func:`resize_frames`), so
 they return the same array for the same file. On FFmpeg's default YUV->RGB conversion the
 two agree bit for bit (``tests/test_video.py`` checks exact equality), also on clips whose display
 matrix turns them (phone videos): both turn the frames upright, as decord does.
@@ -18,12 +19,14 @@ import errno
 import importlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from datamodules.frame_sampling import SPREAD, FrameSampling
 from datamodules.still_images import is_image, read_image_frames
 
 BACKENDS = ("decord", "pyav")
@@ -34,6 +37,9 @@ _OTHER_FORMATS = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"
 
 log = logging.getLogger(__name__)
 _non_square_seen: set[tuple[int, int]] = set()
+_padded_said = False
+#: ``pick(n_frames, fps)``: the indices to decode of a clip of ``n_frames`` at ``fps`` (None: unknown).
+Picker = Callable[[int, "float | None"], np.ndarray]
 
 
 class VideoDecodeError(ValueError):
@@ -71,11 +77,7 @@ def sample_frame_indices(n_frames_in_clip: int, num_frames: int) -> np.ndarray:
     -------
     indices : int64 array of shape (num_frames,), non-decreasing, in ``[0, n_frames_in_clip)``.
     """
-    if n_frames_in_clip < 1:
-        raise ValueError(f"n_frames_in_clip must be >= 1, got {n_frames_in_clip}")
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    return np.linspace(0, n_frames_in_clip - 1, num_frames).astype(np.int64)
+    return SPREAD.indices(n_frames_in_clip, None, num_frames)
 
 
 def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
@@ -122,8 +124,9 @@ def _say_if_not_square(path: Path, frames: np.ndarray, size: int) -> None:
                     "first if the shapes matter", path, width, height, width, height, size, size)
 
 
-def _decode_decord(path: Path, num_frames: int) -> np.ndarray:
-    """Frames at the sampled indices, uint8 (num_frames, H, W, 3); frame count = len(reader)."""
+def _decode_decord(path: Path, num_frames: int, pick: Picker | None = None) -> np.ndarray:
+    """Frames at ``pick(len(reader), average fps)`` (default: spread), uint8 (num_frames, H, W, 3)."""
+    pick = pick or (lambda n, fps: sample_frame_indices(n, num_frames))
     try:
         decord = importlib.import_module("decord")
     except ImportError as e:
@@ -136,10 +139,12 @@ def _decode_decord(path: Path, num_frames: int) -> np.ndarray:
         n = len(reader)
         if n < 1:
             raise VideoDecodeError(f"{path}: no video frames (expected an mp4 with >= 1 frame)")
-        frames = reader.get_batch(sample_frame_indices(n, num_frames).tolist()).asnumpy()
+        frames = reader.get_batch(pick(n, reader.get_avg_fps()).tolist()).asnumpy()
         del reader
     except (VideoDecodeError, MemoryError):  # out of memory is not a bad clip
         raise
+    except _FrameRateUnknown as e:
+        raise VideoDecodeError(f"{path}: {e}") from None
     except Exception as e:  # decord raises RuntimeError / DECORDError on bad input
         if (oom := _out_of_memory(path, "decord", e)) is not None:
             raise oom from e
@@ -150,8 +155,9 @@ def _decode_decord(path: Path, num_frames: int) -> np.ndarray:
     return frames
 
 
-def _decode_pyav(path: Path, num_frames: int) -> np.ndarray:
-    """Frames at the sampled indices, uint8 (num_frames, H, W, 3), turned upright as decord does.
+def _decode_pyav(path: Path, num_frames: int, pick: Picker | None = None) -> np.ndarray:
+    """Frames at ``pick(n_frames, average fps)`` (default: spread), uint8 (num_frames, H, W, 3),
+    turned upright as decord does.
 
     The frame count is the number of frames that decode (container counts can be wrong), as it
     was when every frame was held in memory; now the frames stream through and only the sampled
@@ -161,13 +167,15 @@ def _decode_pyav(path: Path, num_frames: int) -> np.ndarray:
     """
     import av
 
+    pick = pick or (lambda n, fps: sample_frame_indices(n, num_frames))
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise VideoDecodeError(f"{path}: no video stream (expected an mp4 with video)")
-            hinted = container.streams.video[0].frames
+            stream = container.streams.video[0]
+            hinted, fps = stream.frames, _rate(stream)
             if hinted > 0:
-                wanted = sample_frame_indices(hinted, num_frames)
+                wanted = pick(hinted, fps)
                 kept, n = _keep_frames(container, wanted)
                 if n == hinted:
                     return np.stack([kept[i] for i in wanted])
@@ -178,19 +186,31 @@ def _decode_pyav(path: Path, num_frames: int) -> np.ndarray:
         log.debug("%s: the container counts %d frames, %d decode; decoding again at the right "
                   "indices", path, hinted, n)
         with av.open(str(path)) as container:
-            wanted = sample_frame_indices(n, num_frames)
+            wanted = pick(n, fps)
             kept, again = _keep_frames(container, wanted)
         if again != n:
             raise VideoDecodeError(f"{path}: {n} frames decoded the first time, {again} the second")
         return np.stack([kept[i] for i in wanted])
     except (VideoDecodeError, MemoryError):  # av.error.MemoryError is a MemoryError: not a bad clip
         raise
+    except _FrameRateUnknown as e:
+        raise VideoDecodeError(f"{path}: {e}") from None
     except Exception as e:  # av.error.FFmpegError and friends
         if (oom := _out_of_memory(path, "PyAV", e)) is not None:
             raise oom from e
         raise VideoDecodeError(
             f"{path}: PyAV could not decode this mp4 (unreadable or truncated?): {e}"
         ) from e
+
+
+class _FrameRateUnknown(ValueError):
+    """A clip without a frame rate, sampled at a rate (raised by :func:`read_clip`'s picker)."""
+
+
+def _rate(stream) -> float | None:
+    """A PyAV video stream's average frame rate in Hz (the guessed one if absent), else None."""
+    rate = stream.average_rate or stream.guessed_rate
+    return float(rate) if rate else None
 
 
 def _keep_frames(container, wanted: np.ndarray) -> tuple[dict[int, np.ndarray], int]:
@@ -223,15 +243,19 @@ def _upright(frame) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, quarter % 4))  # np.rot90 turns counter-clockwise
 
 
-def read_clip(path: str | Path, num_frames: int, size: int, backend: str = "decord") -> np.ndarray:
-    """Decode ``num_frames`` frames spread over the clip at ``path``, resized to ``size``.
+def read_clip(path: str | Path, num_frames: int, size: int, backend: str = "decord",
+              sampling: FrameSampling = SPREAD) -> np.ndarray:
+    """Decode ``num_frames`` frames of the clip at ``path`` chosen by ``sampling``, resized to ``size``.
 
     Parameters
     ----------
-    path : an mp4 file.
-    num_frames : frames to sample, at :func:`sample_frame_indices` of the clip's frame count.
+    path : an mp4 file (or a still image: one frame, repeated).
+    num_frames : frames to sample.
     size : output height and width in pixels.
     backend : ``"decord"`` or ``"pyav"``.
+    sampling : spread over the clip (default, :func:`sample_frame_indices`) or consecutive at a
+        rate (:class:`~datamodules.frame_sampling.FrameSampling`; a clip shorter than the window
+        repeats its last frame).
 
     Returns
     -------
@@ -239,7 +263,8 @@ def read_clip(path: str | Path, num_frames: int, size: int, backend: str = "deco
 
     Raises
     ------
-    VideoDecodeError : the file is missing, empty, not a video, or truncated.
+    VideoDecodeError : the file is missing, empty, not a video, or truncated; or has no frame
+        rate and ``sampling`` asks for one.
     ValueError : unknown ``backend``.
     ImportError : ``backend="decord"`` but decord is not installed.
     """
@@ -255,6 +280,24 @@ def read_clip(path: str | Path, num_frames: int, size: int, backend: str = "deco
         return resize_frames(frames, size)
     _check_file(path)
     decode = _decode_decord if backend == "decord" else _decode_pyav
-    frames = decode(path, num_frames)
+    frames = decode(path, num_frames, _picker(path, num_frames, sampling))
     _say_if_not_square(path, frames, size)
     return resize_frames(frames, size)
+
+
+def _picker(path: Path, num_frames: int, sampling: FrameSampling) -> Picker:
+    """``sampling``'s indices for ``path``; a clip shorter than the window is said once per process."""
+
+    def pick(n: int, fps: float | None) -> np.ndarray:
+        global _padded_said
+        try:
+            if sampling.pads(n, fps, num_frames) and not _padded_said:
+                _padded_said = True
+                log.warning("%s: %d frames at %.3g fps, shorter than the %d-frame window of %d frames at "
+                            "%s: its last frame is repeated (other such clips are not named)", path, n, fps,
+                            sampling.window(fps, num_frames), num_frames, sampling.description)
+            return sampling.indices(n, fps, num_frames)
+        except ValueError as e:
+            raise _FrameRateUnknown(str(e)) from None
+
+    return pick

@@ -15,7 +15,7 @@ from pathlib import Path
 from datamodules.clip_settings import ClipSettings
 
 #: The clip settings that change what a model is fed (the backends agree frame for frame).
-CLIP_KEYS = ("num_frames", "image_size")
+CLIP_KEYS = ("num_frames", "image_size", "frame_sampling", "frame_rate")
 
 
 class EnsembleClipsError(ValueError):

@@ -61,11 +61,11 @@ class CountingReader:
         self.calls: list[Path] = []
         self.fail_on = fail_on
 
-    def __call__(self, path, num_frames, size, backend="decord"):
+    def __call__(self, path, num_frames, size, backend="decord", **sampling):
         if self.fail_on is not None and len(self.calls) == self.fail_on:
             raise KeyboardInterrupt("simulated crash mid-build")
         self.calls.append(Path(path))
-        return read_clip(path, num_frames, size, backend)
+        return read_clip(path, num_frames, size, backend, **sampling)
 
 
 def test_cache_equals_direct_decoding(videos, tmp_path):

@@ -37,7 +37,9 @@ def _saved(datamodule: AlgonautsDataModule, tmp_path: Path) -> dict:
 
 
 @pytest.mark.parametrize("split", [[], ["--data.split", "kfold", "--data.n_folds", "3", "--data.fold", "2",
-                                        "--data.seed", "5"]], ids=["holdout", "kfold"])
+                                        "--data.seed", "5"],
+                                   ["--data.frame_sampling", "consecutive", "--data.frame_rate", "15"]],
+                         ids=["holdout", "kfold", "consecutive_15hz"])
 def test_rebuilt_data_module_is_trainings(tiny_root, tmp_path, split):
     trained = _training_datamodule(tiny_root, tmp_path, *split)
     saved = _saved(trained, tmp_path)
@@ -47,6 +49,8 @@ def test_rebuilt_data_module_is_trainings(tiny_root, tmp_path, split):
     assert rebuilt.cache_dir == trained.cache_dir == tiny_root.parent / "cache"
     assert rebuilt.clip_settings == trained.clip_settings
     assert rebuilt.clips.path == trained.clips.path  # same folder, videos and settings: the same key
+    expected = ("consecutive", 15) if "consecutive" in split else ("spread", None)
+    assert (rebuilt.clips.sampling.kind, rebuilt.clips.sampling.rate) == expected
     assert rebuilt.voxel_counts == trained.voxel_counts
 
     trained.prepare_data()
@@ -71,6 +75,7 @@ def test_settings_an_older_checkpoint_lacks_take_the_data_modules_defaults(tiny_
     defaults = AlgonautsDataModule(root=str(tiny_root)).hparams
     assert settings == dict(defaults)
     assert settings["source"] == "auto" and "predict_videos" not in settings
+    assert (settings["frame_sampling"], settings["frame_rate"]) == ("spread", None)  # clips as they were read
     # The split an ensemble recomputes: the defaults' k-fold split (10 folds, fold 0, seed 0) ...
     assert (defaults["split"], defaults["n_folds"], defaults["fold"], defaults["seed"]) == ("kfold", 10, 0, 0)
     np.testing.assert_array_equal(recorded_train_index({}, 40), kfold_split(40, 10, 0, 0)[0])

@@ -17,9 +17,13 @@ frames (the ridge baseline's features, ``temporal.kind: mean``) equals the mean 
 Frames. The Kinetics-400 weights were trained on ``clip_len`` consecutive frames at
 ``frame_rate`` frames per second (``VIDEO_MODELS``), normalised with ``mean``/``std`` (the
 extractor carries them, as ``FrameFeatureExtractor`` does, and the encoder applies them).
-The data module samples ``data.num_frames`` frames spread evenly over each clip (the Algonauts
-dev-kit convention): for a 3 s clip, 16 frames are ~5 per second, a third of ``r3d_18``'s 15.
-The networks accept that; their motion filters then see larger steps than they were trained on.
+The data module reads clips that way with ``data.frame_sampling: consecutive`` and
+``data.frame_rate: <frame_rate>`` (``data.num_frames: <clip_len>``, or fewer where a clip is
+shorter than ``clip_len`` frames at that rate: S3D's 128 frames are 8.5 s), as the
+``configs/video_*.yaml`` recipes do (``tests/test_frame_sampling.py`` checks them against this
+table). Its default, frames spread evenly over each clip (the Algonauts dev-kit convention), gives
+a 3 s clip's 16 frames ~5 per second, a third of ``r3d_18``'s 15: the networks accept that, and
+their motion filters then see larger steps than they were trained on.
 
 The trunks (each family's levels) are :mod:`~lightning_modules.networks.video_trunks`'s, the
 read-out :mod:`~lightning_modules.networks.video_features`'s; this module holds the model table
