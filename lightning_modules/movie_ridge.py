@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_info
 
 from datamodules.movies.frame_cache import tr_means
+from lightning_modules.movie_val_dump import movie_validation_arrays
 from lightning_modules.networks.backbones import build_backbone
 from ridge.delays import fir_delays, fixed_lag_window
 from ridge.solver import DEFAULT_ALPHAS, RidgeCV
@@ -25,7 +27,10 @@ from run_folder.summary_file import RunSummaryRecord
 from scoring.run_splits import group_kfold_folds
 from scoring.schaefer import parcel_networks
 from scoring.summary import GroupMeans, ScoreSummary
-from scoring.timeseries import score_subjects
+from scoring.timeseries import normalised_r, reliability_from_repeats, score_subjects
+
+#: The logged score normalised by the repeats' reliability (labelled so, never the official one).
+NORMALISED_KEY = "normalised_r_by_repeats"
 
 
 class MovieRidge(pl.LightningModule):
@@ -129,15 +134,53 @@ class MovieRidge(pl.LightningModule):
         if not targets:
             raise ValueError("no subject has a validation run: name data.val_stimuli that subjects have")
         score = score_subjects(predictions, targets)
-        networks = np.array(parcel_networks(dm.n_parcels))
+        # each parcel's network from the atlas's label names where the release has them
+        networks = np.array(dm.networks()[0] if hasattr(dm, "networks")
+                            else parcel_networks(dm.n_parcels))
         groups = {(s, n): float(np.nanmean(r[networks == n])) for s, r in score.per_parcel.items()
                   for n in dict.fromkeys(networks)}
         rois = {n: float(np.mean([v for (_, m), v in groups.items() if m == n])) for n in dict.fromkeys(networks)}
         self.last_summary = ScoreSummary(GroupMeans(score.overall, score.per_subject, rois, groups))
         self.best_summary = self.best_summary or self.last_summary
         self.val_per_parcel = score.per_parcel
+        self.val_predictions, self.val_targets = predictions, targets
         self.log("val/score", score.overall)
         self.log_dict({f"val/{k}": v for k, v in self.last_summary.logged(per_group=False).items()})
+        normalised = self.normalised_by_repeats(dm, score.per_parcel)
+        self.log_dict({f"val/{k}": v for k, v in normalised.items()})
+        line = (f"val/score {score.overall:.4f} (official: Pearson r per parcel, mean over parcels "
+                "and subjects)")
+        if NORMALISED_KEY in normalised:
+            line += (f"; val/{NORMALISED_KEY} {normalised[NORMALISED_KEY]:.4f} (normalised: "
+                     "r / sqrt(r between repeated runs), not the official score)")
+        rank_zero_info(line)
+
+    def repeat_reliability(self, datamodule, subject: str) -> np.ndarray | None:
+        """(n_parcels,) r between the measured run-1 and run-2 of ``subject``'s repeated segments
+        (:meth:`MovieDataModule.repeated_runs`), or None where it saw none twice; computed once."""
+        cache = self.__dict__.setdefault("_reliability", {})
+        if subject not in cache:
+            pairs = (datamodule.repeated_runs(subject) if hasattr(datamodule, "repeated_runs")
+                     else [])
+            cache[subject] = reliability_from_repeats(
+                [(datamodule.responses(a), datamodule.responses(b)) for a, b in pairs])
+        return cache[subject]
+
+    def normalised_by_repeats(self, datamodule,
+                              per_parcel: dict[str, np.ndarray]) -> dict[str, float]:
+        """``normalised_r_by_repeats[/<subject>]``: each parcel's validation r divided by the r a
+        perfect model could reach, sqrt(r between the measured repeats), averaged over the parcels
+        whose repeats agree (reliability > 0), then over subjects with repeats. Not the official
+        score (that is ``val/score``, raw r); {} where no subject has repeats."""
+        out = {}
+        for subject, r in per_parcel.items():
+            reliability = self.repeat_reliability(datamodule, subject)
+            if reliability is not None and (reliability > 0).any():
+                value = np.nanmean(normalised_r(r, reliability))
+                out[f"{NORMALISED_KEY}/{subject}"] = float(value)
+        if out:
+            out[NORMALISED_KEY] = float(np.mean(list(out.values())))
+        return out
 
     def on_fit_end(self) -> None:
         if self.trainer.is_global_zero and self.last_summary is not None:
@@ -145,6 +188,12 @@ class MovieRidge(pl.LightningModule):
             folder.write_summary(RunSummaryRecord(best=self.best_summary, last=self.last_summary,
                                                   ridge=self.last_summary, best_epoch=0,
                                                   epochs_run=self.trainer.current_epoch))
+            # the validation per parcel, for report.py's maps through the atlas
+            cached = self.__dict__.get("_reliability", {})
+            arrays = movie_validation_arrays(self.val_predictions, self.val_targets,
+                                             self.val_per_parcel,
+                                             {s: cached.get(s) for s in self.val_targets})
+            folder.write_predictions(**arrays, epoch=0, score=self.last_summary.r.overall)
 
     # -------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -96,6 +96,21 @@ def repeat_reliability(first: Sequence[np.ndarray], second: Sequence[np.ndarray]
     return parcel_r(first, second)
 
 
+def reliability_from_repeats(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
+    """Per-parcel r between the two measured runs of repeated segments, (n_parcels,), or None
+    without any pair. Each pair ``(run-1, run-2)`` (n_TRs_i, n_parcels) is trimmed to the shorter
+    run (a scan may hold a TR more); the pairs are concatenated as :func:`repeat_reliability`
+    does."""
+    if not pairs:
+        return None
+    first, second = [], []
+    for a, b in pairs:
+        n = min(len(a), len(b))
+        first.append(np.asarray(a)[:n])
+        second.append(np.asarray(b)[:n])
+    return repeat_reliability(first, second)
+
+
 def normalised_r(r: np.ndarray, reliability: np.ndarray, n_averaged: int = 1) -> np.ndarray:
     """``r`` divided by the r a perfect model could reach, estimated from repeated runs.
 

@@ -120,6 +120,21 @@ def test_fit_and_predict_through_the_cli(movies_root, tmp_path):
     assert np.isfinite(r["overall"]) and set(r["rois"]) == {"Vis", "SomMot", "DorsAttn", "SalVentAttn",
                                                             "Limbic", "Cont", "Default"}
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 3  # one frame cache per training/validation movie
+    # the logs say where the networks came from (the simulator writes the atlas's label table) and label
+    # the score normalised by the repeats (life01 run-1 / run-2) as such
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from scoring.schaefer import FROM_NAMES
+    logs = fit.stdout + fit.stderr
+    assert f"Schaefer networks per parcel {FROM_NAMES} in " in logs
+    assert "(normalised: r / sqrt(r between repeated runs), not the official score)" in logs
+    tags = set(EventAccumulator(str(run)).Reload().Tags()["scalars"])
+    assert {"val/score", "val/normalised_r_by_repeats", "val/normalised_r_by_repeats/sub-01"} <= tags
+    # the validation per parcel is kept for report.py's maps
+    from run_folder.contract import RunFolder
+    dump = RunFolder(run).read_predictions()
+    assert [g[:2] for g in dump.groups] == [("sub-01", "parcels")]
+    np.testing.assert_allclose(dump.r.mean(), r["overall"], rtol=1e-5)
 
     out = tmp_path / "out"
     pred = subprocess.run([sys.executable, "predict.py", "--ckpt_path", str(run), "--data.root", str(movies_root),

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
+from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from datamodules.movies.files import (
@@ -30,18 +31,22 @@ from datamodules.movies.files import (
     TASKS,
     MovieDataError,
     MovieRun,
+    atlas_file,
     detect_layout,
+    find_atlas_labels,
     generic_test_movie,
     list_generic_subject_runs,
     list_generic_subjects,
     list_runs,
     list_subjects,
     load_run,
+    read_atlas_labels,
     read_sample_numbers,
     test_movie_path,
 )
 from datamodules.movies.frame_cache import cached_frames
 from datamodules.movies.split import default_val_stimuli, split_runs
+from scoring.schaefer import APPROXIMATED, FROM_NAMES, parcel_networks
 
 
 class MovieDataModule(pl.LightningDataModule):
@@ -81,6 +86,7 @@ class MovieDataModule(pl.LightningDataModule):
             raise MovieDataError(f"data.tr must be > 0 seconds, got {tr}")
         self.train_runs: dict[str, list[MovieRun]] = {}
         self.val_runs: dict[str, list[MovieRun]] = {}
+        self._networks: tuple[list[str], str] | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_runs:
@@ -97,6 +103,32 @@ class MovieDataModule(pl.LightningDataModule):
                 raise MovieDataError(f"{run.where}: {run.n_parcels} targets, but {every[0].where} "
                                      f"has {every[0].n_parcels} (every run needs the same targets)")
         self.n_parcels = every[0].n_parcels
+        rank_zero_info(self.networks()[1])
+
+    def networks(self) -> tuple[list[str], str]:
+        """Each target's Schaefer network in label order, (n_parcels,) names, and a line saying
+        where they came from: the label table beside the (first subject's) atlas when there is
+        one, else :func:`scoring.schaefer.parcel_networks`'s approximation. A generic folder's
+        targets form one group, ``all``. After :meth:`setup`."""
+        if self._networks is None:
+            n = self.n_parcels
+            if self.layout == "generic":
+                self._networks = ["all"] * n, "generic movie folder: no atlas, one group of targets"
+                return self._networks
+            subject = self.subjects()[0]
+            try:
+                atlas = atlas_file(self.root, subject)
+            except MovieDataError:
+                atlas = None
+            table = find_atlas_labels(atlas) if atlas is not None else None
+            if table is None:
+                where = atlas.parent if atlas is not None else self.root / "fmri" / subject
+                self._networks = (parcel_networks(n), f"Schaefer networks per parcel "
+                                                      f"{APPROXIMATED}: no label table in {where}")
+            else:
+                self._networks = (parcel_networks(n, read_atlas_labels(table, n)),
+                                  f"Schaefer networks per parcel {FROM_NAMES} in {table}")
+        return self._networks
 
     def subjects(self) -> list[str]:
         """``data.subjects``, or every subject of the folder."""
@@ -112,6 +144,21 @@ class MovieDataModule(pl.LightningDataModule):
         if self.layout == "generic":
             return list_generic_subject_runs(self.root, subject, h.tr)
         return list_runs(self.root, subject, tuple(h.tasks or TASKS), h.tr)
+
+    def repeated_runs(self, subject: str) -> list[tuple[MovieRun, MovieRun]]:
+        """``(run-1, run-2)`` of every segment ``subject`` saw twice (Movie10's repeats), training
+        and validation runs alike (only measured data is compared); the first two repeats of
+        each. After :meth:`setup`."""
+        by_stimulus: dict[str, list[MovieRun]] = {}
+        for run in self.train_runs.get(subject, []) + self.val_runs.get(subject, []):
+            if run.repeat is not None:
+                by_stimulus.setdefault(run.stimulus, []).append(run)
+        pairs = []
+        for stimulus in sorted(by_stimulus):
+            runs = sorted(by_stimulus[stimulus], key=lambda r: r.repeat)
+            if len(runs) >= 2:
+                pairs.append((runs[0], runs[1]))
+        return pairs
 
     def responses(self, run: MovieRun) -> np.ndarray:
         """float32 (n_TRs, n_parcels), each parcel z-scored over the run (constant parcels: 0)."""
