@@ -8,6 +8,9 @@ and writes into ``--out``: ``scores.png`` (score per region and subject, runs si
 ``voxel_r.png`` (distribution of per-voxel r), ``voxels_<run>.png`` (predicted vs measured for the
 best and worst voxels), for whole-brain runs ``brain_<run>_<subject>.png`` (per-voxel r on slices)
 and ``r_<run>_<subject>.nii.gz`` (with nibabel), and ``report.html`` embedding them all.
+For a movie run (``mode: movies``): ``parcel_r_<run>_<subject>.nii.gz``, the validation r of
+each parcel written into the voxels the release's atlas gives it (the atlas's space and affine),
+and ``parcels_<run>_<subject>.png`` (slices); ``--data.root`` if the release has moved.
 ``--test-scores OUT`` adds the scores on the test videos that ``predict.py --score`` wrote
 (``OUT/test_scores.json``) and prints each in one line.
 
@@ -33,12 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-nifti", action="store_true", help="skip the NIfTI volumes of whole-brain runs")
     p.add_argument("--test-scores", dest="test_scores", nargs="+", default=[], metavar="PATH",
                    help="test_scores.json files (or the predict.py --output_dir folders holding them) to show")
+    p.add_argument("--data.root", dest="data_root", default=None,
+                   help="a movie run's release folder, for its atlas (default: the run's data.root)")
     args = p.parse_args(argv)
     try:
         for given in args.test_scores:
             print(summary_line(*read_test_scores(given)))
         path = build_report(args.run_dirs, args.out, n_extreme=args.voxels, nifti=not args.no_nifti,
-                            test_scores=args.test_scores)
+                            test_scores=args.test_scores, data_root=args.data_root)
     except (RunReadError, TestScoresReadError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

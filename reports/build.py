@@ -20,6 +20,7 @@ from reports.figures import (
     scores_figure,
     voxel_r_histogram,
 )
+from reports.parcel_maps import is_movie_run, parcel_map_sections
 from reports.runs import RunResult, load_run
 from reports.test_scores import scores_on_test_section
 from run_folder.contract import PREDICTIONS_FILE
@@ -81,10 +82,13 @@ def scores_tables(runs: list[RunResult]) -> str:
 
 
 def build_report(run_dirs: list[str | Path], out_dir: str | Path, n_extreme: int = 3, nifti: bool = True,
-                 progress: bool = True, test_scores: list[str | Path] = ()) -> Path:
+                 progress: bool = True, test_scores: list[str | Path] = (),
+                 data_root: str | Path | None = None) -> Path:
     """Read the runs and write the figures, the NIfTI volumes (whole-brain runs, if nibabel is
-    installed) and ``report.html`` into ``out_dir``; returns the HTML's path. ``test_scores``:
-    ``predict.py --score`` outputs (``test_scores.json`` or its folder), shown in their own section."""
+    installed; movie runs: per-parcel r through the atlas) and ``report.html`` into ``out_dir``;
+    returns the HTML's path. ``test_scores``: ``predict.py --score`` outputs (``test_scores.json``
+    or its folder), shown in their own section. ``data_root``: where a movie run's release is now
+    (default: its ``data.root``)."""
     runs = [load_run(d) for d in run_dirs]
     for i, run in enumerate(runs):  # runs/a/version_0 and runs2/a/version_0: tell them apart
         if any(other.name == run.name for other in runs[:i]):
@@ -135,6 +139,9 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, n_extreme: int
     bar.close()
     for run in runs:  # runs fitted with banded ridge leave their band weights
         sections += band_sections(run.path, run.name, out, nifti)
+    for run in runs:  # movie runs: validation r per parcel through the atlas
+        if is_movie_run(run):
+            sections += parcel_map_sections(run, out, slug(run.name), nifti, data_root)
     path = out / "report.html"
     path.write_text(html.page("Encoding-model runs: " + ", ".join(run.name for run in runs), sections))
     return path

@@ -120,8 +120,10 @@ def best_worst_voxels_figure(run: RunResult, n: int = 3):
     for row, (label, voxels) in enumerate((("best", best), ("worst", worst))):
         for ax, voxel in zip(axes[row], voxels):
             x, y = preds.predictions[:, voxel], preds.targets[:, voxel]
+            both = np.isfinite(x) & np.isfinite(y)  # a movie run's rows a subject lacks are NaN
+            x, y = x[both], y[both]
             ax.scatter(x, y, s=12, alpha=0.75, color="tab:blue" if row == 0 else "tab:red")
-            if np.ptp(x) > 0:
+            if len(x) > 1 and np.ptp(x) > 0:
                 slope, intercept = np.polyfit(x, y, 1)
                 xs = np.linspace(x.min(), x.max(), 2)
                 ax.plot(xs, slope * xs + intercept, color="black", linewidth=0.8)
