@@ -42,29 +42,34 @@ class FrameSampling:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise DataSettingsError(f"data.frame_sampling={self.kind!r}: expected one of {', '.join(KINDS)}")
+            raise DataSettingsError(f"data.frame_sampling={self.kind!r}: expected one of "
+                                    f"{', '.join(KINDS)}")
         if self.rate is None:
             return
         if self.kind == "spread":
-            raise DataSettingsError(f"data.frame_rate={self.rate} is used only with data.frame_sampling: "
-                                    "consecutive (spread sampling takes frames evenly over the whole clip); "
-                                    "set frame_sampling: consecutive, or frame_rate: null")
+            raise DataSettingsError(f"data.frame_rate={self.rate} is used only with "
+                                    "data.frame_sampling: consecutive (spread sampling takes "
+                                    "frames evenly over the whole clip); set frame_sampling: "
+                                    "consecutive, or frame_rate: null")
         if isinstance(self.rate, bool) or not isinstance(self.rate, (int, float)) \
                 or not math.isfinite(self.rate) or self.rate <= 0:
-            raise DataSettingsError(f"data.frame_rate={self.rate!r}: expected frames per second > 0 "
-                                    "(e.g. 15), or null for every frame of the clip")
+            raise DataSettingsError(f"data.frame_rate={self.rate!r}: expected frames per second "
+                                    "> 0 (e.g. 15), or null for every frame of the clip")
 
     @property
     def description(self) -> str:
-        """What the clip cache's key and manifest record: changes whenever the frames chosen change."""
+        """What the clip cache's key and manifest record: changes whenever the chosen frames do."""
         if self.kind == "spread":
             return SPREAD_FORMULA
-        rate = "every frame" if self.rate is None else f"{float(self.rate):g} Hz (step fps / rate, rounded)"
-        return f"consecutive at {rate}, window centred in the clip, a short clip padded with its last frame"
+        rate = ("every frame" if self.rate is None
+                else f"{float(self.rate):g} Hz (step fps / rate, rounded)")
+        return (f"consecutive at {rate}, window centred in the clip, "
+                "a short clip padded with its last frame")
 
     @property
     def tag(self) -> str:
-        """A short name for file names: ``""`` for spread (as before), ``c15hz``, ``c7.5hz``, ``call``."""
+        """A short name for file names: ``""`` (spread, as before), ``c15hz``, ``c7.5hz``, ``call``.
+        """
         if self.kind == "spread":
             return ""
         return "call" if self.rate is None else f"c{float(self.rate):g}hz"
@@ -79,11 +84,11 @@ class FrameSampling:
         return float(fps) / float(self.rate)
 
     def window(self, fps: float | None, num_frames: int) -> int:
-        """Frames of the clip the consecutive window covers: ``(num_frames - 1) * step + 1``, rounded."""
+        """Frames of the clip the consecutive window covers: ``(num_frames - 1) * step + 1``."""
         return int(math.floor((num_frames - 1) * self.step(fps) + 0.5)) + 1
 
     def indices(self, n_frames: int, fps: float | None, num_frames: int) -> np.ndarray:
-        """The frames to decode: int64 array of shape (num_frames,), non-decreasing, in ``[0, n_frames)``.
+        """The frames to decode: int64 (num_frames,), non-decreasing, in ``[0, n_frames)``.
 
         ``fps``: the clip's frame rate (consecutive sampling at a rate needs it; spread ignores it).
         """
@@ -95,12 +100,13 @@ class FrameSampling:
             return np.linspace(0, n_frames - 1, num_frames).astype(np.int64)
         step = self.step(fps)
         span = (num_frames - 1) * step
-        start = max(0.0, (n_frames - 1 - span) / 2)  # centred; a short clip starts at its first frame
+        start = max(0.0, (n_frames - 1 - span) / 2)  # centred; a short clip starts at frame 0
         positions = np.floor(start + np.arange(num_frames) * step + 0.5).astype(np.int64)
         return np.minimum(positions, n_frames - 1)  # past the end: the last frame again
 
     def pads(self, n_frames: int, fps: float | None, num_frames: int) -> bool:
-        """Whether a clip of ``n_frames`` is shorter than the consecutive window (its last frame repeats)."""
+        """Whether a clip of ``n_frames`` is shorter than the consecutive window (its last frame
+        repeats)."""
         return self.kind == "consecutive" and self.window(fps, num_frames) > n_frames
 
 

@@ -2,8 +2,8 @@
 
 Two backends, ``"decord"`` and ``"pyav"``, decode full-resolution RGB frames at the same
 indices (:class:`datamodules.frame_sampling.FrameSampling`: spread over the clip, as
-:func:`sample_frame_indices`, or consecutive at a fixed rate) and share one resize (:func:`resize_frames`), so
-they return the same array for the same file. On FFmpeg's default YUV->RGB conversion the
+:func:`sample_frame_indices`, or consecutive at a fixed rate) and share one resize
+(:func:`resize_frames`), so they return the same array for the same file. On FFmpeg's default YUV->RGB conversion the
 two agree bit for bit (``tests/test_video.py`` checks exact equality), also on clips whose display
 matrix turns them (phone videos): both turn the frames upright, as decord does.
 
@@ -38,7 +38,7 @@ _OTHER_FORMATS = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"
 log = logging.getLogger(__name__)
 _non_square_seen: set[tuple[int, int]] = set()
 _padded_said = False
-#: ``pick(n_frames, fps)``: the indices to decode of a clip of ``n_frames`` at ``fps`` (None: unknown).
+#: ``pick(n_frames, fps)``: the indices to decode of a clip of ``n_frames`` at ``fps`` (or None).
 Picker = Callable[[int, "float | None"], np.ndarray]
 
 
@@ -125,7 +125,8 @@ def _say_if_not_square(path: Path, frames: np.ndarray, size: int) -> None:
 
 
 def _decode_decord(path: Path, num_frames: int, pick: Picker | None = None) -> np.ndarray:
-    """Frames at ``pick(len(reader), average fps)`` (default: spread), uint8 (num_frames, H, W, 3)."""
+    """Frames at ``pick(len(reader), average fps)`` (default: spread), uint8 (num_frames, H, W, 3).
+    """
     pick = pick or (lambda n, fps: sample_frame_indices(n, num_frames))
     try:
         decord = importlib.import_module("decord")
@@ -245,7 +246,7 @@ def _upright(frame) -> np.ndarray:
 
 def read_clip(path: str | Path, num_frames: int, size: int, backend: str = "decord",
               sampling: FrameSampling = SPREAD) -> np.ndarray:
-    """Decode ``num_frames`` frames of the clip at ``path`` chosen by ``sampling``, resized to ``size``.
+    """Decode ``num_frames`` frames of the clip at ``path``, chosen by ``sampling``, resized.
 
     Parameters
     ----------
@@ -286,16 +287,17 @@ def read_clip(path: str | Path, num_frames: int, size: int, backend: str = "deco
 
 
 def _picker(path: Path, num_frames: int, sampling: FrameSampling) -> Picker:
-    """``sampling``'s indices for ``path``; a clip shorter than the window is said once per process."""
+    """``sampling``'s indices for ``path``; a clip shorter than the window is said once a process."""
 
     def pick(n: int, fps: float | None) -> np.ndarray:
         global _padded_said
         try:
             if sampling.pads(n, fps, num_frames) and not _padded_said:
                 _padded_said = True
-                log.warning("%s: %d frames at %.3g fps, shorter than the %d-frame window of %d frames at "
-                            "%s: its last frame is repeated (other such clips are not named)", path, n, fps,
-                            sampling.window(fps, num_frames), num_frames, sampling.description)
+                log.warning("%s: %d frames at %.3g fps, shorter than the %d-frame window of %d "
+                            "frames at %s: its last frame is repeated (other such clips are not "
+                            "named)", path, n, fps, sampling.window(fps, num_frames), num_frames,
+                            sampling.description)
             return sampling.indices(n, fps, num_frames)
         except ValueError as e:
             raise _FrameRateUnknown(str(e)) from None

@@ -45,7 +45,8 @@ def decoded_indices(path: Path, sampling: FrameSampling, num_frames: int, backen
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("ramps")
-    return {"30fps": ramp_video(folder / "a_60_30fps.mp4", 60, 30), "25fps": ramp_video(folder / "b_75_25fps.mp4", 75, 25),
+    return {"30fps": ramp_video(folder / "a_60_30fps.mp4", 60, 30),
+            "25fps": ramp_video(folder / "b_75_25fps.mp4", 75, 25),
             "short": ramp_video(folder / "c_20_30fps.mp4", 20, 30)}
 
 
@@ -101,7 +102,8 @@ def test_the_cache_is_keyed_by_the_sampling(clips, tmp_path):
     at_15 = ClipCache(tmp_path, videos, 8, 16, backend="pyav", sampling=AT_15).build(progress=False)
     at_7 = ClipCache(tmp_path, videos, 8, 16, backend="pyav", sampling=FrameSampling("consecutive", 7.5))
     assert len({spread.key, at_15.key, at_7.key}) == 3
-    assert at_15.path.name.startswith("clips-pyav-8f-16px-c15hz-") and at_7.path.name.startswith("clips-pyav-8f-16px-c7.5hz-")
+    assert at_15.path.name.startswith("clips-pyav-8f-16px-c15hz-")
+    assert at_7.path.name.startswith("clips-pyav-8f-16px-c7.5hz-")
     # Built beside the spread cache of the same videos, its rows were decoded, not copied from it.
     for i, v in enumerate(videos):
         np.testing.assert_array_equal(at_15[i], read_clip(v, 8, 16, "pyav", sampling=AT_15))
