@@ -1,4 +1,5 @@
-"""``predict.py --ckpt_path RUN`` for a movie run (``mode: movies`` in its config.yaml): the
+"""``predict.py --ckpt_path RUN`` for a movie run (``mode: movies`` or ``movies_finetune`` in its
+config.yaml, the ridge baseline or the model fine-tuned end to end): the
 Algonauts 2025 submission zip of the held-out episodes.
 
 Every subject's episodes in ``ROOT/fmri/sub-0X/target_sample_number/*_friends-s7_fmri_samples.npy``
@@ -15,9 +16,19 @@ import torch
 
 from datamodules.movies.files import MovieDataError
 from datamodules.movies.module import MovieDataModule
+from datamodules.movies.segment_module import MovieSegmentDataModule
 from export.movie_submission import SPLIT_FILES, write_movie_submission
+from lightning_modules.movie_finetune import MovieFinetune
 from lightning_modules.movie_ridge import MovieRidge
 from run_folder.contract import LAST_CHECKPOINT_FILE, RunFolder
+from runtime.out_of_memory import explain_out_of_memory
+
+#: What sets a movie prediction's memory (a fine-tuned run's segments; the ridge's frames per pass).
+PREDICT_MEMORY_SETTINGS = (
+    ("model.predict_segment_trs", "TRs per forward pass of a fine-tuned run (its frames are held at once); "
+                                  "set it in the run's config.yaml"),
+    ("model.frames_per_pass / model.batch_size", "frames per backbone call"),
+)
 
 
 def _run_and_checkpoint(path: str | Path) -> tuple[RunFolder, Path] | None:
@@ -28,13 +39,22 @@ def _run_and_checkpoint(path: str | Path) -> tuple[RunFolder, Path] | None:
     return (folder, path) if folder is not None else None
 
 
+#: ``mode`` in a run's config.yaml -> (model class, data module class).
+MODES = {"movies": (MovieRidge, MovieDataModule), "movies_finetune": (MovieFinetune, MovieSegmentDataModule)}
+
+
 def is_movie_run(ckpt_paths: list[str]) -> bool:
-    """Whether the (first) checkpoint or run folder belongs to a movie run."""
+    """Whether the (first) checkpoint or run folder belongs to a movie run (either mode)."""
     found = _run_and_checkpoint(ckpt_paths[0]) if ckpt_paths else None
     try:
-        return found is not None and found[0].read_config().get("mode") == "movies"
+        return found is not None and found[0].read_config().get("mode") in MODES
     except (OSError, ValueError):
         return False  # the clip export names the problem
+
+
+def trained_subjects(model) -> list[str]:
+    """The subjects a movie model can predict: the ridge's maps, or the fine-tuned model's heads."""
+    return sorted(model.maps) if isinstance(model, MovieRidge) else sorted(model.heads)
 
 
 def predict_movie_submission(ckpt_paths: list[str], output_dir: str | Path, data_root: str | None = None,
@@ -45,21 +65,23 @@ def predict_movie_submission(ckpt_paths: list[str], output_dir: str | Path, data
     folder, checkpoint = _run_and_checkpoint(ckpt_paths[0])
     if not checkpoint.is_file():
         raise MovieDataError(f"{checkpoint}: no checkpoint (did the fit finish?)")
-    data = dict(folder.read_config().get("data") or {})
+    config = folder.read_config()
+    model_class, data_class = MODES[config.get("mode")]
+    data = dict(config.get("data") or {})
     if data_root is not None:
         data["root"] = data_root
-    datamodule = MovieDataModule(**data)
-    model = MovieRidge.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    datamodule = data_class(**data)
+    model = model_class.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     zip_path = Path(output_dir) / SPLIT_FILES[split].replace(".npy", ".zip")
     if zip_path.exists() and not overwrite:
         raise FileExistsError(f"{zip_path} exists; pass --overwrite to replace it")
     predictions = {}
     expected = {}
-    with torch.no_grad():
+    with torch.no_grad(), explain_out_of_memory("prediction", PREDICT_MEMORY_SETTINGS):
         for subject, episodes in datamodule.test_episodes(split).items():
-            if subject not in model.maps:
-                raise MovieDataError(f"{checkpoint}: no ridge for {subject}, whose test episodes "
-                                     f"target_sample_number lists (trained on {sorted(model.maps)})")
+            if subject not in trained_subjects(model):
+                raise MovieDataError(f"{checkpoint}: no model for {subject}, whose test episodes "
+                                     f"target_sample_number lists (trained on {trained_subjects(model)})")
             names = sorted(episodes)
             runs = [episodes[e] for e in names]
             predictions[subject] = dict(zip(names, model.predict_runs(datamodule, subject, runs), strict=True))
