@@ -57,7 +57,8 @@ def bounding_box(mask: np.ndarray, margin: int = 2) -> tuple[slice, slice, slice
     return tuple(slice(max(int(a), 0), min(int(b), size)) for a, b, size in zip(lo, hi, mask.shape))
 
 
-def slices_figure(volume: np.ndarray, mask: np.ndarray, title: str, n_slices: int = 6, limit: float | None = None):
+def slices_figure(volume: np.ndarray, mask: np.ndarray, title: str, n_slices: int = 6, limit: float | None = None,
+                  label: str = "per-voxel r"):
     """Rows of slices (sagittal, coronal, axial) through the mask, cropped to its bounding box;
     values coloured, the mask in grey."""
     box = bounding_box(mask)
@@ -79,7 +80,7 @@ def slices_figure(volume: np.ndarray, mask: np.ndarray, title: str, n_slices: in
                               interpolation="nearest")
             ax.set_title(f"{view.split()[0]} {positions[col] + offsets[axis]}", fontsize=7)
     if image is not None:
-        fig.colorbar(image, ax=axes, shrink=0.6, label="per-voxel r")
+        fig.colorbar(image, ax=axes, shrink=0.6, label=label)
     fig.suptitle(title, fontsize=10)
     return fig
 

@@ -92,7 +92,8 @@ def parcel_map_sections(run: RunResult, out: Path, slug: str, nifti: bool = True
 
         labels = np.asanyarray(nib.load(str(atlas)).dataobj)
         volume = parcel_volume(values, labels)
-        figure = slices_figure(volume, labels > 0, f"{run.name} {subject}: validation r per parcel")
+        figure = slices_figure(volume, labels > 0, f"{run.name} {subject}: validation r per parcel",
+                               label="validation r of the parcel")
         png = save_png(figure, out / f"parcels_{slug}_{subject}.png")
         parts.append(html.image_tag(png, f"{run.name} {subject}"))
         if nifti:
