@@ -41,12 +41,21 @@ def test_the_simulator_writes_the_generic_folder(generic_root):
     assert files.detect_layout(generic_root) == "generic"
     assert files.list_generic_subjects(generic_root) == ["sub-01", "sub-02"]
     assert sorted(p.name for p in (generic_root / "movies").iterdir()) == [
-        "chaplin1.mkv", "life01.mkv", "s01e01a.mkv", "s01e01b.mkv", "s07e01a.mkv", "s07e01b.mkv"]
+        "chaplin1.mkv",
+        "life01.mkv",
+        "s01e01a.mkv",
+        "s01e01b.mkv",
+        "s07e01a.mkv",
+        "s07e01b.mkv",
+    ]
     runs = files.list_generic_subject_runs(generic_root, "sub-01", tr=2.0)
     n_trs = int(np.floor(TINY_GENERIC.run_minutes * 60 / 2.0))
     assert [(r.subject, r.name, r.n_trs, r.n_parcels) for r in runs] == [
-        ("sub-01", "life01_run-1", n_trs, 14), ("sub-01", "life01_run-2", n_trs, 14),
-        ("sub-01", "s01e01a", n_trs, 14), ("sub-01", "s01e01b", n_trs, 14)]
+        ("sub-01", "life01_run-1", n_trs, 14),
+        ("sub-01", "life01_run-2", n_trs, 14),
+        ("sub-01", "s01e01a", n_trs, 14),
+        ("sub-01", "s01e01b", n_trs, 14),
+    ]
     assert runs[0].movie_path == generic_root / "movies/life01.mkv"
     # the measured series is the truth's clean series plus noise (the same data as the release)
     clean = np.load(generic_root / "synthetic_truth/clean/life01.npy")
@@ -55,12 +64,16 @@ def test_the_simulator_writes_the_generic_folder(generic_root):
     counts = files.read_sample_numbers(generic_root, "ood", ["sub-01"])
     assert counts == {"sub-01": {"chaplin1": n_trs}}
     assert files.find_samples_file(generic_root, "sub-01", "ood") == (
-        generic_root / "target_sample_number/sub-01_ood_fmri_samples.npy")
+        generic_root / "target_sample_number/sub-01_ood_fmri_samples.npy"
+    )
 
 
 def test_the_data_module_reads_it_with_the_tr_given(generic_root):
-    with pytest.raises(MovieDataError, match=r"folder: a generic movie folder's TR is not in its files; "
-                                             r"give it with --data.tr SECONDS"):
+    with pytest.raises(
+        MovieDataError,
+        match=r"folder: a generic movie folder's TR is not in its files; "
+        r"give it with --data.tr SECONDS",
+    ):
         MovieDataModule(str(generic_root))
     dm = MovieDataModule(str(generic_root), tr=2.0)
     assert dm.layout == "generic" and dm.hparams.tr == 2.0
@@ -70,9 +83,15 @@ def test_the_data_module_reads_it_with_the_tr_given(generic_root):
     assert [r.name for r in dm.train_runs["sub-02"]] == ["life01_run-1", "life01_run-2", "s01e01a"]
     episodes = dm.test_episodes("friends-s7")
     assert {e: m.name for e, (m, _) in episodes["sub-02"].items()} == {
-        "s07e01a": "s07e01a.mkv", "s07e01b": "s07e01b.mkv"}
-    assert MovieDataModule(str(generic_root), tr=2.0, layout="generic").test_episodes("ood")["sub-01"][
-        "chaplin1"][0] == generic_root / "movies/chaplin1.mkv"
+        "s07e01a": "s07e01a.mkv",
+        "s07e01b": "s07e01b.mkv",
+    }
+    assert (
+        MovieDataModule(str(generic_root), tr=2.0, layout="generic").test_episodes("ood")["sub-01"][
+            "chaplin1"
+        ][0]
+        == generic_root / "movies/chaplin1.mkv"
+    )
 
 
 def test_a_flat_fmri_folder_is_one_subject(generic_root, tmp_path):
@@ -85,7 +104,9 @@ def test_a_flat_fmri_folder_is_one_subject(generic_root, tmp_path):
     assert len(files.list_generic_subject_runs(root, "sub-01", tr=2.0)) == 4
     (root / "fmri/sub-03").mkdir()
     np.save(root / "fmri/sub-03/life01.npy", np.zeros((5, 14), np.float32))
-    with pytest.raises(MovieDataError, match=r"fmri: holds both \.npy runs and subject folders \['sub-03'\]"):
+    with pytest.raises(
+        MovieDataError, match=r"fmri: holds both \.npy runs and subject folders \['sub-03'\]"
+    ):
         files.list_generic_subjects(root)
 
 
@@ -99,51 +120,93 @@ def test_bad_input_names_the_file(generic_root, tmp_path):
     (fmri / "bourne01.npy").unlink()
     # a movie shorter than its fMRI (30 s of movie, 40 TRs of 2 s)
     np.save(fmri / "s01e01a.npy", np.zeros((40, 14), np.float32))
-    with pytest.raises(MovieDataError, match=r"s01e01a\.mkv: the movie lasts 30\.00 s but its fMRI "
-                                             r".*sub-01/s01e01a\.npy has 40 TRs \(80\.00 s at TR 2\.0 s\)"):
+    with pytest.raises(
+        MovieDataError,
+        match=r"s01e01a\.mkv: the movie lasts 30\.00 s but its fMRI "
+        r".*sub-01/s01e01a\.npy has 40 TRs \(80\.00 s at TR 2\.0 s\)",
+    ):
         files.list_generic_subject_runs(root, "sub-01", tr=2.0)
     # mismatched target counts, within a subject and across subjects
     np.save(fmri / "s01e01a.npy", np.zeros((15, 13), np.float32))
-    with pytest.raises(MovieDataError, match=r"sub-01/s01e01a\.npy: 13 targets, but .*sub-01/life01_run-1\.npy "
-                                             r"has 14 \(every run needs the same targets\)"):
+    with pytest.raises(
+        MovieDataError,
+        match=r"sub-01/s01e01a\.npy: 13 targets, but .*sub-01/life01_run-1\.npy "
+        r"has 14 \(every run needs the same targets\)",
+    ):
         files.list_generic_subject_runs(root, "sub-01", tr=2.0)
     for name in ("life01_run-1", "life01_run-2", "s01e01b"):
         np.save(fmri / f"{name}.npy", np.zeros((15, 13), np.float32))
-    with pytest.raises(MovieDataError, match=r"sub-02/life01_run-1\.npy: 14 targets, but .*sub-01/"
-                                             r"life01_run-1\.npy has 13"):
+    with pytest.raises(
+        MovieDataError,
+        match=r"sub-02/life01_run-1\.npy: 14 targets, but .*sub-01/"
+        r"life01_run-1\.npy has 13",
+    ):
         MovieDataModule(str(root), tr=2.0).setup()
     # NaN TRs, found when the run is read
     data = np.load(generic_root / "fmri/sub-02/s01e01a.npy")
     data[[2, 7], 3] = np.nan
     np.save(root / "fmri/sub-02/s01e01a.npy", data)
-    run = next(r for r in files.list_generic_subject_runs(root, "sub-02", tr=2.0) if r.name == "s01e01a")
-    with pytest.raises(MovieDataError, match=r"sub-02/s01e01a\.npy: 2 TRs hold NaN \(first at TR 2\)"):
+    run = next(
+        r for r in files.list_generic_subject_runs(root, "sub-02", tr=2.0) if r.name == "s01e01a"
+    )
+    with pytest.raises(
+        MovieDataError, match=r"sub-02/s01e01a\.npy: 2 TRs hold NaN \(first at TR 2\)"
+    ):
         MovieDataModule(str(root), tr=2.0).responses(run)
     # neither layout
-    with pytest.raises(MovieDataError, match=r"empty: neither an Algonauts 2025 release .* nor a generic"):
+    with pytest.raises(
+        MovieDataError, match=r"empty: neither an Algonauts 2025 release .* nor a generic"
+    ):
         MovieDataModule(str(tmp_path / "empty"), tr=2.0)
 
 
 @pytest.mark.slow
 def test_train_and_predict_on_the_generic_folder(generic_root, tmp_path):
     fit = subprocess.run(
-        [sys.executable, "train.py", "fit", "--config", str(REPO / "configs/movies_ridge.yaml"),
-         "--data.root", str(generic_root), "--data.tr", "2.0", "--data.image_size", "64",
-         "--data.cache_dir", str(tmp_path / "cache"), "--trainer.accelerator", "cpu",
-         "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "train.py",
+            "fit",
+            "--config",
+            str(REPO / "configs/movies_ridge.yaml"),
+            "--data.root",
+            str(generic_root),
+            "--data.tr",
+            "2.0",
+            "--data.image_size",
+            "64",
+            "--data.cache_dir",
+            str(tmp_path / "cache"),
+            "--trainer.accelerator",
+            "cpu",
+            "--trainer.logger.init_args.save_dir",
+            str(tmp_path / "runs"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert fit.returncode == 0, fit.stderr[-3000:]
     run = tmp_path / "runs/movies_ridge/version_0"
     summary = json.loads((run / "summary.json").read_text())
     assert set(summary["last"]["r"]["subjects"]) == {"sub-01"}  # sub-02 lacks the held-out s01e01b
     assert np.isfinite(summary["last"]["r"]["overall"])
     out = tmp_path / "out"
-    pred = subprocess.run([sys.executable, "predict.py", "--ckpt_path", str(run), "--output_dir", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    pred = subprocess.run(
+        [sys.executable, "predict.py", "--ckpt_path", str(run), "--output_dir", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert pred.returncode == 0, pred.stderr[-3000:]
     with zipfile.ZipFile(out / "fmri_predictions_friends_s7.zip") as archive:
         archive.extractall(tmp_path / "unzipped")
-    submission = np.load(tmp_path / "unzipped/fmri_predictions_friends_s7.npy", allow_pickle=True).item()
+    submission = np.load(
+        tmp_path / "unzipped/fmri_predictions_friends_s7.npy", allow_pickle=True
+    ).item()
     n_trs = int(np.floor(TINY_GENERIC.run_minutes * 60 / 2.0))
     assert {s: {e: a.shape for e, a in eps.items()} for s, eps in submission.items()} == {
-        s: {"s07e01a": (n_trs, 14), "s07e01b": (n_trs, 14)} for s in ("sub-01", "sub-02")}
+        s: {"s07e01a": (n_trs, 14), "s07e01b": (n_trs, 14)} for s in ("sub-01", "sub-02")
+    }

@@ -88,11 +88,11 @@ def test_target_sample_number_is_read_from_either_place(tmp_path):
     from datamodules.movies.files import MovieDataError, find_samples_file
 
     root = tmp_path / "release"
-    release = samples_file(root, "sub-01", "ood")  # the 2025 release's (and its public code's) place
+    release = samples_file(root, "sub-01", "ood")  # the 2025 release's (and its code's) place
     assert release == root / "fmri/sub-01/target_sample_number/sub-01_ood_fmri_samples.npy"
     issue = root / "target_sample_number/sub-01_ood_fmri_samples.npy"  # the place issue 26 names
-    with pytest.raises(MovieDataError, match=r"^no target_sample_number for sub-01 \(ood\): neither "
-                                             rf"{issue} nor {release} exists$"):
+    with pytest.raises(MovieDataError, match=r"^no target_sample_number for sub-01 \(ood\): "
+                                             rf"neither {issue} nor {release} exists$"):
         read_sample_numbers(root, "ood", ["sub-01"])
     release.parent.mkdir(parents=True)
     np.save(release, {"chaplin1": 40}, allow_pickle=True)
@@ -100,6 +100,8 @@ def test_target_sample_number_is_read_from_either_place(tmp_path):
     issue.parent.mkdir(parents=True)
     np.save(issue, {"chaplin1": 41, "chaplin2": 7}, allow_pickle=True)
     assert find_samples_file(root, "sub-01", "ood") == issue
-    assert read_sample_numbers(root, "ood", ["sub-01"]) == {"sub-01": {"chaplin1": 41, "chaplin2": 7}}
+    both = {"sub-01": {"chaplin1": 41, "chaplin2": 7}}
+    assert read_sample_numbers(root, "ood", ["sub-01"]) == both
     release.unlink()
-    assert read_sample_numbers(root, "ood", ["sub-01"]) == {"sub-01": {"chaplin1": 41, "chaplin2": 7}}
+    both = {"sub-01": {"chaplin1": 41, "chaplin2": 7}}
+    assert read_sample_numbers(root, "ood", ["sub-01"]) == both

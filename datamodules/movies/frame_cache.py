@@ -25,7 +25,8 @@ def cache_file(cache_dir: str | Path, movie: str | Path, rate_hz: float, size: i
     return Path(cache_dir) / f"{movie.stem}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.npy"
 
 
-def cached_frames(movie: str | Path, rate_hz: float, size: int, cache_dir: str | Path) -> np.ndarray:
+def cached_frames(movie: str | Path, rate_hz: float, size: int,
+                  cache_dir: str | Path) -> np.ndarray:
     """uint8 (n_samples, 3, size, size): read from the cache, or decoded and cached."""
     path = cache_file(cache_dir, movie, rate_hz, size)
     if path.is_file():
@@ -52,5 +53,6 @@ def tr_means(features: np.ndarray, rate_hz: float, tr: float, n_trs: int) -> np.
     out = np.empty((n_trs, features.shape[1]), np.float32)
     for t in range(n_trs):
         inside = features[tr_of_sample == t]
-        out[t] = inside.mean(0) if len(inside) else features[min(len(features) - 1, int(t * tr * rate_hz))]
+        last = features[min(len(features) - 1, int(t * tr * rate_hz))]
+        out[t] = inside.mean(0) if len(inside) else last
     return out

@@ -9,8 +9,8 @@ from datamodules.movies.files import MovieDataError, MovieRun
 
 
 def default_val_stimuli(runs: Sequence[MovieRun], n_val: int) -> list[str]:
-    """The last ``n_val`` Friends stimuli (sorted by name) any subject has; with no Friends runs, the
-    last ``n_val`` stimuli."""
+    """The last ``n_val`` Friends stimuli (sorted by name) any subject has; with no Friends runs,
+    the last ``n_val`` stimuli."""
     stimuli = sorted({r.stimulus for r in runs})
     friends = sorted({r.stimulus for r in runs if r.task == "friends"}) or stimuli
     return friends[-n_val:] if n_val > 0 else []
@@ -18,9 +18,9 @@ def default_val_stimuli(runs: Sequence[MovieRun], n_val: int) -> list[str]:
 
 def split_runs(runs: Sequence[MovieRun], val_stimuli: Sequence[str],
                known: Sequence[MovieRun] | None = None) -> tuple[list[MovieRun], list[MovieRun]]:
-    """(training runs, validation runs): a run is validation when its stimulus is in ``val_stimuli``.
-    A named stimulus that no run of ``known`` (default ``runs``: pass every subject's runs) shows,
-    or a split leaving no training run, is an error."""
+    """(training runs, validation runs): a run is validation when its stimulus is in
+    ``val_stimuli``. A named stimulus that no run of ``known`` (default ``runs``: pass every
+    subject's runs) shows, or a split leaving no training run, is an error."""
     val_stimuli = set(val_stimuli)
     unknown = sorted(val_stimuli - {r.stimulus for r in (runs if known is None else known)})
     if unknown:
@@ -30,5 +30,6 @@ def split_runs(runs: Sequence[MovieRun], val_stimuli: Sequence[str],
     val = [r for r in runs if r.stimulus in val_stimuli]
     if not train:
         where = runs[0].subject if runs else "the release"
-        raise MovieDataError(f"data.val_stimuli {sorted(val_stimuli)} leaves {where} no training run")
+        raise MovieDataError(f"data.val_stimuli {sorted(val_stimuli)} leaves {where} no training "
+                             "run")
     return train, val
