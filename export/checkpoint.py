@@ -41,6 +41,7 @@ def load_encoding_model(path: str | Path) -> tuple[EncodingModel, dict]:
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
     model.checkpoint_epoch = checkpoint.get("epoch")  # an ensemble checks its validation file against it
+    model.ridge_test_scores = checkpoint.get("ridge_test_scores")  # the ridge baseline's, beside the model's
     return model, _init_arguments(checkpoint.get("datamodule_hyper_parameters", {}))
 
 

@@ -123,17 +123,27 @@ def run_prediction(request: PredictionRequest, validate: Callable = validate_sub
         manifest["source"] = stimuli.release.source
         if columns := stimuli.release.column_blocks:  # merged regions: which file's voxels are which columns
             manifest["columns"] = columns
-    extra, line = _test_scores(request, stimuli, layout, preds)
+    extra, line = _test_scores(request, stimuli, layout, preds, _ridge_test_scores([m for m, _ in models]))
     written = write_export(preds, layout, stimuli.videos, manifest, out, stimuli.test_set, validate, extra)
     if line:
         print(line)
     return written
 
 
+def _ridge_test_scores(models: list) -> dict | None:
+    """The test scores of the ridge baseline fitted at the start of training (on the frozen backbone's
+    features; :func:`lightning_modules.baseline.ridge_baseline.test_scores_of_map`), saved in the
+    checkpoint; None for an ensemble or a run without one."""
+    if len(models) != 1:
+        return None
+    return getattr(models[0], "ridge_test_scores", None)
+
+
 def _test_scores(request: PredictionRequest, stimuli: Stimuli, layout: TargetLayout,
-                 preds: np.ndarray) -> tuple[dict[str, str], str | None]:
+                 preds: np.ndarray, ridge: dict | None = None) -> tuple[dict[str, str], str | None]:
     """With ``request.score``: ``({"test_scores.json": text}, the one line to print)`` where the
-    dataset has test responses, else no file and a line saying so."""
+    dataset has test responses, else no file and a line saying so. ``ridge``: the run's ridge
+    baseline's test scores (same keys), written under ``"ridge_baseline"`` and printed beside."""
     if not request.score:
         return {}, None
     release = stimuli.release
@@ -145,9 +155,19 @@ def _test_scores(request: PredictionRequest, stimuli: Stimuli, layout: TargetLay
         return {}, (f"no test score: {release.root} ({release.source}) holds no responses to its "
                     f"{release.n_test} test videos (the 2021 challenge withheld them)")
     summary = score_on_test(layout.split(preds), responses)
-    text = json.dumps(scores_json(summary, release.n_test), indent=1) + "\n"
-    return {TEST_SCORES_FILE: text}, (f"{one_line(summary, release.n_test)}: "
+    scores = scores_json(summary, release.n_test)
+    beside = ""
+    if ridge is not None and ridge.get("n_test_videos") == release.n_test:
+        scores["ridge_baseline"] = ridge
+        overall = ridge["overall"]
+        beside = f"; ridge baseline {_number(overall.get('score'))} (mean r {_number(overall.get('r'))})"
+    text = json.dumps(scores, indent=1) + "\n"
+    return {TEST_SCORES_FILE: text}, (f"{one_line(summary, release.n_test)}{beside}: "
                                       f"{Path(request.output_dir) / TEST_SCORES_FILE}")
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _common_layout(models: list, checkpoints: list[Path]) -> TargetLayout:

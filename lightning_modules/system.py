@@ -283,11 +283,13 @@ class EncodingModel(pl.LightningModule):
         # Plain containers (ScoreSummary.as_json): weights_only=True still loads the checkpoint.
         checkpoint["ridge_val_summary"] = self.ridge_summary.as_json() if self.ridge_summary else None
         checkpoint["banded_ridge_val_summary"] = self.banded_summary.as_json() if self.banded_summary else None
+        checkpoint["ridge_test_scores"] = getattr(self, "ridge_test_scores", None)  # predict.py --score shows it
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.best_score = checkpoint.get("best_val_score")
         self.ridge_summary = ScoreSummary.from_json(checkpoint.get("ridge_val_summary"))
         self.banded_summary = ScoreSummary.from_json(checkpoint.get("banded_ridge_val_summary"))
+        self.ridge_test_scores = checkpoint.get("ridge_test_scores")
 
 
 def _at_least_float32(tensor: torch.Tensor) -> torch.Tensor:

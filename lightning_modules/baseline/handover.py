@@ -59,6 +59,9 @@ def fit_ridge_for_run(model, datamodule) -> RidgeBaseline:
         model.model, datamodule, model.layout, model.val_ceiling, model.device, alphas=ridge.alphas,
         n_folds=ridge.folds, pca_components=ridge.pca, alpha_per=ridge.alpha_per, progress=True)
     log.info("ridge baseline on frozen features: val/score %.4f", baseline.val_summary.main)
+    if baseline.test_scores is not None:
+        log.info("ridge baseline on the test videos: score %s (mean r %s)", baseline.test_scores["overall"]["score"],
+                 baseline.test_scores["overall"]["r"])
     if ridge.init_heads and not ridge_sets_heads(model.settings):
         log.info("ridge_init_heads skipped: the %s temporal stage (frame_diff=%s) does not feed the heads "
                  "frame-averaged features", model.settings.temporal.kind, model.settings.temporal.frame_diff)
@@ -89,6 +92,8 @@ def hand_over(model) -> tuple[ScoreSummary | None, ScoreSummary | None]:
          f"{type(error).__name__}: {error}" if error else None))
     if error is not None:
         raise error
+    if baseline is not None:  # rank 0, which saves the checkpoints (EncodingModel.on_save_checkpoint)
+        model.ridge_test_scores = baseline.test_scores
     if message is not None:
         raise RuntimeError(f"the ridge baseline failed on rank 0: {message}")
     if ridge_sets_heads(settings):
