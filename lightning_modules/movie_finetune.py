@@ -313,8 +313,9 @@ class MovieFinetune(pl.LightningModule):
             self.log("val/ridge/score", self.ridge_summary.main)
 
     def on_fit_end(self) -> None:
+        where = self.trainer.log_dir or self.trainer.default_root_dir  # a broadcast: every rank asks
         if self.trainer.is_global_zero and self.last_summary is not None:
-            folder = RunFolder(self.trainer.log_dir or self.trainer.default_root_dir)
+            folder = RunFolder(where)
             folder.write_summary(RunSummaryRecord(
                 best=self.best_summary, last=self.last_summary, ridge=self.ridge_summary,
                 best_epoch=self.best_epoch, epochs_run=self.trainer.current_epoch,
