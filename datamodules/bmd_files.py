@@ -194,12 +194,14 @@ class WholeBrain:
     clips : int64 (n_videos,), 1-based clip number of each row
     mask : bool (X, Y, Z); ``mask.sum() == n_voxels``, columns are its True voxels in C order
     affine : float64 (4, 4), voxel to world (MNI152) coordinates
+    header : the mask image's NIfTI-1 header bytes (``binaryblock``; empty where unknown)
     """
 
     betas: np.ndarray
     clips: np.ndarray
     mask: np.ndarray
     affine: np.ndarray
+    header: bytes = b""
 
 
 def read_whole_brain(root: str | Path, subject: str, split: str,
@@ -244,7 +246,7 @@ def read_whole_brain(root: str | Path, subject: str, split: str,
         first = int(clips[0]) if len(clips) else 1
     _check_order(data[1], np.arange(first, first + betas.shape[0]), path, "stimorder")
     return WholeBrain(betas, np.arange(first, first + betas.shape[0]), mask,
-                      np.asarray(img.affine, np.float64))
+                      np.asarray(img.affine, np.float64), bytes(img.header.binaryblock))
 
 
 def _responses(value, path: Path, what: str) -> np.ndarray:

@@ -49,7 +49,7 @@ def cached_whole_brain(root: str | Path, subject: str, split: str, n_train: int 
     meta_path = base.with_suffix(".json")
     if source.is_file() and meta_path.is_file():
         meta = json.loads(meta_path.read_text())
-        if meta.get("stamp") == _stamp(source) and "non_finite" in meta:
+        if meta.get("stamp") == _stamp(source) and "non_finite" in meta and "header" in meta:
             if meta["non_finite"] and non_finite == "raise":  # the pickle's own values, named
                 check_finite(bmd_files.read_whole_brain(root, subject, split, n_train=n_train).betas, source)
             elif meta["non_finite"]:
@@ -93,7 +93,7 @@ def _write(base: Path, whole: bmd_files.WholeBrain, source: Path, progress: bool
     np.save(base.with_suffix(".mask.npy"), whole.mask)
     os.replace(tmp, base.with_suffix(".f32.npy"))
     meta = {"stamp": _stamp(source), "clips": [int(whole.clips[0]), int(whole.clips[-1])],
-            "affine": whole.affine.tolist(), "non_finite": n_bad}
+            "affine": whole.affine.tolist(), "header": whole.header.hex(), "non_finite": n_bad}
     base.with_suffix(".json").write_text(json.dumps(meta))  # last: an entry with its json is whole
     return meta
 
@@ -102,4 +102,4 @@ def _open(base: Path, meta: dict) -> bmd_files.WholeBrain:
     betas = np.load(base.with_suffix(".f32.npy"), mmap_mode="r")
     first, last = meta["clips"]
     return bmd_files.WholeBrain(betas, np.arange(first, last + 1), np.load(base.with_suffix(".mask.npy")),
-                                np.asarray(meta["affine"], np.float64))
+                                np.asarray(meta["affine"], np.float64), bytes.fromhex(meta["header"]))

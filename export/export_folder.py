@@ -1,6 +1,9 @@
 """An export written whole or not at all: staged beside the old one, checked, then swapped in.
 
-``OUT/predictions/<subject>/<ROI>.npy`` float32 (n_videos, n_voxels), for the 2021 test set
+``OUT/predictions/<subject>/<ROI>.npy`` float32 (n_videos, n_voxels); for a whole-brain recording
+with a mask also ``OUT/predictions/<subject>/<ROI>.nii.gz``, float32 (X, Y, Z, n_videos), NaN outside
+the mask, in the mask file's space (its NIfTI affine and header: MNI152 mm for BOLD Moments;
+:class:`datamodules.mask_space.MaskSpace`); for the 2021 test set
 ``OUT/mini_track.zip`` (or ``full_track.zip``, the challenge's format, validated before it is kept),
 with ``--score`` ``OUT/test_scores.json`` (:mod:`scoring.scores_on_test`), and ``OUT/manifest.json`` (videos in row order, checkpoints, shapes, the ensemble's record). The
 manifest goes last, so a folder with a manifest holds one complete export.
@@ -47,11 +50,14 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
 
 
 def write_export(preds: np.ndarray, layout: TargetLayout, videos: list[Path], manifest: dict, out: Path,
-                 submission: bool, validate: Callable, extra_files: dict[str, str] | None = None) -> Path:
+                 submission: bool, validate: Callable, extra_files: dict[str, str] | None = None,
+                 volumes: dict | None = None) -> Path:
     """Write ``preds`` (n_videos, n_voxels) of ``videos`` as ``.npy`` files, the ``manifest`` (its
     ``videos`` and ``shapes`` added here), ``extra_files`` (``{name: text}``, names of
     ``_EXPORT_NAMES``: the test scores) and, with ``submission``, the zip that ``validate``
-    (:func:`export.submission.validate_submission`) accepted.
+    (:func:`export.submission.validate_submission`) accepted. ``volumes``: ``{(subject, roi): (bool
+    mask (X, Y, Z), MaskSpace or None)}`` of whole-brain groups, also written as NIfTI (identity
+    affine where the space is unknown).
 
     Everything is written into a staging folder inside ``out`` and checked there; only then does it
     replace what an earlier export left, so a failed export leaves the previous one intact, and a
@@ -64,7 +70,7 @@ def write_export(preds: np.ndarray, layout: TargetLayout, videos: list[Path], ma
             if name not in _EXPORT_NAMES:
                 raise ValueError(f"{name} is not a file of an export ({', '.join(_EXPORT_NAMES)})")
             (staging / name).write_text(text)
-        _write(preds, layout, videos, manifest, staging, out, submission, validate)
+        _write(preds, layout, videos, manifest, staging, out, submission, validate, volumes or {})
         _replace_export(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -73,13 +79,19 @@ def write_export(preds: np.ndarray, layout: TargetLayout, videos: list[Path], ma
 
 
 def _write(preds: np.ndarray, layout: TargetLayout, videos: list[Path], manifest: dict, staging: Path,
-           out: Path, submission: bool, validate: Callable) -> None:
+           out: Path, submission: bool, validate: Callable, volumes: dict) -> None:
     by_group = layout.split(preds.astype(np.float32))
     npy_dir = staging / "predictions"
+    niftis = []
     for subject, rois in by_group.items():
         (npy_dir / subject).mkdir(parents=True, exist_ok=True)
         for roi, array in rois.items():
             np.save(npy_dir / subject / f"{roi}.npy", array)
+            if (subject, roi) in volumes:
+                _save_nifti(array, *volumes[(subject, roi)], npy_dir / subject / f"{roi}.nii.gz")
+                niftis.append(f"predictions/{subject}/{roi}.nii.gz")
+    if niftis:
+        manifest = {**manifest, "nifti": niftis}
     manifest = {
         "videos": [Path(v).name for v in videos],
         "checkpoints": manifest["checkpoints"],
@@ -93,6 +105,20 @@ def _write(preds: np.ndarray, layout: TargetLayout, videos: list[Path], manifest
         manifest["submission"] = zip_path.name
         print(f"submission: {out / zip_path.name} ({TRACK_NAMES[track]}, {len(videos)} videos, checked)")
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def _save_nifti(array: np.ndarray, mask: np.ndarray, space, path: Path) -> None:
+    """``array`` (n_videos, n_voxels) as a (X, Y, Z, n_videos) float32 NIfTI, NaN outside ``mask``,
+    in ``space`` (a :class:`datamodules.mask_space.MaskSpace`; None: identity affine)."""
+    import nibabel as nib
+
+    mask = np.asarray(mask, bool)
+    if int(mask.sum()) != array.shape[1]:
+        raise ValueError(f"{path}: the mask has {int(mask.sum())} voxels but the predictions {array.shape[1]}")
+    volume = np.full((*mask.shape, array.shape[0]), np.nan, np.float32)
+    volume[mask] = array.T
+    image = space.image(volume) if space is not None else nib.Nifti1Image(volume, np.eye(4))
+    nib.save(image, str(path))
 
 
 def _replace_export(staging: Path, out: Path) -> None:

@@ -124,7 +124,8 @@ def run_prediction(request: PredictionRequest, validate: Callable = validate_sub
         if columns := stimuli.release.column_blocks:  # merged regions: which file's voxels are which columns
             manifest["columns"] = columns
     extra, line = _test_scores(request, stimuli, layout, preds, _ridge_test_scores([m for m, _ in models]))
-    written = write_export(preds, layout, stimuli.videos, manifest, out, stimuli.test_set, validate, extra)
+    volumes = stimuli.release.whole_brain_groups if stimuli.release is not None else None  # NIfTI beside .npy
+    written = write_export(preds, layout, stimuli.videos, manifest, out, stimuli.test_set, validate, extra, volumes)
     if line:
         print(line)
     return written

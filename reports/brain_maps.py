@@ -2,8 +2,9 @@
 
 The release's whole-brain arrays list voxels in the C order of ``voxel_mask``'s True entries
 (``volume[mask] = values``), and the volume's axes are x (left-right), y (posterior-anterior),
-z (inferior-superior). The release carries no affine, so NIfTI files get the identity: voxel
-coordinates, not millimetres.
+z (inferior-superior). NIfTI files are written in the mask file's space where the data has one
+(BOLD Moments' mask image, the folder format's ``masks/*.nii``: its affine and header), else with the
+identity affine: voxel coordinates, not millimetres (the 2021 release carries no affine).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from datamodules.mask_space import MaskSpace
 from reports.figures import plt
 from run_folder.contract import ValidationPredictions
 
@@ -85,10 +87,14 @@ def slices_figure(volume: np.ndarray, mask: np.ndarray, title: str, n_slices: in
     return fig
 
 
-def save_nifti(volume: np.ndarray, path: str | Path) -> Path:
-    """Write ``volume`` (X, Y, Z) as a NIfTI-1 file with an identity affine; needs ``nibabel``."""
+def save_nifti(volume: np.ndarray, path: str | Path, space: MaskSpace | None = None) -> Path:
+    """Write ``volume`` (X, Y, Z) as a NIfTI-1 file in ``space`` (the mask file's affine and header,
+    :class:`datamodules.mask_space.MaskSpace`), or with an identity affine (voxel coordinates) when
+    the data gave none; needs ``nibabel``."""
     import nibabel as nib
 
     path = Path(path)
-    nib.save(nib.Nifti1Image(np.asarray(volume, np.float32), affine=np.eye(4)), str(path))
+    volume = np.asarray(volume, np.float32)
+    image = space.image(volume) if space is not None else nib.Nifti1Image(volume, affine=np.eye(4))
+    nib.save(image, str(path))
     return path

@@ -34,6 +34,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from datamodules.mask_space import MaskSpace
 from datamodules.sources.stacked import StackedResponses
 from scoring.layout import VoxelCounts
 
@@ -62,6 +63,9 @@ class Recording:
     columns : list of objects with ``as_json()`` or None
         A region merged from several files: which file's voxels sit in which columns
         (:class:`datamodules.bmd_regions.ColumnBlock`), recorded in the export's manifest.
+    space : :class:`datamodules.mask_space.MaskSpace` or None
+        Whole brain: the mask file's NIfTI affine and header, where the source has them (NIfTI
+        outputs are written in that space); None: voxel coordinates.
     """
 
     train: np.ndarray
@@ -69,6 +73,7 @@ class Recording:
     voxel_mask: np.ndarray | None = None
     test: np.ndarray | None = None
     columns: list | None = None
+    space: MaskSpace | None = None
 
 
 @dataclass
@@ -119,6 +124,12 @@ class Release:
         """``{subject: bool (X, Y, Z)}`` of the whole-brain recordings; empty for regions."""
         return {subject: rec.voxel_mask for subject, rois in self.recordings.items()
                 for rec in rois.values() if rec.voxel_mask is not None}
+
+    @property
+    def whole_brain_groups(self) -> dict[tuple[str, str], tuple[np.ndarray, MaskSpace | None]]:
+        """``{(subject, roi): (bool mask (X, Y, Z), its MaskSpace or None)}`` of the whole-brain recordings."""
+        return {(s, r): (rec.voxel_mask, rec.space) for s, rois in self.recordings.items()
+                for r, rec in rois.items() if rec.voxel_mask is not None}
 
     @property
     def column_blocks(self) -> dict[str, list[dict]]:

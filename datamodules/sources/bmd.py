@@ -27,6 +27,7 @@ import numpy as np
 
 from datamodules import bmd_files
 from datamodules.bmd_regions import CHALLENGE_REGIONS, ColumnBlock, region_files
+from datamodules.mask_space import MaskSpace
 from datamodules.response_cache import cached_whole_brain
 from datamodules.response_checks import finite_float32
 from datamodules.sources.base import DataLayoutError, DataSource, Recording, Release, Selection
@@ -122,7 +123,8 @@ class BMDSource(DataSource):
             raise DataLayoutError(f"{bmd_files.whole_brain_path(self.root, subject, 'test')}: its mask differs "
                                   f"from the train file's ({path}); expected the same voxels in both")
         # Checked for infinite values as the cache was written; kept memory-mapped (not copied).
-        return Recording(train=train.betas, path=path, voxel_mask=train.mask, test=test.betas)
+        return Recording(train=train.betas, path=path, voxel_mask=train.mask, test=test.betas,
+                         space=MaskSpace(train.affine, train.header))
 
 
 def _recording(train: np.ndarray, test: np.ndarray, path: Path, non_finite: str, *,

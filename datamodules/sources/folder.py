@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from datamodules.mask_space import MaskSpace
 from datamodules.response_checks import finite_float32
 from datamodules.sources.base import DataLayoutError, DataSource, Recording, Release, Selection
 from datamodules.sources.selecting import check_policies, read_recordings, select_subjects
@@ -82,10 +83,10 @@ class FolderSource(DataSource):
         def read(path: Path) -> Recording:
             subject = path.stem if path.parent == root / RESPONSES else path.parent.name
             source, responses = array_of(subject)
-            mask = None
+            mask = space = None
             if path.parent == root / RESPONSES:
                 columns = np.arange(responses.shape[2])
-                mask = read_mask(root / MASKS, subject, responses.shape[2])
+                mask, space = read_mask(root / MASKS, subject, responses.shape[2]) or (None, None)
             else:
                 columns = region_columns(path, responses.shape[2])
             values = finite_float32(responses[:, :, columns], source, selection.non_finite)
@@ -95,7 +96,7 @@ class FolderSource(DataSource):
                 raise DataLayoutError(f"{source}: test responses need at least 2 repetitions for a noise "
                                       f"ceiling, found {test.shape[1]}")
             return Recording(train=values[:n_train], path=path, voxel_mask=mask,
-                             test=test if has_test else None)
+                             test=test if has_test else None, space=space)
 
         rois = _rois(root, subjects, selection)
         recordings = read_recordings(subjects, rois, region_path, read, selection.missing_rois, root)
@@ -230,19 +231,20 @@ def region_columns(path: Path, n_voxels: int) -> np.ndarray:
     return columns
 
 
-def read_mask(folder: Path, subject: str, n_voxels: int) -> np.ndarray | None:
-    """bool (X, Y, Z) from ``masks/<subject>.nii[.gz]`` (None without one); its nonzero voxels must
-    be as many as the columns."""
+def read_mask(folder: Path, subject: str, n_voxels: int) -> tuple[np.ndarray, MaskSpace] | None:
+    """bool (X, Y, Z) from ``masks/<subject>.nii[.gz]`` with the file's affine and header (None
+    without one); its nonzero voxels must be as many as the columns."""
     path = next((folder / f"{subject}{s}" for s in (".nii.gz", ".nii") if (folder / f"{subject}{s}").is_file()), None)
     if path is None:
         return None
     import nibabel as nib
 
     try:
-        mask = np.asarray(nib.load(path).dataobj) != 0
+        image = nib.load(path)
+        mask = np.asarray(image.dataobj) != 0
     except Exception as err:  # nibabel raises several kinds for a file that is not NIfTI
         raise DataLayoutError(f"{path}: cannot read the NIfTI mask ({err})") from None
     if mask.ndim != 3 or int(mask.sum()) != n_voxels:
         raise DataLayoutError(f"{path}: a mask of shape {mask.shape} with {int(mask.sum())} nonzero voxels, but "
                               f"the responses have {n_voxels} columns; expected a 3-D mask with one voxel per column")
-    return mask
+    return mask, MaskSpace.of_image(image)
