@@ -75,13 +75,15 @@ def movie_mode(argv: list[str]) -> str | None:
 
 
 def is_movie_command(argv: list[str]) -> bool:
-    """Whether a ``--config`` file of the command line says ``mode: movies`` (or ``movies_finetune``)."""
+    """Whether a ``--config`` file of the command line says ``mode: movies`` (or
+    ``movies_finetune``)."""
     return movie_mode(argv) is not None
 
 
 class MovieCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument("--mode", type=str, default=MODE, help="'movies': this time-series mode")
+        parser.add_argument("--mode", type=str, default=MODE,
+                            help="'movies': this time-series mode")
 
 
 class MovieFinetuneCLI(LightningCLI):
@@ -93,14 +95,17 @@ class MovieFinetuneCLI(LightningCLI):
     def _memory_settings(self) -> dict:
         d, m = self.datamodule.hparams, self.model.hparams
         frames = (d.segment_trs * d.tr + m.window_s) * d.rate_hz
-        return {"data.batch_size": d.batch_size, "data.segment_trs": f"{d.segment_trs}: ~{frames:.0f} frames per segment",
+        return {"data.batch_size": d.batch_size,
+                "data.segment_trs": f"{d.segment_trs}: ~{frames:.0f} frames per segment",
                 "data.rate_hz": d.rate_hz, "model.window_s": m.window_s,
-                "model.checkpoint_backbone": m.checkpoint_backbone, "model.frames_per_pass": m.frames_per_pass,
+                "model.checkpoint_backbone": m.checkpoint_backbone,
+                "model.frames_per_pass": m.frames_per_pass,
                 "data.image_size": d.image_size, "trainer.precision": self.trainer.precision,
                 "model.freeze_backbone_epochs": m.freeze_backbone_epochs}
 
     def _run_subcommand(self, subcommand: str) -> None:
-        with explain_out_of_memory(subcommand, FINETUNE_MEMORY_SETTINGS, current=self._memory_settings):
+        with explain_out_of_memory(subcommand, FINETUNE_MEMORY_SETTINGS,
+                                   current=self._memory_settings):
             super()._run_subcommand(subcommand)
 
 
@@ -109,7 +114,8 @@ def main(args: list[str] | None = None, run: bool = True) -> MovieCLI:
     ignore_warning("`training_step` returned `None`")
     ignore_warning("The number of training batches (1) is smaller than the logging interval")
     ignore_warning(".*does not have many workers.*", regex=True)
-    ignore_warning(r"Found \d+ module\(s\) in eval mode", regex=True)  # the backbone's BatchNorm, on purpose
+    # MovieFinetune keeps its backbone's BatchNorm in eval mode on purpose
+    ignore_warning(r"Found \d+ module\(s\) in eval mode", regex=True)
     if args is not None:  # tests: the process's own argv is not train.py's
         ignore_warning("LightningCLI's args parameter is intended to run from within Python")
     finetune = movie_mode(sys.argv[1:] if args is None else args) == FINETUNE_MODE
@@ -121,7 +127,8 @@ def main(args: list[str] | None = None, run: bool = True) -> MovieCLI:
             trainer_defaults={
                 "max_epochs": 1, "num_sanity_val_steps": 0, "enable_progress_bar": False,
                 "logger": {"class_path": "pytorch_lightning.loggers.TensorBoardLogger",
-                           "init_args": {"save_dir": "runs", "name": FINETUNE_MODE if finetune else "movies_ridge",
+                           "init_args": {"save_dir": "runs",
+                                         "name": FINETUNE_MODE if finetune else "movies_ridge",
                                          "default_hp_metric": False}},
                 "callbacks": [ModelCheckpoint(save_last=True)],
             },

@@ -25,8 +25,8 @@ from runtime.out_of_memory import explain_out_of_memory
 
 #: What sets a movie prediction's memory (a fine-tuned run's segments; the ridge's frames per pass).
 PREDICT_MEMORY_SETTINGS = (
-    ("model.predict_segment_trs", "TRs per forward pass of a fine-tuned run (its frames are held at once); "
-                                  "set it in the run's config.yaml"),
+    ("model.predict_segment_trs", "TRs per forward pass of a fine-tuned run (its frames are held "
+                                  "at once); set it in the run's config.yaml"),
     ("model.frames_per_pass / model.batch_size", "frames per backbone call"),
 )
 
@@ -40,7 +40,8 @@ def _run_and_checkpoint(path: str | Path) -> tuple[RunFolder, Path] | None:
 
 
 #: ``mode`` in a run's config.yaml -> (model class, data module class).
-MODES = {"movies": (MovieRidge, MovieDataModule), "movies_finetune": (MovieFinetune, MovieSegmentDataModule)}
+MODES = {"movies": (MovieRidge, MovieDataModule),
+         "movies_finetune": (MovieFinetune, MovieSegmentDataModule)}
 
 
 def is_movie_run(ckpt_paths: list[str]) -> bool:
@@ -57,7 +58,8 @@ def trained_subjects(model) -> list[str]:
     return sorted(model.maps) if isinstance(model, MovieRidge) else sorted(model.heads)
 
 
-def predict_movie_submission(ckpt_paths: list[str], output_dir: str | Path, data_root: str | None = None,
+def predict_movie_submission(ckpt_paths: list[str], output_dir: str | Path,
+                             data_root: str | None = None,
                              overwrite: bool = False, split: str = "friends-s7") -> Path:
     """Predict the held-out episodes with one movie run; returns the zip's path."""
     if len(ckpt_paths) != 1:
@@ -81,9 +83,11 @@ def predict_movie_submission(ckpt_paths: list[str], output_dir: str | Path, data
         for subject, episodes in datamodule.test_episodes(split).items():
             if subject not in trained_subjects(model):
                 raise MovieDataError(f"{checkpoint}: no model for {subject}, whose test episodes "
-                                     f"target_sample_number lists (trained on {trained_subjects(model)})")
+                                     f"target_sample_number lists (trained on "
+                                     f"{trained_subjects(model)})")
             names = sorted(episodes)
             runs = [episodes[e] for e in names]
-            predictions[subject] = dict(zip(names, model.predict_runs(datamodule, subject, runs), strict=True))
+            predicted = model.predict_runs(datamodule, subject, runs)
+            predictions[subject] = dict(zip(names, predicted, strict=True))
             expected[subject] = {e: n for e, (_, n) in episodes.items()}
     return write_movie_submission(predictions, expected, output_dir, split, n_parcels=None)

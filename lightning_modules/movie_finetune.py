@@ -77,23 +77,27 @@ class MovieFinetune(pl.LightningModule):
                  temporal_init: str = "hrf", window_s: float = 20.0, project_dim: int | None = None,
                  d_model: int = 64, n_heads: int = 4, n_layers: int = 1, dropout: float = 0.1,
                  lr: float = 1e-3, backbone_lr_scale: float = 0.1, weight_decay: float = 1e-4,
-                 warmup_epochs: float = 0.0, min_lr_ratio: float = 0.0, freeze_backbone_epochs: int = 1,
+                 warmup_epochs: float = 0.0, min_lr_ratio: float = 0.0,
+                 freeze_backbone_epochs: int = 1,
                  mse_weight: float = 0.0, heads_from_ridge: bool = False,
                  ridge_alphas: list[float] | None = None, checkpoint_backbone: bool = False,
-                 frames_per_pass: int = 64, predict_segment_trs: int = 32, predict_overlap_trs: int = 4,
+                 frames_per_pass: int = 64, predict_segment_trs: int = 32,
+                 predict_overlap_trs: int = 4,
                  seed: int = 0, subjects: list[str] | None = None, n_parcels: int | None = None):
         super().__init__()
-        if frames_per_pass < 1 or predict_segment_trs < 1 or not 0 <= predict_overlap_trs < predict_segment_trs:
+        if (frames_per_pass < 1 or predict_segment_trs < 1
+                or not 0 <= predict_overlap_trs < predict_segment_trs):
             raise ValueError("model.frames_per_pass and model.predict_segment_trs must be >= 1 and "
                              "0 <= model.predict_overlap_trs < model.predict_segment_trs")
         self.save_hyperparameters()
         self.backbone = build_backbone(backbone, pretrained=pretrained, layers=layers).eval()
-        self.register_buffer("pixel_mean", torch.tensor(self.backbone.mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(self.backbone.std).view(1, 3, 1, 1), persistent=False)
+        for name, value in (("pixel_mean", self.backbone.mean), ("pixel_std", self.backbone.std)):
+            self.register_buffer(name, torch.tensor(value).view(1, 3, 1, 1), persistent=False)
         n_features = sum(self.backbone.feature_dims)
         self.project = nn.Linear(n_features, project_dim) if project_dim else nn.Identity()
-        self.temporal = build_temporal(temporal, project_dim or n_features, window_frames(window_s, rate_hz),
-                                       rate_hz, temporal_init, seed, d_model, n_heads, n_layers, dropout)
+        self.temporal = build_temporal(temporal, project_dim or n_features,
+                                       window_frames(window_s, rate_hz), rate_hz, temporal_init,
+                                       seed, d_model, n_heads, n_layers, dropout)
         self.heads = nn.ModuleDict()
         if subjects and n_parcels:
             self._build_heads(subjects, n_parcels)
@@ -109,7 +113,8 @@ class MovieFinetune(pl.LightningModule):
 
     def _build_heads(self, subjects: list[str], n_parcels: int) -> None:
         self.subject_names = list(subjects)
-        self.heads = nn.ModuleDict({s: nn.Linear(self.temporal.out_dim, n_parcels) for s in subjects})
+        self.heads = nn.ModuleDict({s: nn.Linear(self.temporal.out_dim, n_parcels)
+                                    for s in subjects})
 
     # ------------------------------------------------------------------- set-up
     def setup(self, stage: str) -> None:
@@ -121,14 +126,17 @@ class MovieFinetune(pl.LightningModule):
             self._build_heads(subjects, dm.n_parcels)
             self.hparams.update(subjects=subjects, n_parcels=dm.n_parcels)
         elif (list(self.heads), self.hparams.n_parcels) != (subjects, dm.n_parcels):
-            raise ValueError(f"the data's subjects {subjects} and {dm.n_parcels} parcels differ from the "
+            raise ValueError(f"the data's subjects {subjects} and {dm.n_parcels} parcels differ "
+                             "from the "
                              f"model's {list(self.heads)} and {self.hparams.n_parcels}")
         if abs(dm.hparams.rate_hz - self.hparams.rate_hz) > 1e-9:
-            raise ValueError(f"data.rate_hz {dm.hparams.rate_hz} differs from model.rate_hz {self.hparams.rate_hz}")
+            raise ValueError(f"data.rate_hz {dm.hparams.rate_hz} differs from model.rate_hz "
+                             f"{self.hparams.rate_hz}")
         dm.context_frames = self.context_frames
         if stage == "fit" and self.hparams.freeze_backbone_epochs != 0 and find_unused_parameters(
                 self.trainer.strategy):
-            log.info("DDP with find_unused_parameters=True: the backbone is frozen for part of the training")
+            log.info("DDP with find_unused_parameters=True: the backbone is frozen for part of "
+                     "the training")
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -159,7 +167,8 @@ class MovieFinetune(pl.LightningModule):
         feats = self.project(self.frame_features(frames.flatten(0, 1)).view(b, n, -1))
         return pool.to(feats.dtype) @ self.temporal(feats)
 
-    def forward(self, frames: torch.Tensor, pool: torch.Tensor, subject: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, pool: torch.Tensor,
+                subject: torch.Tensor) -> torch.Tensor:
         """(B, T, n_parcels): every head on every segment, then each segment's subject's."""
         z = self.tr_features(frames, pool)
         every = torch.stack([self.heads[s](z) for s in self.subject_names])  # (S, B, T, P)
@@ -174,8 +183,8 @@ class MovieFinetune(pl.LightningModule):
                  on_step=False, sync_dist=True)
 
     def _apply_backbone_schedule(self) -> bool:
-        self.backbone_trains = backbone_should_train(self.current_epoch, self.hparams.freeze_backbone_epochs,
-                                                     None, self.best_score)
+        self.backbone_trains = backbone_should_train(
+            self.current_epoch, self.hparams.freeze_backbone_epochs, None, self.best_score)
         self.backbone.eval()
         return self.backbone_trains
 
@@ -186,10 +195,12 @@ class MovieFinetune(pl.LightningModule):
         preds = gather_rows(preds.float().reshape(b * t, p))
         targets = gather_rows(batch["targets"].reshape(b * t, p))
         subject = gather_rows(batch["subject"].repeat_interleave(t))
-        losses = [correlation_loss(preds[subject == s], targets[subject == s], self.hparams.mse_weight)
+        mse = self.hparams.mse_weight
+        losses = [correlation_loss(preds[subject == s], targets[subject == s], mse)
                   for s in subject.unique()]
         loss = torch.stack(losses).mean()
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=b, sync_dist=True)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=b,
+                 sync_dist=True)
         return loss
 
     def configure_optimizers(self):
@@ -197,36 +208,42 @@ class MovieFinetune(pl.LightningModule):
         top = [*self.project.parameters(), *self.temporal.parameters(), *self.heads.parameters()]
         groups = [{"params": top, "lr": h.lr, "name": "top"}]
         if h.freeze_backbone_epochs >= 0:
-            groups.append({"params": list(self.backbone.parameters()), "lr": h.lr * h.backbone_lr_scale,
-                           "name": "backbone"})
+            groups.append({"params": list(self.backbone.parameters()),
+                           "lr": h.lr * h.backbone_lr_scale, "name": "backbone"})
         optimizer = torch.optim.AdamW(groups, weight_decay=h.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(h.warmup_epochs * max(1, total // max(1, self.trainer.max_epochs or 1)))
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: warmup_cosine(step, warmup, total, h.min_lr_ratio))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # ---------------------------------------------------------------- prediction
     @torch.no_grad()
-    def segment_tr_features(self, frames: np.ndarray, start: int, n_trs: int, tr: float) -> torch.Tensor:
+    def segment_tr_features(self, frames: np.ndarray, start: int, n_trs: int,
+                            tr: float) -> torch.Tensor:
         """(n_trs, out_dim): the temporal stage's TR features of TRs ``start ..`` of a run whose
         movie's frames (uint8 (n_samples, 3, H, W) at ``rate_hz``) are ``frames``; each distinct
         frame goes through the backbone once."""
-        seg = segment_frames(start, n_trs, self.hparams.rate_hz, tr, self.context_frames, len(frames))
+        seg = segment_frames(start, n_trs, self.hparams.rate_hz, tr, self.context_frames,
+                             len(frames))
         unique, where = np.unique(seg.read, return_inverse=True)
         x = torch.from_numpy(np.ascontiguousarray(frames[unique])).to(self.device)
         feats = self.project(self.frame_features(x)[torch.from_numpy(where).to(self.device)])
         return torch.from_numpy(seg.pool).to(self.device) @ self.temporal(feats[None])[0]
 
-    def predict_segment(self, frames: np.ndarray, subject: str, start: int, n_trs: int, tr: float) -> np.ndarray:
+    def predict_segment(self, frames: np.ndarray, subject: str, start: int, n_trs: int,
+                        tr: float) -> np.ndarray:
         """float32 (n_trs, n_parcels): :meth:`segment_tr_features` through ``subject``'s head."""
         with torch.no_grad():
-            return self.heads[subject](self.segment_tr_features(frames, start, n_trs, tr)).float().cpu().numpy()
+            z = self.segment_tr_features(frames, start, n_trs, tr)
+            return self.heads[subject](z).float().cpu().numpy()
 
     @torch.no_grad()
     def run_tr_features(self, datamodule, movie: Path, n_trs: int) -> torch.Tensor:
         """(n_trs, out_dim) of a whole run, in segments of ``predict_segment_trs`` TRs overlapping
-        by ``predict_overlap_trs``, stitched (the overlaps are written again with the same values)."""
+        by ``predict_overlap_trs``, stitched (the overlaps are written again with the same
+        values)."""
         h = self.hparams
         frames = datamodule.frames(movie)
         n = min(h.predict_segment_trs, n_trs)
@@ -238,8 +255,10 @@ class MovieFinetune(pl.LightningModule):
             series[s:s + n] = self.segment_tr_features(frames, s, n, datamodule.hparams.tr)
         return series
 
-    def predict_runs(self, datamodule, subject: str, runs: list[tuple[Path, int]]) -> list[np.ndarray]:
-        """float32 (n_trs, n_parcels) per run of ``subject`` (whole runs, :meth:`run_tr_features`)."""
+    def predict_runs(self, datamodule, subject: str,
+                     runs: list[tuple[Path, int]]) -> list[np.ndarray]:
+        """float32 (n_trs, n_parcels) per run of ``subject`` (whole runs,
+        :meth:`run_tr_features`)."""
         if subject not in self.heads:
             raise ValueError(f"no head for {subject} (trained on {sorted(self.heads)})")
         was_training = self.training
@@ -263,16 +282,18 @@ class MovieFinetune(pl.LightningModule):
         from the model's TR features of its training runs to their responses."""
         for subject in self.subject_names:
             runs = dm.train_runs[subject]
-            X = torch.cat([self.run_tr_features(dm, r.movie_path, r.n_trs) for r in runs]).double().cpu()
+            X = torch.cat([self.run_tr_features(dm, r.movie_path, r.n_trs) for r in runs])
+            X = X.double().cpu()
             Y = np.concatenate([dm.responses(r) for r in runs])
             stimuli = sorted({r.stimulus for r in runs})
             if len(stimuli) < 2:
-                raise ValueError(f"{subject}: model.heads_from_ridge needs training runs of at least 2 "
+                raise ValueError(f"{subject}: model.heads_from_ridge needs training runs of at "
+                                 "least 2 "
                                  f"stimuli, has {stimuli}")
             groups = np.repeat([stimuli.index(r.stimulus) for r in runs], [r.n_trs for r in runs])
             ridge = RidgeCV(alphas=tuple(self.hparams.ridge_alphas or DEFAULT_ALPHAS),
-                            n_folds=group_kfold_folds(groups, min(5, len(stimuli))), standardize=True,
-                            dtype=torch.float64).fit(X.numpy(), Y)
+                            n_folds=group_kfold_folds(groups, min(5, len(stimuli))),
+                            standardize=True, dtype=torch.float64).fit(X.numpy(), Y)
             # the standardisation folded into the map: X @ coef + intercept
             mean, scale = X.mean(0), X.std(0, unbiased=False)
             scale = torch.where(scale > 0, scale, torch.ones_like(scale))
@@ -295,7 +316,8 @@ class MovieFinetune(pl.LightningModule):
                 predictions[subject] = {r.name: p for r, p in zip(runs, pred, strict=True)}
                 targets[subject] = {r.name: dm.responses(r) for r in runs}
         if not targets:
-            raise ValueError("no subject has a validation run: name data.val_stimuli that subjects have")
+            raise ValueError("no subject has a validation run: name data.val_stimuli that "
+                             "subjects have")
         networks = dm.networks()[0] if hasattr(dm, "networks") else None
         return movie_summary(predictions, targets, dm.n_parcels, networks)
 
@@ -305,7 +327,8 @@ class MovieFinetune(pl.LightningModule):
         score, self.last_summary = self.validation_summary(self.trainer.datamodule)
         self.val_per_parcel = score.per_parcel
         if self.best_score is None or score.overall > self.best_score:
-            self.best_score, self.best_summary, self.best_epoch = score.overall, self.last_summary, self.current_epoch
+            self.best_score, self.best_summary = score.overall, self.last_summary
+            self.best_epoch = self.current_epoch
         # every rank computed the same whole-run predictions: nothing to sync
         self.log("val/score", score.overall, prog_bar=True)
         self.log_dict({f"val/{k}": v for k, v in self.last_summary.logged(per_group=False).items()})
@@ -313,7 +336,8 @@ class MovieFinetune(pl.LightningModule):
             self.log("val/ridge/score", self.ridge_summary.main)
 
     def on_fit_end(self) -> None:
-        where = self.trainer.log_dir or self.trainer.default_root_dir  # a broadcast: every rank asks
+        # log_dir is a broadcast under DDP: every rank asks
+        where = self.trainer.log_dir or self.trainer.default_root_dir
         if self.trainer.is_global_zero and self.last_summary is not None:
             folder = RunFolder(where)
             folder.write_summary(RunSummaryRecord(
@@ -324,7 +348,8 @@ class MovieFinetune(pl.LightningModule):
 
     # ---------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["movie_finetune"] = {"best_score": self.best_score, "best_epoch": self.best_epoch}
+        checkpoint["movie_finetune"] = {"best_score": self.best_score,
+                                        "best_epoch": self.best_epoch}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("movie_finetune") or {}

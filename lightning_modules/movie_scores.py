@@ -24,6 +24,7 @@ def movie_summary(predictions: Mapping[str, Mapping[str, np.ndarray]],
     score = score_subjects(predictions, targets)
     networks = np.array(parcel_networks(n_parcels) if networks is None else networks)
     names = list(dict.fromkeys(networks))
-    groups = {(s, n): float(np.nanmean(r[networks == n])) for s, r in score.per_parcel.items() for n in names}
+    groups = {(s, n): float(np.nanmean(r[networks == n])) for s, r in score.per_parcel.items()
+              for n in names}
     rois = {n: float(np.mean([v for (_, m), v in groups.items() if m == n])) for n in names}
     return score, ScoreSummary(GroupMeans(score.overall, score.per_subject, rois, groups))

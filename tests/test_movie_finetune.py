@@ -20,7 +20,8 @@ def _model(temporal: str) -> MovieFinetune:
     torch.manual_seed(0)
     return MovieFinetune(backbone="test_efficientnet", pretrained=False, rate_hz=RATE,
                          temporal=temporal, temporal_init="noise", window_s=4.0, project_dim=8,
-                         d_model=8, n_heads=2, n_layers=2, predict_segment_trs=7, predict_overlap_trs=3,
+                         d_model=8, n_heads=2, n_layers=2, predict_segment_trs=7,
+                         predict_overlap_trs=3,
                          frames_per_pass=16, subjects=["sub-01", "sub-02"], n_parcels=5).eval()
 
 
@@ -49,17 +50,18 @@ def test_overlapping_segments_agree_and_stitch_without_seams(temporal):
     changed[seg.read[-1] + 1] = 255 - changed[seg.read[-1] + 1]
     again = model.predict_segment(changed, "sub-02", 5, 1, TR)
     np.testing.assert_allclose(again[0] != whole[5], True)
-    assert not np.allclose(model.predict_segment(changed, "sub-02", 6, 1, TR), whole[6])  # it is TR 6's
+    # the frame after TR 5's is TR 6's
+    assert not np.allclose(model.predict_segment(changed, "sub-02", 6, 1, TR), whole[6])
 
 
 def test_training_segments_hold_their_frames_and_responses():
     movie = _frames(40, 8)
-    runs = {"sub-02": [MovieRun("sub-02", "friends", "s01e01a", None, Path("x.h5"), "k", Path("m.mkv"), 12, 3)],
-            "sub-01": [MovieRun("sub-01", "friends", "s01e01a", None, Path("y.h5"), "k", Path("m.mkv"), 11, 3)]}
+    runs = {s: [MovieRun(s, "friends", "s01e01a", None, Path(f"{s}.h5"), "k", Path("m.mkv"), n, 3)]
+            for s, n in (("sub-02", 12), ("sub-01", 11))}
     series = {r: np.arange(r.n_trs * 3, dtype=np.float32).reshape(r.n_trs, 3) + i * 100
               for i, rs in enumerate(runs.values()) for r in rs}
-    data = MovieSegments(runs, ["sub-01", "sub-02"], series.__getitem__, lambda m: movie, n_trs=4, stride=3,
-                         context=5, rate_hz=RATE, tr=TR)
+    data = MovieSegments(runs, ["sub-01", "sub-02"], series.__getitem__, lambda m: movie, n_trs=4,
+                         stride=3, context=5, rate_hz=RATE, tr=TR)
     # starts 0, 3, 6 and the last (7) for 11 TRs; 0, 3, 6, 8 for 12
     assert [(s, run.n_trs, start) for s, run, start in data.items] == [
         ("sub-01", 11, 0), ("sub-01", 11, 3), ("sub-01", 11, 6), ("sub-01", 11, 7),
@@ -79,11 +81,12 @@ def test_out_of_memory_names_the_segment_settings():
     from runtime.out_of_memory import DeviceOutOfMemoryError, explain_out_of_memory
 
     with pytest.raises(DeviceOutOfMemoryError) as err:
-        with explain_out_of_memory("fit", FINETUNE_MEMORY_SETTINGS, {"data.segment_trs": "16: ~68 frames"}):
+        now = {"data.segment_trs": "16: ~68 frames"}
+        with explain_out_of_memory("fit", FINETUNE_MEMORY_SETTINGS, now):
             raise RuntimeError("CUDA error: out of memory")
     message = str(err.value)
-    for name in ("data.batch_size", "data.segment_trs (now 16: ~68 frames)", "data.rate_hz", "model.window_s",
-                 "model.checkpoint_backbone"):
+    for name in ("data.batch_size", "data.segment_trs (now 16: ~68 frames)", "data.rate_hz",
+                 "model.window_s", "model.checkpoint_backbone"):
         assert name in message
 
 

@@ -23,10 +23,12 @@ def movies_root(tmp_path_factory):
 
 
 def _fit_args(root, work, *extra):
-    return ["train.py", "fit", "--config", str(REPO / "configs/movies_finetune.yaml"), "--data.root", str(root),
-            "--data.image_size", "32", "--data.cache_dir", str(work.parent / "cache"),
+    return ["train.py", "fit", "--config", str(REPO / "configs/movies_finetune.yaml"),
+            "--data.root", str(root), "--data.image_size", "32",
+            "--data.cache_dir", str(work.parent / "cache"),
             "--data.segment_trs", "4", "--data.segment_stride", "4", "--model.window_s", "4",
-            "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "3", "--trainer.accelerator", "cpu",
+            "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "3",
+            "--trainer.accelerator", "cpu",
             "--trainer.logger.init_args.save_dir", str(work / "runs"), *extra]
 
 
@@ -39,8 +41,8 @@ def _scalars(run, tag):
 
 @pytest.mark.slow
 def test_fit_and_predict_through_the_cli(movies_root, tmp_path):
-    fit = subprocess.run([sys.executable, *_fit_args(movies_root, tmp_path)], cwd=REPO, capture_output=True,
-                         text=True, timeout=900)
+    fit = subprocess.run([sys.executable, *_fit_args(movies_root, tmp_path)], cwd=REPO,
+                         capture_output=True, text=True, timeout=900)
     assert fit.returncode == 0, fit.stderr[-3000:]
     run = tmp_path / "runs/movies_finetune/version_0"
     summary = json.loads((run / "summary.json").read_text())
@@ -50,25 +52,29 @@ def test_fit_and_predict_through_the_cli(movies_root, tmp_path):
     assert len(_scalars(run, "val/score")) == 2
 
     out = tmp_path / "out"
-    pred = subprocess.run([sys.executable, "predict.py", "--ckpt_path", str(run), "--data.root", str(movies_root),
-                           "--output_dir", str(out)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    pred = subprocess.run([sys.executable, "predict.py", "--ckpt_path", str(run),
+                           "--data.root", str(movies_root), "--output_dir", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
     assert pred.returncode == 0, pred.stderr[-3000:]
     with zipfile.ZipFile(out / "fmri_predictions_friends_s7.zip") as archive:
         archive.extractall(tmp_path / "unzipped")
-    submission = np.load(tmp_path / "unzipped/fmri_predictions_friends_s7.npy", allow_pickle=True).item()
+    submission = np.load(tmp_path / "unzipped/fmri_predictions_friends_s7.npy",
+                         allow_pickle=True).item()
     assert sorted(submission) == ["sub-01", "sub-02"]
     for subject, episodes in submission.items():
-        expected = np.load(movies_root / f"fmri/{subject}/target_sample_number/{subject}_friends-s7_fmri_samples.npy",
-                           allow_pickle=True).item()
-        assert {e: a.shape for e, a in episodes.items()} == {e: (n, 14) for e, n in expected.items()}
-        assert all(a.dtype == np.float32 and np.isfinite(a).all() and a.std() > 0 for a in episodes.values())
+        samples = f"fmri/{subject}/target_sample_number/{subject}_friends-s7_fmri_samples.npy"
+        expected = np.load(movies_root / samples, allow_pickle=True).item()
+        assert {e: a.shape for e, a in episodes.items()} == {e: (n, 14)
+                                                             for e, n in expected.items()}
+        assert all(a.dtype == np.float32 and np.isfinite(a).all() and a.std() > 0
+                   for a in episodes.values())
 
 
 @pytest.mark.slow
 def test_two_process_ddp_fit(movies_root, tmp_path):
-    fit = subprocess.run([sys.executable, *_fit_args(movies_root, tmp_path, "--trainer.devices", "2",
-                                                     "--trainer.strategy", "ddp", "--data.batch_size", "1")],
-                         cwd=REPO, capture_output=True, text=True, timeout=1200)
+    ddp = ["--trainer.devices", "2", "--trainer.strategy", "ddp", "--data.batch_size", "1"]
+    fit = subprocess.run([sys.executable, *_fit_args(movies_root, tmp_path, *ddp)], cwd=REPO,
+                         capture_output=True, text=True, timeout=1200)
     assert fit.returncode == 0, (fit.stdout + fit.stderr)[-5000:]
     run = tmp_path / "runs/movies_finetune/version_0"
     summary = json.loads((run / "summary.json").read_text())

@@ -54,7 +54,8 @@ class MovieSegmentDataModule(MovieDataModule):
         if key not in self._maps:
             h = self.hparams
             cached_frames(movie, h.rate_hz, h.image_size, h.cache_dir)
-            self._maps[key] = np.load(cache_file(h.cache_dir, movie, h.rate_hz, h.image_size), mmap_mode="r")
+            path = cache_file(h.cache_dir, movie, h.rate_hz, h.image_size)
+            self._maps[key] = np.load(path, mmap_mode="r")
         return self._maps[key]
 
     def segments(self) -> MovieSegments:
@@ -62,10 +63,10 @@ class MovieSegmentDataModule(MovieDataModule):
             raise RuntimeError("MovieSegmentDataModule.context_frames is set by the model's setup "
                                "(MovieFinetune) before the loaders are made")
         h = self.hparams
-        return MovieSegments(self.train_runs, self.head_subjects, self.responses, self.frame_map, h.segment_trs,
-                             h.segment_stride, self.context_frames, h.rate_hz, h.tr)
+        return MovieSegments(self.train_runs, self.head_subjects, self.responses, self.frame_map,
+                             h.segment_trs, h.segment_stride, self.context_frames, h.rate_hz, h.tr)
 
     def train_dataloader(self):
         h = self.hparams
-        return DataLoader(self.segments(), batch_size=h.batch_size, shuffle=True, num_workers=h.num_workers,
-                          drop_last=False, persistent_workers=h.num_workers > 0)
+        return DataLoader(self.segments(), batch_size=h.batch_size, shuffle=True,
+                          num_workers=h.num_workers, persistent_workers=h.num_workers > 0)
