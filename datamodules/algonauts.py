@@ -298,6 +298,12 @@ class AlgonautsDataModule(EpochOrderLoaders, pl.LightningDataModule):
     def voxel_masks(self) -> dict[str, np.ndarray]:
         return self.release.voxel_masks  # {subject: bool (X, Y, Z)} of whole-brain recordings, else {}
 
+    @property
+    def voxel_spaces(self) -> dict[str, tuple[np.ndarray, bytes]]:
+        """``{subject: (affine (4, 4), NIfTI header bytes)}`` of the whole-brain masks whose file gave them."""
+        return {s: (space.affine, space.header) for (s, _), (_, space) in self.release.whole_brain_groups.items()
+                if space is not None}
+
     def noise_ceiling(self, split: Literal["train", "val", "all"] = "val") -> torch.Tensor:
         """Per-voxel noise ceiling of the repetition mean over a split's videos, ``(n_voxels_total,)``."""
         rows = {"train": self.train_indices, "val": self.val_indices, "all": slice(None)}[split]

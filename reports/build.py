@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from datamodules.mask_space import MaskSpace
 from reports import html
 from reports.band_maps import band_sections
 from reports.brain_maps import r_volumes, save_nifti, slices_figure
@@ -129,7 +130,9 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, n_extreme: int
             maps.append(html.image_tag(png, f"{run.name} {subject}"))
             if nifti:
                 try:
-                    path = save_nifti(volume, out / f"r_{slug(run.name)}_{subject}.nii.gz")
+                    space = run.predictions.voxel_spaces.get(subject)  # the mask file's affine and header
+                    path = save_nifti(volume, out / f"r_{slug(run.name)}_{subject}.nii.gz",
+                                      space=MaskSpace(*space) if space else None)
                     maps.append(f"<p class='note'>Volume: <code>{path.name}</code></p>")
                 except ImportError:
                     maps.append("<p class='note'>pip install nibabel to also get the volume as NIfTI.</p>")

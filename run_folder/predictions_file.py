@@ -19,6 +19,8 @@ from run_folder.npz_files import (
 )
 from scoring.layout import TargetLayout
 
+AFFINE_PREFIX, HEADER_PREFIX = "voxel_affine_", "voxel_header_"
+
 
 @dataclass
 class ValidationPredictions:
@@ -32,6 +34,8 @@ class ValidationPredictions:
     video_index : int64 array of shape (n_val_videos,), positions in the sorted release
     groups : list of ``(subject, roi, start, stop)``, the flat voxel layout
     voxel_masks : ``{subject: bool array (X, Y, Z)}`` for whole-brain runs
+    voxel_spaces : ``{subject: (affine float64 (4, 4), NIfTI-1 header bytes)}`` of the masks whose
+        file gave a space (``voxel_affine_<subject>``, ``voxel_header_<subject>`` uint8); else empty
     video_names : str array (n_val_videos,), or None (a bare ``Trainer.fit`` records none)
     epoch : the validation's epoch
     val_score : its ``val/score``
@@ -49,6 +53,7 @@ class ValidationPredictions:
     epoch: int | None = None
     val_score: float | None = None
     train_index: np.ndarray | None = None
+    voxel_spaces: dict[str, tuple[np.ndarray, bytes]] = field(default_factory=dict)
 
     @property
     def score(self) -> np.ndarray:
@@ -87,13 +92,17 @@ def read_predictions(path: str | Path) -> ValidationPredictions:
             video_names=data["video_names"] if "video_names" in files else None,
             epoch=int(data["epoch"]) if "epoch" in files else None,
             val_score=float(data["score"]) if "score" in files else None,
-            train_index=data["train_index"].astype(np.int64) if "train_index" in files else None)
+            train_index=data["train_index"].astype(np.int64) if "train_index" in files else None,
+            voxel_spaces={k[len(AFFINE_PREFIX):]: (data[k].astype(np.float64),
+                                                   data[HEADER_PREFIX + k[len(AFFINE_PREFIX):]].tobytes())
+                          for k in files if k.startswith(AFFINE_PREFIX) and HEADER_PREFIX + k[len(AFFINE_PREFIX):] in files})
 
 
 def write_predictions(path: str | Path, *, predictions: np.ndarray, targets: np.ndarray, r: np.ndarray,
                       noise_ceiling: np.ndarray | None, video_index: np.ndarray, layout: TargetLayout, epoch: int,
                       score: float, train_index: np.ndarray | None = None, video_names=None,
-                      voxel_masks: dict[str, np.ndarray] | None = None) -> Path:
+                      voxel_masks: dict[str, np.ndarray] | None = None,
+                      voxel_spaces: dict[str, tuple[np.ndarray, bytes]] | None = None) -> Path:
     """Write a ``val_predictions.npz`` atomically (a temporary file, then ``os.replace``).
 
     predictions, targets : (n_val_videos, n_voxels), rows already sorted by ``video_index``
@@ -122,4 +131,7 @@ def write_predictions(path: str | Path, *, predictions: np.ndarray, targets: np.
     if video_names is not None:
         arrays["video_names"] = np.array(video_names)
     arrays.update({f"{MASK_PREFIX}{subject}": mask for subject, mask in (voxel_masks or {}).items()})
+    for subject, (affine, header) in (voxel_spaces or {}).items():  # the masks' NIfTI space (brain maps)
+        arrays[f"{AFFINE_PREFIX}{subject}"] = np.asarray(affine, np.float64)
+        arrays[f"{HEADER_PREFIX}{subject}"] = np.frombuffer(header, np.uint8)
     return savez_atomic(Path(path), arrays)

@@ -96,7 +96,7 @@ class ValidationDump(pl.Callback):
         data = getattr(trainer, "datamodule", None)
         if isinstance(data, ValidationData):  # a bare Trainer.fit(model, loaders) has no data module
             extra = {"train_index": data.train_indices, "video_names": data.video_names(index[order].astype(np.int64)),
-                     "voxel_masks": data.voxel_masks}
+                     "voxel_masks": data.voxel_masks, "voxel_spaces": getattr(data, "voxel_spaces", {})}
         RunFolder(run_dir).write_predictions(
             predictions=preds[order], targets=targets[order], r=validation.r.float().cpu().numpy(),
             noise_ceiling=ceiling.float().cpu().numpy() if ceiling is not None else None,

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import pickle
 import shutil
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -88,3 +89,36 @@ def test_brain_maps_are_written_in_the_given_space(root, tmp_path):
     # Without a space: voxel coordinates (the identity), as before.
     np.testing.assert_array_equal(nib.load(save_nifti(to_volume(values, mask), tmp_path / "v.nii.gz")).affine,
                                   np.eye(4))
+
+
+def test_validation_file_keeps_the_masks_space(tmp_path):
+    from run_folder.predictions_file import read_predictions, write_predictions
+
+    layout = TargetLayout({"sub-01": {"WB": 4}})
+    mask = np.zeros((2, 2, 2), bool)
+    mask.flat[[0, 3, 5, 6]] = True
+    affine = np.diag([2.5, 2.5, 2.5, 1.0])
+    header = bytes(nib.Nifti1Image(mask.astype(np.int16), affine).header.binaryblock)
+    path = write_predictions(tmp_path / "v.npz", predictions=np.zeros((3, 4)), targets=np.ones((3, 4)), r=np.zeros(4),
+                             noise_ceiling=None, video_index=np.arange(3), layout=layout, epoch=0, score=0.0,
+                             voxel_masks={"sub-01": mask}, voxel_spaces={"sub-01": (affine, header)})
+    read = read_predictions(path)
+    np.testing.assert_array_equal(read.voxel_spaces["sub-01"][0], affine)
+    assert read.voxel_spaces["sub-01"][1] == header
+
+
+@pytest.mark.slow
+def test_report_brain_maps_of_a_whole_brain_bmd_run_are_in_mni_space(root, tmp_path):
+    from reports.build import build_report
+    from tests.helpers import fit_tiny
+
+    cli = fit_tiny(root, tmp_path, "--trainer.max_epochs", "1", "--data.n_val", "4", "--data.track", "full")
+    run_dir = Path(cli.trainer.log_dir)
+    build_report([run_dir], tmp_path / "report", progress=False)
+    for subject in ("sub-01", "sub-02"):
+        image = nib.load(tmp_path / "report" / f"r_{run_dir.parent.name}_{run_dir.name}_{subject}.nii.gz")
+        written = _written_image(root, subject)
+        np.testing.assert_allclose(image.affine, written.affine)
+        assert image.header["sform_code"] == written.header["sform_code"]
+        mask = np.asarray(written.dataobj) != 0
+        assert np.isfinite(np.asarray(image.dataobj)[mask]).any() and np.isnan(np.asarray(image.dataobj)[~mask]).all()
