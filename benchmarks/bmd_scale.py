@@ -47,11 +47,21 @@ if str(REPO) not in sys.path:  # run as a script: python benchmarks/bmd_scale.py
     sys.path.insert(0, str(REPO))
 SHAPE = (62, 77, 61)
 VOXEL_SIZE_MM = 2.5
+STEPS = ("first", "later", "setup", "export")
 
 _MEASURE = r"""
-import json, resource, sys, time
+import json, resource, sys, threading, time
 sys.path.insert(0, {repo!r})
 import numpy as np
+anon_peak = [0]
+def sample_anonymous():  # RssAnon: the process's own memory, without the mapped cache's file pages
+    while True:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    anon_peak[0] = max(anon_peak[0], int(line.split()[1]))
+        time.sleep(0.2)
+threading.Thread(target=sample_anonymous, daemon=True).start()
 root, step, features = sys.argv[1], sys.argv[2], int(sys.argv[3])
 start = time.perf_counter()
 from datamodules.sources.base import Selection
@@ -108,7 +118,7 @@ if step == "export":
     extra.update({{"export_seconds": time.perf_counter() - ridge_done, "test_score": summary.main}})
 seconds = time.perf_counter() - start
 print(json.dumps({{"seconds": seconds, "rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-                  **extra}}))
+                  "anon_gib": anon_peak[0] / 2**20, **extra}}))
 """
 
 
@@ -176,24 +186,30 @@ def main(argv=None) -> None:
     p.add_argument("--test", type=int, default=102)
     p.add_argument("--features", type=int, default=512)
     p.add_argument("--keep", action="store_true", help="keep the release and its caches")
+    p.add_argument("--reuse", action="store_true", help="measure a release --out already holds (kept earlier)")
+    p.add_argument("--steps", nargs="+", default=list(STEPS), choices=list(STEPS), help="the steps to measure")
     args = p.parse_args(argv)
     start = time.perf_counter()
-    write_release(args.out, args.subjects, args.voxels, args.train, args.test, args.features)
-    size = sum(f.stat().st_size for f in args.out.rglob("*.pkl")) / 2**30
-    print(f"wrote {args.subjects} subjects ({args.train}+{args.test} videos, {args.voxels} voxels each, float64): "
-          f"{size:.1f} GiB of pickles in {time.perf_counter() - start:.0f} s; this process peaked at "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB", flush=True)
-    rows = []
+    if not args.reuse:
+        write_release(args.out, args.subjects, args.voxels, args.train, args.test, args.features)
+        size = sum(f.stat().st_size for f in args.out.rglob("*.pkl")) / 2**30
+        print(f"wrote {args.subjects} subjects ({args.train}+{args.test} videos, {args.voxels} voxels each, "
+              f"float64): {size:.1f} GiB of pickles in {time.perf_counter() - start:.0f} s; this process peaked "
+              f"at {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB", flush=True)
+    print("| step | seconds | peak RSS (GiB) | of it not file-backed (RssAnon, GiB) | notes |\n"
+          "| --- | ---: | ---: | ---: | --- |", flush=True)
     for step, label in (("first", "reader, first (pickles -> float32 cache)"),
                         ("later", "reader, later (memory-mapped cache)"),
                         ("setup", "data module set-up (repetition means written once, voxel report, noise ceiling)"),
                         ("export", f"ridge baseline over all voxels ({args.features} features, 20 penalties, "
                                    "5 folds), then prediction export (per-batch shards, merge, .npy, test score)")):
+        if step not in args.steps:
+            continue
         result = measure(args.out, step, args.features)
-        rows.append((label, result))
-        print(f"| {label} | {result['seconds']:.0f} | {result['rss_gib']:.2f} | "
+        print(f"| {label} | {result['seconds']:.0f} | {result['rss_gib']:.2f} | {result['anon_gib']:.2f} | "
               + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                          for k, v in result.items() if k not in ("seconds", "rss_gib")) + " |", flush=True)
+                          for k, v in result.items() if k not in ("seconds", "rss_gib", "anon_gib")) + " |",
+              flush=True)
     cache = sum(f.stat().st_size for f in (args.out / ".response_cache").iterdir()) / 2**30
     print(f"cache on disk (float32 betas + repetition means): {cache:.1f} GiB")
     if not args.keep:
