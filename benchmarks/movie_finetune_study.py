@@ -7,6 +7,8 @@ Conditions, each a real ``train.py fit`` (subprocess, timed) on one simulator mo
   from a ridge)
 - ``frozen_depthwise_noise``: the same started from noise (does it learn the lag?)
 - ``e2e_depthwise``: configs/movies_finetune.yaml as shipped (frozen 1 epoch, then end to end)
+- ``hrf_ridge``: where the depthwise runs start: heads from the ridge on the HRF-started stage's
+  features, no gradient step; ``e2e_depthwise_low_lr``: the shipped config at lr 1e-4
 - ``frozen_transformer`` / ``e2e_transformer``: the windowed transformer instead
 
 Each run predicts the held-out season 7 (``predict_runs``), scored against the measured series
@@ -44,9 +46,15 @@ CONDITIONS = {
     "frozen_depthwise_noise": [*FINETUNE, "--model.freeze_backbone_epochs", "-1",
                                "--model.temporal_init", "noise",
                                "--model.heads_from_ridge", "false"],
+    "hrf_ridge": [*FINETUNE, "--model.freeze_backbone_epochs", "-1"],
+    "e2e_depthwise_low_lr": [*FINETUNE, "--model.lr", "0.0001"],
     "e2e_transformer": [*FINETUNE, *TRANSFORMER],
     "frozen_transformer": [*FINETUNE, *TRANSFORMER, "--model.freeze_backbone_epochs", "-1"],
 }
+#: Put after the common settings: the heads from the ridge on the HRF-started depthwise stage's
+#: features, no step taken (learning rate 0, one batch): what the fine-tuned runs start from.
+LATE = {"hrf_ridge": ["--model.lr", "0", "--trainer.max_epochs", "1",
+                      "--trainer.limit_train_batches", "1"]}
 
 
 def make_release(root: Path) -> None:
@@ -63,7 +71,7 @@ def run_condition(name: str, root: Path, work: Path, extra: list[str]) -> dict:
     runs = work / "runs" / name
     args = [sys.executable, "train.py", "fit", *CONDITIONS[name], "--data.root", str(root),
             "--data.cache_dir", str(work / "cache"), "--trainer.accelerator", "cpu",
-            "--trainer.logger.init_args.save_dir", str(runs), *extra]
+            "--trainer.logger.init_args.save_dir", str(runs), *extra, *LATE.get(name, [])]
     if name != "ridge_fir":
         args += ["--data.segment_trs", "16", "--data.segment_stride", "16"]
     start = time.perf_counter()
@@ -147,6 +155,16 @@ def report(work: Path, root: Path, n_boot: int, block: int) -> list[str]:
         lag = results[n].get("lag")
         lines.append(f"| {n} | {r[n].mean():.3f} | {diff} | {results[n]['fit_wall_s']:.0f} | "
                      f"{'' if not lag else format(lag['peak_s'], '.1f')} |")
+    pairs = [("e2e_depthwise", "frozen_depthwise"), ("e2e_transformer", "frozen_transformer"),
+             ("e2e_depthwise", "hrf_ridge"), ("e2e_depthwise_low_lr", "hrf_ridge"),
+             ("e2e_depthwise_low_lr", "e2e_depthwise")]
+    lines += ["", "Other paired differences (the same resampled blocks):", ""]
+    for a, b in pairs:
+        if a in names and b in names:
+            d = np.array(boot[a]) - np.array(boot[b])
+            lo, hi = np.percentile(d, [2.5, 97.5])
+            lines.append(f"- {a} minus {b}: {r[a].mean() - r[b].mean():+.3f} "
+                         f"[{lo:+.3f}, {hi:+.3f}]")
     machine = platform.processor() or platform.machine()
     lines += ["", f"Simulator HRF peak: {peak_time():.1f} s. Machine: {machine}, "
               f"{os.cpu_count()} CPUs shared with other jobs (load {os.getloadavg()[0]:.1f} when "
