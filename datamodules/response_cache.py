@@ -5,7 +5,8 @@ it needs the whole array in memory, every run. The first read converts each file
 ``ROOT/.response_cache/<subject>_task-<split>.f32.npy`` (half the bytes) with its mask, written
 aside and renamed, with a progress bar; later reads open it with ``np.load(mmap_mode="r")``, which
 costs no memory until rows are touched. A cache entry records the source file's size and
-modification time and is rebuilt when they change. Where ``ROOT`` cannot be written the file is
+modification time and is rebuilt when they change (a release moved elsewhere, its cache with it,
+keeps the cache). Where ``ROOT`` cannot be written the file is
 read directly (a warning says so).
 """
 
@@ -34,6 +35,16 @@ def _stamp(path: Path) -> dict:
     return {"source": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
+def _same_source(stamp, path: Path) -> bool:
+    """Whether a cache entry's ``stamp`` is of ``path`` as it is now: the same file name, size and
+    modification time (not the same folder: a release moved or mounted elsewhere keeps its cache)."""
+    if not isinstance(stamp, dict):
+        return False
+    now = _stamp(path)
+    return (Path(stamp.get("source", "")).name == path.name and stamp.get("size") == now["size"]
+            and stamp.get("mtime_ns") == now["mtime_ns"])
+
+
 def cached_whole_brain(root: str | Path, subject: str, split: str, n_train: int | None = None,
                        progress: bool = True, non_finite: str = "raise") -> bmd_files.WholeBrain:
     """:func:`datamodules.bmd_files.read_whole_brain`, its ``betas`` float32 ``np.memmap``
@@ -49,7 +60,7 @@ def cached_whole_brain(root: str | Path, subject: str, split: str, n_train: int 
     meta_path = base.with_suffix(".json")
     if source.is_file() and meta_path.is_file():
         meta = json.loads(meta_path.read_text())
-        if meta.get("stamp") == _stamp(source) and "non_finite" in meta and "header" in meta:
+        if _same_source(meta.get("stamp"), source) and "non_finite" in meta and "header" in meta:
             if meta["non_finite"] and non_finite == "raise":  # the pickle's own values, named
                 check_finite(bmd_files.read_whole_brain(root, subject, split, n_train=n_train).betas, source)
             elif meta["non_finite"]:

@@ -147,3 +147,17 @@ def test_out_of_range_values_are_refused_or_masked_as_the_cache_is_written_and_r
     # The cache built with "mask" does not let a later "raise" read pass.
     with pytest.raises(NonFiniteResponseError, match="video row 2"):
         BMDSource(copy).read(selection)
+
+
+def test_a_release_moved_with_its_cache_is_not_converted_again(root, tmp_path, monkeypatch):
+    copy = _copy(root, tmp_path)
+    BMDSource(copy).read(Selection(track="full", subjects=("sub-01",)))
+    moved = tmp_path / "moved"
+    shutil.copytree(copy, moved, symlinks=True)  # copy2: sizes and modification times kept
+
+    def no_unpickling(*args, **kwargs):
+        raise AssertionError("a cached file was unpickled again")
+
+    monkeypatch.setattr(bmd_files, "load_pickle", no_unpickling)
+    wb = BMDSource(moved).read(Selection(track="full", subjects=("sub-01",))).recordings["sub-01"]["WB"]
+    assert isinstance(wb.train, np.memmap) and str(moved) in str(wb.train.filename)
