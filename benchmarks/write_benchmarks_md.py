@@ -302,6 +302,33 @@ SECTIONS = [
      "min to decode; the frame cache takes 1.08 GB per hour at 224 px."),
     ("Video backbones: cost per clip against the frame-wise Lite0, and the video demo (issue 28)",
      "results_video_backbones.md", None),
+    ("Video backbones on the realistic simulator: inflated Lite0 against the frame-wise Lite0 (issue 28)",
+     "results_video_realistic.md",
+     "What it shows (a smaller study than the accuracy study's, sized for about an hour of the shared "
+     "CPU: 240 training videos, 60 test videos, 2 subjects, 64 px, 8 frames, 4 epochs; the intervals "
+     "are correspondingly wide):\n\n"
+     "- The inflated Lite0 does not beat the frame-wise Lite0 here, overall or in the motion regions. "
+     "Frozen, its ridge is below the frame-wise ridge (0.440 against 0.482, -0.041 [-0.063, -0.020]); "
+     "fine-tuned with learned frame weights it is below the frame-wise network fine-tuned the same "
+     "way (0.466 against 0.538, -0.071 [-0.095, -0.045]) and does not clear the frame-wise frozen "
+     "ridge (-0.015 [-0.048, +0.022]).\n"
+     "- STS (the simulator's motion region): the inflated network equals the frame-wise one (ridge "
+     "+0.006 [-0.050, +0.059], fine-tuned -0.005 [-0.073, +0.055]). What helps STS is the frame-wise "
+     "network's frame differences: +0.106 [+0.015, +0.216] over learned weights alone, +0.169 over "
+     "the frozen ridge; the inflated network fine-tuned is 0.111 below it there ([-0.251, +0.013]).\n"
+     "- V3 (edges plus image motion): the inflated network is worse, frozen -0.092 [-0.149, -0.033] "
+     "and fine-tuned -0.116 [-0.181, -0.046]; frame differences do not help V3 either (-0.020 "
+     "[-0.057, +0.022]).\n"
+     "- Why, in part: with 8 frames spread over a 3 s clip, neighbouring frames are about 0.4 s apart, "
+     "so the inflated 3-frame kernels average different moments (the I3D identity holds for still "
+     "clips only) instead of seeing frame-to-frame change. Reading 8 consecutive frames at 15 Hz "
+     "(`data.frame_sampling: consecutive`, a 0.47 s window centred in the clip) brings V2 back "
+     "(+0.042 [+0.005, +0.085] frozen) and V3/V4 partly (+0.04 to +0.05, intervals touching 0), "
+     "but not STS (-0.040 and -0.057, intervals across 0) and not the total (+0.006 both ways): the "
+     "window drops the rest of the clip, and 4 epochs on 240 videos do not teach ImageNet kernels "
+     "motion. A video network trained on video (torchvision's Kinetics weights, which need a "
+     "download this machine cannot make) is the comparison still to run; on this CPU-only data, "
+     "frame differences remain the cheaper way to reach STS."),
     ("BOLD Moments whole brain: reading one subject at BMD's size (issue 25, item 4, in part)",
      "results_bmd_reader.md", None),
 ]
