@@ -2,7 +2,7 @@
 and peak memory of each step.
 
     python benchmarks/bmd_scale.py --out /tmp/bmd_scale [--subjects 10] [--voxels 108000]
-        [--train 1000] [--test 102] [--features 512] [--keep]
+        [--train 1000] [--test 102] [--features 512] [--keep] [--reuse --steps later setup]
 
 Writes a BMD-layout release of whole-brain files as BMD publishes them (per subject float64 betas
 (train, 3, V) and (test, 10, V) with NaN repetitions placed as the simulator's ``--layout bmd``

@@ -331,6 +331,8 @@ SECTIONS = [
      "frame differences remain the cheaper way to reach STS."),
     ("BOLD Moments whole brain: reading one subject at BMD's size (issue 25, item 4, in part)",
      "results_bmd_reader.md", None),
+    ("BOLD Moments whole brain: ten subjects through the tool on one machine (issue 25, item 4)",
+     "results_bmd_scale.md", None),
 ]
 
 
