@@ -15,11 +15,12 @@ step in a fresh process (peak RSS from ``getrusage``; wall seconds on a shared m
 - ``reader, later``: the same read from the cache (memory-mapped);
 - ``data module set-up``: the stacked responses, their repetition means (written once beside the
   cache), the voxel report and the validation noise ceiling, as ``setup`` computes them;
-- ``ridge baseline, then prediction export``: :class:`ridge.solver.RidgeCV` over every voxel with the targets read per column
-  batch from the memory-mapped means (:class:`ridge.target_columns.TargetRows`), then the baseline's
-  rescaling and validation score in voxel blocks (:func:`lightning_modules.baseline.frozen_fit.rescale_and_score`),
-  on random ``--features``-dimensional features standing in for a frozen backbone's (the
-  responses' signal is a linear map of them); then the test videos' predictions written batch by batch as shards
+- ``ridge baseline, then prediction export``: :class:`ridge.solver.RidgeCV` over every voxel with
+  the targets read per column batch from the memory-mapped means
+  (:class:`ridge.target_columns.TargetRows`), then the baseline's rescaling and validation score in
+  voxel blocks (:func:`lightning_modules.baseline.frozen_fit.rescale_and_score`), on random
+  ``--features``-dimensional features standing in for a frozen backbone's (the responses' signal
+  is a linear map of them); then the test videos' predictions written batch by batch as shards
   (:class:`export.prediction_writer.ShardedPredictionWriter`'s files), merged and exported as
   ``predictions/<subject>/WB.npy`` (:func:`export.export_folder.write_export`), then scored on the
   test responses (:func:`scoring.scores_on_test.score_on_test`).
@@ -112,7 +113,8 @@ if step == "export":
         np.savez(shards / f"rank000_batch{{b:06d}}.npz", index=rows + release.n_train, preds=preds)
     del ridge, scored
     preds = merge_shards(shards, release.n_test, layout.n_voxels, row_offset=release.n_train)
-    write_export(preds, layout, release.video_paths[release.n_train:], {{"checkpoints": [], "source": "bmd"}}, out, False, None)
+    write_export(preds, layout, release.video_paths[release.n_train:], {{"checkpoints": [], "source": "bmd"}},
+                 out, False, None)
     summary = score_on_test(layout.split(preds), release.test_responses())
     shutil.rmtree(shards)
     extra.update({{"export_seconds": time.perf_counter() - ridge_done, "test_score": summary.main}})

@@ -66,7 +66,8 @@ class StackedResponses:
             if len(key) == 2 and key[0] is Ellipsis and isinstance(key[1], slice) and key[1].step in (None, 1):
                 start, stop, _ = key[1].indices(self.shape[2])
                 return self.columns(start, stop)
-            raise TypeError(f"StackedResponses takes rows (stack[rows]) or a voxel range (stack[..., a:b]), got {key!r}")
+            raise TypeError("StackedResponses takes rows (stack[rows]) or a voxel range (stack[..., a:b]), "
+                            f"got {key!r}")
         return np.concatenate([np.asarray(part[key], dtype=np.float32) for part in self.parts], axis=-1)
 
     def columns(self, start: int, stop: int) -> np.ndarray:
