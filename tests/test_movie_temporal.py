@@ -22,7 +22,7 @@ RATE, TR = 2.0, 1.49
 
 def test_depthwise_stage_from_noise_recovers_the_hrf_peak_within_one_tr():
     rng = np.random.default_rng(0)
-    n_frames, channels = 1200, 4  # 10 minutes at 2 Hz
+    n_frames, channels = 800, 4  # 6.7 minutes at 2 Hz
     x = rng.standard_normal((n_frames, channels))
     w_true = np.array([1.0, 0.5, 0.8, 0.3])
     # the simulator's frame-rate response
@@ -36,19 +36,24 @@ def test_depthwise_stage_from_noise_recovers_the_hrf_peak_within_one_tr():
                                rtol=1e-5, atol=1e-6)
 
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: threads only add overhead (and stall on a loaded CPU)
     stage = DepthwiseTemporal(channels, n_taps=40, rate_hz=RATE, init="noise", seed=1)
     head = torch.nn.Linear(channels, 1)
     X = torch.from_numpy(x[seg.read]).float()[None]
     pool = torch.from_numpy(seg.pool)
     Y = torch.from_numpy(y).float()
     start_peak = stage.peak_lag_s(head.weight[0])
-    opt = torch.optim.Adam([*stage.parameters(), *head.parameters()], lr=0.02)
-    for _ in range(300):
-        pred = head(pool @ stage(X)[0])
-        loss = correlation_loss(pred, Y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    opt = torch.optim.Adam([*stage.parameters(), *head.parameters()], lr=0.03)
+    try:
+        for _ in range(200):
+            pred = head(pool @ stage(X)[0])
+            loss = correlation_loss(pred, Y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
     assert loss.item() < 0.1  # r > 0.9 against the noisy series
     learned = stage.peak_lag_s(head.weight[0])
     assert abs(learned - peak_time()) <= TR, (learned, start_peak)
