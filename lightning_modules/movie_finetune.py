@@ -36,7 +36,7 @@ from torch.utils.checkpoint import checkpoint
 
 from datamodules.movies.segments import segment_frames
 from lightning_modules.loss import correlation_loss
-from lightning_modules.movie_scores import movie_summary
+from lightning_modules.movie_scores import MovieValidation
 from lightning_modules.networks.backbones import build_backbone
 from lightning_modules.networks.movie_temporal import build_temporal, window_frames
 from lightning_modules.schedule import backbone_should_train, warmup_cosine
@@ -50,7 +50,7 @@ from scoring.run_splits import group_kfold_folds
 log = logging.getLogger(__name__)
 
 
-class MovieFinetune(pl.LightningModule):
+class MovieFinetune(MovieValidation, pl.LightningModule):
     """Parameters
     ----------
     backbone, pretrained, layers : :func:`build_backbone` (as :class:`MovieRidge`)
@@ -105,6 +105,7 @@ class MovieFinetune(pl.LightningModule):
         self.best_score: float | None = None
         self.last_summary = self.best_summary = self.ridge_summary = None
         self.best_epoch = 0
+        self._best_validation: dict | None = None  # the best epoch's val_predictions.npz arrays
 
     @property
     def context_frames(self) -> int:
@@ -309,29 +310,19 @@ class MovieFinetune(pl.LightningModule):
 
     def validation_summary(self, dm):
         """(TimeseriesScore, ScoreSummary) of the held-out runs, predicted whole."""
-        predictions, targets = {}, {}
-        for subject, runs in dm.val_runs.items():
-            if runs and subject in self.heads:
-                pred = self.predict_runs(dm, subject, [(r.movie_path, r.n_trs) for r in runs])
-                predictions[subject] = {r.name: p for r, p in zip(runs, pred, strict=True)}
-                targets[subject] = {r.name: dm.responses(r) for r in runs}
-        if not targets:
-            raise ValueError("no subject has a validation run: name data.val_stimuli that "
-                             "subjects have")
-        networks = dm.networks()[0] if hasattr(dm, "networks") else None
-        return movie_summary(predictions, targets, dm.n_parcels, networks)
+        return self.score_held_out(dm, self.heads)
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
             return
-        score, self.last_summary = self.validation_summary(self.trainer.datamodule)
-        self.val_per_parcel = score.per_parcel
+        dm = self.trainer.datamodule
+        score, self.last_summary = self.validation_summary(dm)
         if self.best_score is None or score.overall > self.best_score:
             self.best_score, self.best_summary = score.overall, self.last_summary
             self.best_epoch = self.current_epoch
+            self._best_validation = self.validation_arrays()  # val_predictions.npz at the fit's end
         # every rank computed the same whole-run predictions: nothing to sync
-        self.log("val/score", score.overall, prog_bar=True)
-        self.log_dict({f"val/{k}": v for k, v in self.last_summary.logged(per_group=False).items()})
+        self.log_held_out(dm, score, self.last_summary)
         if self.ridge_summary is not None:
             self.log("val/ridge/score", self.ridge_summary.main)
 
@@ -345,6 +336,9 @@ class MovieFinetune(pl.LightningModule):
                 best_epoch=self.best_epoch, epochs_run=self.trainer.current_epoch,
                 gain_over_ridge=None if self.ridge_summary is None
                 else self.best_summary.main - self.ridge_summary.main))
+            if self._best_validation is not None:  # report.py's per-parcel maps
+                folder.write_predictions(**self._best_validation, epoch=self.best_epoch,
+                                         score=self.best_score)
 
     # ---------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -15,25 +15,19 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_info
 
 from datamodules.movies.frame_cache import tr_means
-from lightning_modules.movie_val_dump import movie_validation_arrays
+from lightning_modules.movie_scores import MovieValidation
 from lightning_modules.networks.backbones import build_backbone
 from ridge.delays import fir_delays, fixed_lag_window
 from ridge.solver import DEFAULT_ALPHAS, RidgeCV
 from run_folder.contract import RunFolder
 from run_folder.summary_file import RunSummaryRecord
 from scoring.run_splits import group_kfold_folds
-from scoring.schaefer import parcel_networks
-from scoring.summary import GroupMeans, ScoreSummary
-from scoring.timeseries import normalised_r, reliability_from_repeats, score_subjects
-
-#: The logged score normalised by the repeats' reliability (labelled so, never the official one).
-NORMALISED_KEY = "normalised_r_by_repeats"
+from scoring.summary import ScoreSummary
 
 
-class MovieRidge(pl.LightningModule):
+class MovieRidge(MovieValidation, pl.LightningModule):
     """Parameters: ``backbone``, ``pretrained``, ``layers`` (:func:`build_backbone`); ``lag``
     ``fir`` (``delays`` in TRs, default 0-6) or ``fixed`` (``hrf_delay``, ``window``); ``alphas``; ``folds``
     (at most, grouped by stimulus); ``batch_size`` frames per backbone pass."""
@@ -125,62 +119,9 @@ class MovieRidge(pl.LightningModule):
         if self.trainer.sanity_checking or not self.maps:
             return
         dm = self.trainer.datamodule
-        predictions, targets = {}, {}
-        for subject, runs in dm.val_runs.items():
-            if runs and subject in self.maps:
-                pred = self.predict_runs(dm, subject, [(r.movie_path, r.n_trs) for r in runs])
-                predictions[subject] = {r.name: p for r, p in zip(runs, pred, strict=True)}
-                targets[subject] = {r.name: dm.responses(r) for r in runs}
-        if not targets:
-            raise ValueError("no subject has a validation run: name data.val_stimuli that subjects have")
-        score = score_subjects(predictions, targets)
-        # each parcel's network from the atlas's label names where the release has them
-        networks = np.array(dm.networks()[0] if hasattr(dm, "networks")
-                            else parcel_networks(dm.n_parcels))
-        groups = {(s, n): float(np.nanmean(r[networks == n])) for s, r in score.per_parcel.items()
-                  for n in dict.fromkeys(networks)}
-        rois = {n: float(np.mean([v for (_, m), v in groups.items() if m == n])) for n in dict.fromkeys(networks)}
-        self.last_summary = ScoreSummary(GroupMeans(score.overall, score.per_subject, rois, groups))
+        score, self.last_summary = self.score_held_out(dm, self.maps)
         self.best_summary = self.best_summary or self.last_summary
-        self.val_per_parcel = score.per_parcel
-        self.val_predictions, self.val_targets = predictions, targets
-        self.log("val/score", score.overall)
-        self.log_dict({f"val/{k}": v for k, v in self.last_summary.logged(per_group=False).items()})
-        normalised = self.normalised_by_repeats(dm, score.per_parcel)
-        self.log_dict({f"val/{k}": v for k, v in normalised.items()})
-        line = (f"val/score {score.overall:.4f} (official: Pearson r per parcel, mean over parcels "
-                "and subjects)")
-        if NORMALISED_KEY in normalised:
-            line += (f"; val/{NORMALISED_KEY} {normalised[NORMALISED_KEY]:.4f} (normalised: "
-                     "r / sqrt(r between repeated runs), not the official score)")
-        rank_zero_info(line)
-
-    def repeat_reliability(self, datamodule, subject: str) -> np.ndarray | None:
-        """(n_parcels,) r between the measured run-1 and run-2 of ``subject``'s repeated segments
-        (:meth:`MovieDataModule.repeated_runs`), or None where it saw none twice; computed once."""
-        cache = self.__dict__.setdefault("_reliability", {})
-        if subject not in cache:
-            pairs = (datamodule.repeated_runs(subject) if hasattr(datamodule, "repeated_runs")
-                     else [])
-            cache[subject] = reliability_from_repeats(
-                [(datamodule.responses(a), datamodule.responses(b)) for a, b in pairs])
-        return cache[subject]
-
-    def normalised_by_repeats(self, datamodule,
-                              per_parcel: dict[str, np.ndarray]) -> dict[str, float]:
-        """``normalised_r_by_repeats[/<subject>]``: each parcel's validation r divided by the r a
-        perfect model could reach, sqrt(r between the measured repeats), averaged over the parcels
-        whose repeats agree (reliability > 0), then over subjects with repeats. Not the official
-        score (that is ``val/score``, raw r); {} where no subject has repeats."""
-        out = {}
-        for subject, r in per_parcel.items():
-            reliability = self.repeat_reliability(datamodule, subject)
-            if reliability is not None and (reliability > 0).any():
-                value = np.nanmean(normalised_r(r, reliability))
-                out[f"{NORMALISED_KEY}/{subject}"] = float(value)
-        if out:
-            out[NORMALISED_KEY] = float(np.mean(list(out.values())))
-        return out
+        self.log_held_out(dm, score, self.last_summary)
 
     def on_fit_end(self) -> None:
         if self.trainer.is_global_zero and self.last_summary is not None:
@@ -189,11 +130,8 @@ class MovieRidge(pl.LightningModule):
                                                   ridge=self.last_summary, best_epoch=0,
                                                   epochs_run=self.trainer.current_epoch))
             # the validation per parcel, for report.py's maps through the atlas
-            cached = self.__dict__.get("_reliability", {})
-            arrays = movie_validation_arrays(self.val_predictions, self.val_targets,
-                                             self.val_per_parcel,
-                                             {s: cached.get(s) for s in self.val_targets})
-            folder.write_predictions(**arrays, epoch=0, score=self.last_summary.r.overall)
+            folder.write_predictions(**self.validation_arrays(), epoch=0,
+                                     score=self.last_summary.r.overall)
 
     # -------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -11,6 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from run_folder.contract import RunFolder
 from tests.helpers import REPO
 
 
@@ -50,6 +51,10 @@ def test_fit_and_predict_through_the_cli(movies_root, tmp_path):
     assert np.isfinite(summary["ridge"]["r"]["overall"])  # the heads started from the ridge
     assert _scalars(run, "train/backbone_trainable") == [0.0, 1.0]
     assert len(_scalars(run, "val/score")) == 2
+    # the best epoch's validation per parcel, for report.py's maps
+    validation = RunFolder(run).read_predictions()
+    assert validation.epoch == summary["best_epoch"]
+    assert validation.val_score == pytest.approx(summary["best"]["r"]["overall"], abs=1e-6)
 
     out = tmp_path / "out"
     pred = subprocess.run([sys.executable, "predict.py", "--ckpt_path", str(run),

@@ -10,7 +10,8 @@ import pytest
 from datamodules.movies import files
 from datamodules.movies.files import MovieDataError, MovieRun
 from datamodules.movies.module import MovieDataModule
-from lightning_modules.movie_ridge import NORMALISED_KEY, MovieRidge
+from lightning_modules.movie_ridge import MovieRidge
+from lightning_modules.movie_scores import NORMALISED_KEY
 from scoring.schaefer import APPROXIMATED, FROM_NAMES, networks_from_names, parcel_networks
 from scoring.timeseries import normalised_r, reliability_from_repeats
 from simulator.movies import MOVIES_TINY, generate_movies
