@@ -27,6 +27,7 @@ from cli.legacy_config import check_flat_model_keys
 from cli.movies import is_movie_command
 from cli.movies import main as movies_main
 from cli.resume_data import ResumeDataError, TrainingDataRecord
+from cli.resume_path import resolve_fit_ckpt_path
 from cli.resume_settings import ResumeSettingsError, check_resume_settings
 from datamodules.algonauts import AlgonautsDataModule
 from datamodules.settings_checks import DataSettingsError
@@ -44,12 +45,7 @@ from runtime.nonfinite_guard import NonFiniteGuard
 from runtime.out_of_memory import explain_out_of_memory
 from runtime.quiet import ignore_warning, silence_library_noise
 from runtime.random_state import RandomStateCheckpoint
-from runtime.resume import (
-    ForeignCheckpointError,
-    check_no_foreign_requeue_checkpoint,
-    checkpoint_dir,
-    latest_checkpoint,
-)
+from runtime.resume import ForeignCheckpointError, checkpoint_dir
 from runtime.termination import Terminated, exit_status, install, lightning_fit, terminated_from
 from simulator.ensure import ensure_release
 
@@ -128,15 +124,10 @@ class EncodingCLI(SubcommandHooks):
         if subcommand == "fit" and self.trainer.logger is not None:  # before config.yaml replaces the old one
             check_not_finished(self.trainer.log_dir, self.trainer.logger.version, kwargs.get("ckpt_path"),
                                self.config[subcommand].get("overwrite_run", False))
-        if subcommand == "fit" and kwargs.get("ckpt_path") == "last":
-            # The newest of last.ckpt and a SLURM requeue checkpoint; a fresh start when neither exists.
-            kwargs["ckpt_path"] = latest_checkpoint(self.trainer)
-        if subcommand == "fit" and not kwargs.get("ckpt_path"):  # Lightning would load another run's hpc_ckpt
-            check_no_foreign_requeue_checkpoint(self.trainer)
+        if subcommand == "fit":  # "last": the newest of last.ckpt and hpc_ckpt, or a fresh start
+            kwargs["ckpt_path"] = resolve_fit_ckpt_path(self.trainer, kwargs.get("ckpt_path"))
         if subcommand == "fit" and kwargs.get("ckpt_path"):  # before config.yaml is written: name what differs
             check_resume_settings(kwargs["ckpt_path"], self.model.hparams)
-            # Resuming writes into the run's own checkpoint folder: that it is not empty is expected.
-            ignore_warning(r"Checkpoint directory .* exists and is not empty", regex=True)
         return kwargs
 
     def _memory_settings(self) -> dict:

@@ -8,6 +8,13 @@ A config with ``mode: movies`` at its top selects it (:func:`is_movie_command`);
 :class:`datamodules.movies.segment_module.MovieSegmentDataModule` (``data.rate_hz`` linked to
 ``model.rate_hz``), and running out of device memory names the settings that size a segment.
 Bad input stops with one ``error:`` line.
+
+SLURM as in the clip mode (``scripts/slurm_train.sbatch``): ``fit --ckpt_path last`` continues
+from the newest of the run's ``last.ckpt`` and its requeue checkpoint, and starts fresh when it
+has neither (:mod:`cli.resume_path`); the callback
+``runtime.slurm_requeue.RequeueOnSignal`` checkpoints and requeues the job on its warning signal.
+A fine-tuning run resumed part-way through an epoch trains that epoch's remaining steps on
+segments drawn afresh (the segment loader keeps no position), not on the ones it had left.
 """
 
 from __future__ import annotations
@@ -16,8 +23,9 @@ import sys
 
 import yaml
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.cli import LightningArgumentParser
 
+from cli.resume_path import resolve_fit_ckpt_path
 from datamodules.movies.decode import MovieDecodeError
 from datamodules.movies.files import MovieDataError
 from datamodules.movies.module import MovieDataModule
@@ -25,6 +33,7 @@ from datamodules.movies.segment_module import MovieSegmentDataModule
 from lightning_modules.movie_finetune import MovieFinetune
 from lightning_modules.movie_ridge import MovieRidge
 from run_folder.contract import CONFIG_FILE
+from runtime.lightning_overrides import SubcommandHooks
 from runtime.out_of_memory import explain_out_of_memory
 from runtime.quiet import ignore_warning
 
@@ -80,13 +89,18 @@ def is_movie_command(argv: list[str]) -> bool:
     return movie_mode(argv) is not None
 
 
-class MovieCLI(LightningCLI):
+class MovieCLI(SubcommandHooks):
+    def adjust_subcommand_kwargs(self, subcommand: str, kwargs: dict) -> dict:
+        if subcommand == "fit":  # "last": the newest of last.ckpt and hpc_ckpt, or a fresh start
+            kwargs["ckpt_path"] = resolve_fit_ckpt_path(self.trainer, kwargs.get("ckpt_path"))
+        return kwargs
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--mode", type=str, default=MODE,
                             help="'movies': this time-series mode")
 
 
-class MovieFinetuneCLI(LightningCLI):
+class MovieFinetuneCLI(MovieCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--mode", type=str, default=FINETUNE_MODE,
                             help="'movies_finetune': the movie mode, fine-tuned end to end")
@@ -103,10 +117,9 @@ class MovieFinetuneCLI(LightningCLI):
                 "data.image_size": d.image_size, "trainer.precision": self.trainer.precision,
                 "model.freeze_backbone_epochs": m.freeze_backbone_epochs}
 
-    def _run_subcommand(self, subcommand: str) -> None:
-        with explain_out_of_memory(subcommand, FINETUNE_MEMORY_SETTINGS,
-                                   current=self._memory_settings):
-            super()._run_subcommand(subcommand)
+    def subcommand_context(self, subcommand: str):
+        return explain_out_of_memory(subcommand, FINETUNE_MEMORY_SETTINGS,
+                                     current=self._memory_settings)
 
 
 def main(args: list[str] | None = None, run: bool = True) -> MovieCLI:

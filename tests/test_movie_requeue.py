@@ -1,0 +1,101 @@
+"""Issue 27 item 4, the requeue path of the movie modes' CLI (``cli/movies.py``), as in clip mode
+(``tests/test_slurm.py``): ``fit --ckpt_path last`` starts a fresh run when the run has no
+checkpoint and otherwise continues from the newest of ``last.ckpt`` and the SLURM requeue
+checkpoint; a requeue signal (SIGUSR1) to a ``configs/movies_finetune.yaml`` fit saves
+``hpc_ckpt_1.ckpt`` at the next batch end and calls ``scontrol requeue`` (a stand-in here), and
+the same command then resumes from it and finishes the run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from tests.helpers import REPO
+from tests.test_movie_finetune_cli import _fit_args, movies_root  # noqa: F401 (a fixture)
+from tests.test_slurm import _slurm_env
+
+EPOCHS, BATCHES = 3, 3  # _fit_args' limit_train_batches
+
+
+@pytest.mark.parametrize("config", ["movies_finetune", "movies_ridge"])
+def test_ckpt_path_last_is_a_fresh_start_then_the_newest_checkpoint(movies_root, tmp_path,  # noqa: F811
+                                                                    config):
+    import train
+    from cli.movies import MovieCLI
+
+    run_dir = tmp_path / "runs" / config / "run"
+    cli = train.main(["--config", str(REPO / f"configs/{config}.yaml"),
+                      "--data.root", str(movies_root), "--data.cache_dir", str(tmp_path / "cache"),
+                      "--model.backbone", "test_efficientnet", "--model.pretrained", "false",
+                      "--trainer.accelerator", "cpu",
+                      "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"),
+                      "--trainer.logger.init_args.version", "run",
+                      "--trainer.default_root_dir", str(run_dir)], run=False)
+    assert isinstance(cli, MovieCLI)
+
+    def resolved():
+        return cli.adjust_subcommand_kwargs("fit", {"ckpt_path": "last"})["ckpt_path"]
+
+    assert resolved() is None  # nothing yet: a fresh start
+    last, hpc = run_dir / "checkpoints/last.ckpt", run_dir / "hpc_ckpt_1.ckpt"
+    last.parent.mkdir(parents=True)
+    last.write_bytes(b"")
+    assert resolved() == str(last)
+    hpc.write_bytes(b"")
+    os.utime(hpc, ns=(last.stat().st_mtime_ns + 10**9,) * 2)  # the requeue came after the epoch
+    assert resolved() == str(hpc)
+    assert cli.adjust_subcommand_kwargs("fit", {"ckpt_path": str(last)})["ckpt_path"] == str(last)
+
+
+@pytest.mark.slow
+def test_requeue_signal_checkpoints_requeues_and_the_same_command_resumes(movies_root,  # noqa: F811
+                                                                          tmp_path):
+    env = _slurm_env(tmp_path)
+    run_dir = tmp_path / "runs/movies_finetune/run"
+    command = [sys.executable, *_fit_args(
+        movies_root, tmp_path, "--trainer.max_epochs", str(EPOCHS),
+        "--model.backbone", "test_efficientnet", "--model.pretrained", "false",
+        "--trainer.logger.init_args.version", "run", "--trainer.default_root_dir", str(run_dir),
+        "--trainer.plugins+", "pytorch_lightning.plugins.environments.SLURMEnvironment",
+        "--trainer.plugins.auto_requeue", "false",
+        "--trainer.callbacks+", "runtime.slurm_requeue.RequeueOnSignal",
+        "--ckpt_path", "last")]
+    requeued, hpc = tmp_path / "scontrol.log", run_dir / "hpc_ckpt_1.ckpt"
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while not (run_dir / "checkpoints/last.ckpt").exists():  # epoch 1 done: signal in epoch 2
+            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGUSR1)  # what --signal=SIGUSR1@90 sends before the time limit
+        while not requeued.exists():
+            assert proc.poll() is None, "training ended before handling the requeue signal"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)  # SLURM ends the requeued job (the run waits for it)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert requeued.read_text().split() == ["requeue", "4242"]
+    assert hpc.is_file() and not (run_dir / "summary.json").exists()
+    step_at_requeue = torch.load(hpc, map_location="cpu", weights_only=False)["global_step"]
+    assert BATCHES < step_at_requeue < EPOCHS * BATCHES  # part-way: after epoch 1, before the end
+
+    # The requeued job: the same command, the same job id.
+    log = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert log.returncode == 0, log.stderr[-3000:]
+    assert f"Restored all states from the checkpoint at {hpc}" in log.stdout + log.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["epochs_run"] == EPOCHS and summary["last"]["r"]["overall"] is not None
+    last = torch.load(run_dir / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == EPOCHS * BATCHES  # as many optimiser steps as a run left alone
