@@ -99,3 +99,28 @@ def test_requeue_signal_checkpoints_requeues_and_the_same_command_resumes(movies
     assert summary["epochs_run"] == EPOCHS and summary["last"]["r"]["overall"] is not None
     last = torch.load(run_dir / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     assert last["global_step"] == EPOCHS * BATCHES  # as many optimiser steps as a run left alone
+
+
+def test_training_segments_come_in_the_resumable_epoch_order(movies_root, tmp_path):  # noqa: F811
+    """The segments' order follows (seed, epoch) through the clip mode's EpochOrderSampler, which
+    skips what a run resumed part-way through an epoch had trained (tests/test_sampling.py); a
+    plain shuffling loader would serve a resumed run fresh segments."""
+    from datamodules.movies.segment_module import MovieSegmentDataModule
+    from datamodules.sampling import EpochOrderSampler
+
+    def module():
+        dm = MovieSegmentDataModule(root=str(movies_root), cache_dir=str(tmp_path / "cache"),
+                                    image_size=32, segment_trs=4, segment_stride=4, batch_size=2)
+        dm.setup("fit")
+        dm.context_frames = 3
+        return dm
+
+    loader = module().train_dataloader()
+    assert isinstance(loader.sampler, EpochOrderSampler)
+    batch = next(iter(loader))  # the dataset reads the sampler's (position, epoch) keys
+    assert batch["frames"].shape[0] == 2
+    again = module().train_dataloader()  # another process, same seed: the same order
+    for epoch in (0, 1):
+        loader.sampler.set_epoch(epoch), again.sampler.set_epoch(epoch)
+        assert list(loader.sampler) == list(again.sampler)
+    assert list(loader.sampler.order(0)) != list(loader.sampler.order(1))  # a new order each epoch

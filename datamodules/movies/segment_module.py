@@ -4,7 +4,9 @@
 by stimulus, frames cached per movie, series standardised per run) plus a training loader of
 :class:`datamodules.movies.segments.MovieSegments`. Validation predicts whole held-out runs in
 the model's ``on_validation_epoch_end`` (as the ridge baseline does), so the validation loader
-is the parent's single empty batch.
+is the parent's single empty batch. The training order follows (seed, epoch) as the clip
+mode's (:class:`datamodules.loaders.EpochOrderLoaders`): a run resumed from a checkpoint saved
+part-way through an epoch (a SLURM requeue) trains the segments the interrupted run had left.
 
 The model sets :attr:`context_frames` (its temporal window less one frame) in its ``setup``,
 before the loaders are made.
@@ -15,14 +17,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from torch.utils.data import DataLoader
 
+from datamodules.loaders import EpochOrderLoaders
 from datamodules.movies.frame_cache import cache_file, cached_frames
 from datamodules.movies.module import MovieDataModule
 from datamodules.movies.segments import MovieSegments, check_rate
 
 
-class MovieSegmentDataModule(MovieDataModule):
+class MovieSegmentDataModule(EpochOrderLoaders, MovieDataModule):
     """Parameters of :class:`MovieDataModule` (passed on as keywords), plus
 
     segment_trs : consecutive TRs per training segment (one forward pass computes each of its
@@ -32,10 +34,11 @@ class MovieSegmentDataModule(MovieDataModule):
         ``segment_trs / segment_stride`` times)
     batch_size : segments per training step (the correlation is over all their TRs, per subject)
     num_workers : loader processes
+    seed : the training order's seed (mixed with the run's ``seed_everything``)
     """
 
     def __init__(self, segment_trs: int = 16, segment_stride: int = 8, batch_size: int = 2,
-                 num_workers: int = 0, **kwargs):
+                 num_workers: int = 0, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         check_rate(self.hparams.rate_hz, self.hparams.tr)
         if batch_size < 1:
@@ -67,6 +70,4 @@ class MovieSegmentDataModule(MovieDataModule):
                              h.segment_trs, h.segment_stride, self.context_frames, h.rate_hz, h.tr)
 
     def train_dataloader(self):
-        h = self.hparams
-        return DataLoader(self.segments(), batch_size=h.batch_size, shuffle=True,
-                          num_workers=h.num_workers, persistent_workers=h.num_workers > 0)
+        return self._loader(self.segments(), shuffle=True)

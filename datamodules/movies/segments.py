@@ -125,7 +125,9 @@ class MovieSegments(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        # (position, epoch) from datamodules.sampling.EpochOrderSampler; a segment draws nothing
+        index = key[0] if isinstance(key, tuple) else key
         subject, run, start = self.items[index]
         if run not in self._responses:
             self._responses[run] = self.responses_of(run)
