@@ -64,7 +64,7 @@ def test_requeue_signal_checkpoints_requeues_and_the_same_command_resumes(movies
         "--trainer.plugins+", "pytorch_lightning.plugins.environments.SLURMEnvironment",
         "--trainer.plugins.auto_requeue", "false",
         "--trainer.callbacks+", "runtime.slurm_requeue.RequeueOnSignal",
-        "--ckpt_path", "last")]
+        "--seed_everything", "0", "--ckpt_path", "last")]
     requeued, hpc = tmp_path / "scontrol.log", run_dir / "hpc_ckpt_1.ckpt"
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -99,6 +99,20 @@ def test_requeue_signal_checkpoints_requeues_and_the_same_command_resumes(movies
     assert summary["epochs_run"] == EPOCHS and summary["last"]["r"]["overall"] is not None
     last = torch.load(run_dir / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     assert last["global_step"] == EPOCHS * BATCHES  # as many optimiser steps as a run left alone
+
+    # A run left alone, same command elsewhere: the requeued run trained the same segments
+    # (the ones it had left, in the same order) to the same weights.
+    alone_dir = tmp_path / "runs/movies_finetune/alone"
+    alone_command = [{"run": "alone"}.get(part, part.replace(str(run_dir), str(alone_dir)))
+                     for part in command]  # its own logger version and folder
+    alone = subprocess.run(alone_command, cwd=REPO, env={**env, "SLURM_JOB_ID": "4343"},
+                           capture_output=True, text=True, timeout=600)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    reference = torch.load(alone_dir / "checkpoints/last.ckpt", map_location="cpu",
+                           weights_only=False)["state_dict"]
+    assert reference.keys() == last["state_dict"].keys()
+    for name, tensor in reference.items():
+        torch.testing.assert_close(last["state_dict"][name], tensor, rtol=1e-5, atol=1e-6, msg=name)
 
 
 def test_training_segments_come_in_the_resumable_epoch_order(movies_root, tmp_path):  # noqa: F811
