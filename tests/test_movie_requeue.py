@@ -7,17 +7,15 @@ the same command then resumes from it and finishes the run."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
 from tests.helpers import REPO
 from tests.test_movie_finetune_cli import _fit_args, movies_root  # noqa: F401 (a fixture)
-from tests.test_slurm import _slurm_env
+from tests.test_slurm import _slurm_env, signal_requeue_after_first_epoch
 
 EPOCHS, BATCHES = 3, 3  # _fit_args' limit_train_batches
 
@@ -66,26 +64,7 @@ def test_requeue_signal_checkpoints_requeues_and_the_same_command_resumes(movies
         "--trainer.callbacks+", "runtime.slurm_requeue.RequeueOnSignal",
         "--seed_everything", "0", "--ckpt_path", "last")]
     requeued, hpc = tmp_path / "scontrol.log", run_dir / "hpc_ckpt_1.ckpt"
-    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 300
-        while not (run_dir / "checkpoints/last.ckpt").exists():  # epoch 1 done: signal in epoch 2
-            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGUSR1)  # what --signal=SIGUSR1@90 sends before the time limit
-        while not requeued.exists():
-            assert proc.poll() is None, "training ended before handling the requeue signal"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)  # SLURM ends the requeued job (the run waits for it)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
+    signal_requeue_after_first_epoch(command, env, run_dir, requeued, timeout=300)
     assert requeued.read_text().split() == ["requeue", "4242"]
     assert hpc.is_file() and not (run_dir / "summary.json").exists()
     step_at_requeue = torch.load(hpc, map_location="cpu", weights_only=False)["global_step"]

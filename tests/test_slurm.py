@@ -106,24 +106,19 @@ def _slurm_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_requeue_signal_saves_a_checkpoint_requeues_and_the_requeued_job_resumes(tiny_root, tmp_path):
-    env = _slurm_env(tmp_path)
-    save_dir = tmp_path / "runs"
-    run_dir = save_dir / "demo" / "run"
-    command = _train_command(tiny_root, save_dir, "--trainer.default_root_dir", str(run_dir),
-                             "--trainer.plugins+", "pytorch_lightning.plugins.environments.SLURMEnvironment",
-                             "--trainer.plugins.auto_requeue", "false",
-                             "--trainer.callbacks+", "runtime.slurm_requeue.RequeueOnSignal",
-                             "--ckpt_path", "last")
-    requeued, hpc = tmp_path / "scontrol.log", run_dir / "hpc_ckpt_1.ckpt"
+def signal_requeue_after_first_epoch(command: list[str], env: dict[str, str], run_dir: Path,
+                                     requeued: Path, timeout: float) -> None:
+    """Run ``command``; once its first epoch's ``last.ckpt`` exists, send SIGUSR1 (what
+    ``--signal=SIGUSR1@90`` sends before the time limit), wait for the fake ``scontrol`` to log
+    the requeue into ``requeued``, then end the process as SLURM would (SIGKILL)."""
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + timeout
         while not (run_dir / "checkpoints/last.ckpt").exists():  # first epoch done: signal in the next
-            assert proc.poll() is None, proc.stderr.read().decode()
+            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        proc.send_signal(signal.SIGUSR1)  # what --signal=SIGUSR1@90 sends before the time limit
+        proc.send_signal(signal.SIGUSR1)
         while not requeued.exists():
             assert proc.poll() is None, "training ended before handling the requeue signal"
             assert time.monotonic() < deadline
@@ -135,6 +130,19 @@ def test_requeue_signal_saves_a_checkpoint_requeues_and_the_requeued_job_resumes
             proc.kill()
             proc.wait()
         proc.stderr.close()
+
+
+def test_requeue_signal_saves_a_checkpoint_requeues_and_the_requeued_job_resumes(tiny_root, tmp_path):
+    env = _slurm_env(tmp_path)
+    save_dir = tmp_path / "runs"
+    run_dir = save_dir / "demo" / "run"
+    command = _train_command(tiny_root, save_dir, "--trainer.default_root_dir", str(run_dir),
+                             "--trainer.plugins+", "pytorch_lightning.plugins.environments.SLURMEnvironment",
+                             "--trainer.plugins.auto_requeue", "false",
+                             "--trainer.callbacks+", "runtime.slurm_requeue.RequeueOnSignal",
+                             "--ckpt_path", "last")
+    requeued, hpc = tmp_path / "scontrol.log", run_dir / "hpc_ckpt_1.ckpt"
+    signal_requeue_after_first_epoch(command, env, run_dir, requeued, timeout=240)
     assert requeued.read_text().split() == ["requeue", "4242"]
     assert hpc.is_file() and not (run_dir / "summary.json").exists()
 
