@@ -52,14 +52,14 @@ def test_torchvision_video_network_trains_through_train_py(tiny_root, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config, levels", [("configs/video_r2plus1d_18.yaml", ["layer2", "layer3", "layer4"]),
-                                            ("configs/video_s3d.yaml", ["features.6", "features.12", "features.15"]),
+@pytest.mark.parametrize("config, levels, frames", [("configs/video_r2plus1d_18.yaml", ["layer2", "layer3", "layer4"], 16),
+                                            ("configs/video_s3d.yaml", ["features.6", "features.12", "features.15"], 32),
                                             ("configs/video_inflated_lite0_224.yaml",
-                                             ["blocks.1", "blocks.2", "blocks.4", "blocks.6"])])
-def test_real_data_recipes_build_their_video_network(tiny_root, config, levels):
+                                             ["blocks.1", "blocks.2", "blocks.4", "blocks.6"], 16)])
+def test_real_data_recipes_build_their_video_network(tiny_root, config, levels, frames):
     """The recipes' settings parse and build (random init: their weights need a download)."""
     model = train.main(["--config", str(REPO / config), "--model.backbone.pretrained", "false",
                         "--data.root", str(tiny_root), "--data.synthetic", "null"], run=False).model
     backbone = model.model.backbone
     assert backbone.layer_names == levels and backbone.input_size[-1] in (112, 224)
-    assert model.model.num_frames == 16
+    assert model.model.num_frames == frames  # S3D: 32 consecutive frames at 15 Hz
