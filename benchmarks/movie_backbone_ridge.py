@@ -22,6 +22,7 @@ import numpy as np
 
 from benchmarks.movie_simulator_check import report
 from datamodules.movies import files
+from datamodules.movies import samples as movie_samples
 from datamodules.movies.decode import movie_duration
 from datamodules.movies.module import MovieDataModule
 from lightning_modules.movie_ridge import MovieRidge
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     for subject in files.list_subjects(root):
         for run in files.list_runs(root, subject):
             stimuli[run.stimulus] = (run.movie_path, run.n_trs)
-        for episode, n in files.read_sample_numbers(root, subjects=[subject])[subject].items():
+        for episode, n in movie_samples.read_sample_numbers(root, subjects=[subject])[subject].items():
             stimuli[episode] = (files.movie_path(root, "friends", episode), n)
     with tempfile.TemporaryDirectory() as cache:
         data = MovieDataModule(str(root), image_size=args.image_size, cache_dir=cache)

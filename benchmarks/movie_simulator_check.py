@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from datamodules.movies import files
+from datamodules.movies import samples as movie_samples
 from ridge.delays import fir_delays, fixed_lag_window, lag_profile, peak_lag
 from scoring.pearson import pearson_r
 from scoring.run_splits import group_kfold_folds, run_labels
@@ -106,7 +107,7 @@ def report(root: Path, n_boot: int, feats: dict[str, np.ndarray] | None = None) 
         lengths = [r.n_trs for r in runs]
         X = np.concatenate([feats[r.stimulus] for r in runs])
         Y = np.concatenate([files.load_run(r) for r in runs]).astype(np.float64)
-        test = sorted(files.read_sample_numbers(root, subjects=[subject])[subject])
+        test = sorted(movie_samples.read_sample_numbers(root, subjects=[subject])[subject])
         Xt = [feats[e] for e in test]
         Yt = [np.load(truth / subject / "test" / f"{e}.npy").astype(np.float64) for e in test]
         clean = [np.load(truth / "clean" / f"{e}.npy") for e in test]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.movies.files import load_pickled_npy
+from datamodules.movies.samples import load_pickled_npy
 from export.submission import read_zip_member
 
 SPLIT_FILES = {"friends-s7": "fmri_predictions_friends_s7.npy", "ood": "fmri_predictions_ood.npy"}

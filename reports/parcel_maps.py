@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.movies.files import MovieDataError, atlas_file, detect_layout
+from datamodules.movies.atlas import atlas_file
+from datamodules.movies.files import MovieDataError, detect_layout
 from reports import html
 from reports.brain_maps import slices_figure
 from reports.figures import save_png

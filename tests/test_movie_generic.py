@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from datamodules.movies import files
+from datamodules.movies import generic as movie_generic
+from datamodules.movies import samples as movie_samples
 from datamodules.movies.files import MovieDataError
 from datamodules.movies.module import MovieDataModule
 from simulator.movies import MOVIES_TINY, generate_movies
@@ -39,7 +41,7 @@ def test_the_simulator_writes_the_generic_folder(generic_root):
     meta = json.loads((generic_root / "synthetic_truth/meta.json").read_text())
     assert meta["config"]["layout"] == "generic" and meta["tr"] == 2.0
     assert files.detect_layout(generic_root) == "generic"
-    assert files.list_generic_subjects(generic_root) == ["sub-01", "sub-02"]
+    assert movie_generic.list_generic_subjects(generic_root) == ["sub-01", "sub-02"]
     assert sorted(p.name for p in (generic_root / "movies").iterdir()) == [
         "chaplin1.mkv",
         "life01.mkv",
@@ -48,7 +50,7 @@ def test_the_simulator_writes_the_generic_folder(generic_root):
         "s07e01a.mkv",
         "s07e01b.mkv",
     ]
-    runs = files.list_generic_subject_runs(generic_root, "sub-01", tr=2.0)
+    runs = movie_generic.list_generic_subject_runs(generic_root, "sub-01", tr=2.0)
     n_trs = int(np.floor(TINY_GENERIC.run_minutes * 60 / 2.0))
     assert [(r.subject, r.name, r.n_trs, r.n_parcels) for r in runs] == [
         ("sub-01", "life01_run-1", n_trs, 14),
@@ -61,9 +63,9 @@ def test_the_simulator_writes_the_generic_folder(generic_root):
     clean = np.load(generic_root / "synthetic_truth/clean/life01.npy")
     r = [np.corrcoef(files.load_run(runs[0])[:, p], clean[:, p])[0, 1] for p in range(14)]
     assert np.mean(r) > 0.1
-    counts = files.read_sample_numbers(generic_root, "ood", ["sub-01"])
+    counts = movie_samples.read_sample_numbers(generic_root, "ood", ["sub-01"])
     assert counts == {"sub-01": {"chaplin1": n_trs}}
-    assert files.find_samples_file(generic_root, "sub-01", "ood") == (
+    assert movie_samples.find_samples_file(generic_root, "sub-01", "ood") == (
         generic_root / "target_sample_number/sub-01_ood_fmri_samples.npy"
     )
 
@@ -100,14 +102,14 @@ def test_a_flat_fmri_folder_is_one_subject(generic_root, tmp_path):
     for path in (root / "fmri/sub-01").iterdir():
         path.rename(root / "fmri" / path.name)
     (root / "fmri/sub-01").rmdir()
-    assert files.list_generic_subjects(root) == ["sub-01"]
-    assert len(files.list_generic_subject_runs(root, "sub-01", tr=2.0)) == 4
+    assert movie_generic.list_generic_subjects(root) == ["sub-01"]
+    assert len(movie_generic.list_generic_subject_runs(root, "sub-01", tr=2.0)) == 4
     (root / "fmri/sub-03").mkdir()
     np.save(root / "fmri/sub-03/life01.npy", np.zeros((5, 14), np.float32))
     with pytest.raises(
         MovieDataError, match=r"fmri: holds both \.npy runs and subject folders \['sub-03'\]"
     ):
-        files.list_generic_subjects(root)
+        movie_generic.list_generic_subjects(root)
 
 
 def test_bad_input_names_the_file(generic_root, tmp_path):
@@ -116,7 +118,7 @@ def test_bad_input_names_the_file(generic_root, tmp_path):
     # a run with no movie
     np.save(fmri / "bourne01.npy", np.zeros((5, 14), np.float32))
     with pytest.raises(MovieDataError, match=r"sub-01/bourne01\.npy: no movie bourne01\.<mkv\|mp4"):
-        files.list_generic_subject_runs(root, "sub-01", tr=2.0)
+        movie_generic.list_generic_subject_runs(root, "sub-01", tr=2.0)
     (fmri / "bourne01.npy").unlink()
     # a movie shorter than its fMRI (30 s of movie, 40 TRs of 2 s)
     np.save(fmri / "s01e01a.npy", np.zeros((40, 14), np.float32))
@@ -125,7 +127,7 @@ def test_bad_input_names_the_file(generic_root, tmp_path):
         match=r"s01e01a\.mkv: the movie lasts 30\.00 s but its fMRI "
         r".*sub-01/s01e01a\.npy has 40 TRs \(80\.00 s at TR 2\.0 s\)",
     ):
-        files.list_generic_subject_runs(root, "sub-01", tr=2.0)
+        movie_generic.list_generic_subject_runs(root, "sub-01", tr=2.0)
     # mismatched target counts, within a subject and across subjects
     np.save(fmri / "s01e01a.npy", np.zeros((15, 13), np.float32))
     with pytest.raises(
@@ -133,7 +135,7 @@ def test_bad_input_names_the_file(generic_root, tmp_path):
         match=r"sub-01/s01e01a\.npy: 13 targets, but .*sub-01/life01_run-1\.npy "
         r"has 14 \(every run needs the same targets\)",
     ):
-        files.list_generic_subject_runs(root, "sub-01", tr=2.0)
+        movie_generic.list_generic_subject_runs(root, "sub-01", tr=2.0)
     for name in ("life01_run-1", "life01_run-2", "s01e01b"):
         np.save(fmri / f"{name}.npy", np.zeros((15, 13), np.float32))
     with pytest.raises(
@@ -147,7 +149,7 @@ def test_bad_input_names_the_file(generic_root, tmp_path):
     data[[2, 7], 3] = np.nan
     np.save(root / "fmri/sub-02/s01e01a.npy", data)
     run = next(
-        r for r in files.list_generic_subject_runs(root, "sub-02", tr=2.0) if r.name == "s01e01a"
+        r for r in movie_generic.list_generic_subject_runs(root, "sub-02", tr=2.0) if r.name == "s01e01a"
     )
     with pytest.raises(
         MovieDataError, match=r"sub-02/s01e01a\.npy: 2 TRs hold NaN \(first at TR 2\)"

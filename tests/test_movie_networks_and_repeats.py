@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from datamodules.movies import files
+from datamodules.movies import atlas as movie_atlas
 from datamodules.movies.files import MovieDataError, MovieRun
 from datamodules.movies.module import MovieDataModule
 from lightning_modules.movie_ridge import MovieRidge
@@ -59,16 +59,16 @@ def test_label_tables_of_each_kind_are_read(tmp_path, kind):
     path.write_text(
         "\n".join(rows[::-1]) + "\n"
     )  # order in the file does not matter: the index does
-    assert files.read_atlas_labels(path, 3) == names
+    assert movie_atlas.read_atlas_labels(path, 3) == names
     with pytest.raises(MovieDataError, match=r"x.*: no name for label\(s\) \[4\] of 1\.\.4"):
-        files.read_atlas_labels(path, 4)
+        movie_atlas.read_atlas_labels(path, 4)
 
 
 def test_networks_come_from_the_label_table_beside_the_atlas(movies_root, tmp_path, caplog):
     root = tmp_path / "copy"
     shutil.copytree(movies_root, root, ignore=shutil.ignore_patterns("synthetic_truth", "*.mkv"))
-    atlas = files.atlas_file(root, "sub-01")
-    table = files.find_atlas_labels(atlas)
+    atlas = movie_atlas.atlas_file(root, "sub-01")
+    table = movie_atlas.find_atlas_labels(atlas)
     assert table == atlas.parent / atlas.name.replace(".nii.gz", ".tsv")  # the simulator writes it
     # names that disagree with the approximation: the networks follow the names
     n = 14
@@ -84,7 +84,7 @@ def test_networks_come_from_the_label_table_beside_the_atlas(movies_root, tmp_pa
     assert said == f"Schaefer networks per parcel {FROM_NAMES} in {table}"
     # without a table: the approximation, and the line says so
     for subject in ("sub-01", "sub-02"):
-        files.atlas_labels_file(files.atlas_file(root, subject)).unlink()
+        movie_atlas.atlas_labels_file(movie_atlas.atlas_file(root, subject)).unlink()
     dm = MovieDataModule(str(root))
     dm.n_parcels = n
     assert dm.networks() == (

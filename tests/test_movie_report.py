@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from datamodules.movies import files
+from datamodules.movies import atlas as movie_atlas
 from lightning_modules.movie_val_dump import PARCELS_ROI, movie_validation_arrays
 from report import main as report_main
 from reports.parcel_maps import parcel_volume
@@ -95,7 +95,7 @@ def test_report_writes_per_parcel_r_as_nifti_in_atlas_space(movies_root, tmp_pat
     out = tmp_path / "report"
     assert report_main([str(tmp_path / "runs/movies_ridge/version_0"), "--out", str(out)]) == 0
     for subject in ("sub-01", "sub-02"):
-        atlas = nib.load(files.atlas_file(movies_root, subject))
+        atlas = nib.load(movie_atlas.atlas_file(movies_root, subject))
         labels = np.asarray(atlas.dataobj)
         image = nib.load(out / f"parcel_r_movies_ridge_version_0_{subject}.nii.gz")
         values = np.asarray(image.dataobj)

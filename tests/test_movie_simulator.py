@@ -8,7 +8,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from datamodules.movies import atlas as movie_atlas
 from datamodules.movies import files
+from datamodules.movies import generic as movie_generic
+from datamodules.movies import samples as movie_samples
 from datamodules.movies.decode import decode_at_rate, movie_duration
 from scoring.timeseries import parcel_r, repeat_reliability
 from simulator.movies import MOVIES_TINY, generate_movies
@@ -46,12 +49,12 @@ def test_layout_names_and_shapes(movies_root):
     assert len(names2) == 3 and meta["missing_runs"]["sub-02"] == sorted(
         {"s01e01a", "s01e01b"} - set(names2))
     # held-out season 7: lengths to predict, fMRI only in the truth
-    assert files.read_sample_numbers(movies_root) == {
+    assert movie_samples.read_sample_numbers(movies_root) == {
         s: {"s07e01a": n_trs, "s07e01b": n_trs} for s in ("sub-01", "sub-02")}
     assert not any("s07" in r.key for r in runs)
     assert np.load(movies_root / "synthetic_truth/sub-01/test/s07e01a.npy").shape == (n_trs, 14)
     # atlas: labels 1..n_parcels, each present
-    volume = np.asarray(nib.load(files.atlas_file(movies_root, "sub-01")).dataobj)
+    volume = np.asarray(nib.load(movie_atlas.atlas_file(movies_root, "sub-01")).dataobj)
     np.testing.assert_array_equal(np.unique(volume), np.arange(15))
     assert sum(network_counts(7).values()) == 7
 
@@ -140,16 +143,16 @@ def test_generic_layout(movies_root, tmp_path):
     shutil.copy(movies_root / "stimuli/movies/movie10/life/life01.mkv", movies / "life.mkv")
     np.save(fmri / "life_run-1.npy", np.zeros((20, 5), np.float32))
     np.save(fmri / "life_run-2.npy", np.ones((19, 5), np.float32))
-    runs = files.list_generic_runs(movies, fmri, tr=1.49)
+    runs = movie_generic.list_generic_runs(movies, fmri, tr=1.49)
     assert [(r.stimulus, r.repeat, r.n_trs, r.n_parcels) for r in runs] == [
         ("life", 1, 20, 5), ("life", 2, 19, 5)]
     np.testing.assert_array_equal(files.load_run(runs[1]), np.ones((19, 5)))
     with pytest.raises(files.MovieDataError, match=r"life\.mkv: the movie lasts 30\.00 s but .*"
                                                    r"has 20 TRs \(60\.00 s at TR 3\.0 s\)"):
-        files.list_generic_runs(movies, fmri, tr=3.0)
+        movie_generic.list_generic_runs(movies, fmri, tr=3.0)
     np.save(fmri / "other.npy", np.zeros((4, 5), np.float32))
     with pytest.raises(files.MovieDataError, match=r"other\.npy: no movie other\.<mkv\|mp4"):
-        files.list_generic_runs(movies, fmri, tr=1.49)
+        movie_generic.list_generic_runs(movies, fmri, tr=1.49)
 
 
 def test_cli_writes_the_movie_preset(tmp_path, capsys):
@@ -171,7 +174,7 @@ def test_ood_films_where_the_2025_release_keeps_them(movies_root):
     movie = movies_root / "stimuli/movies/ood/chaplin/task-chaplin1_video.mkv"
     assert files.ood_movie_path(movies_root, "chaplin1") == movie
     n_trs = int(np.floor(MOVIES_TINY.run_minutes * 60 / MOVIES_TINY.tr))
-    assert files.read_sample_numbers(movies_root, "ood") == {s: {"chaplin1": n_trs}
+    assert movie_samples.read_sample_numbers(movies_root, "ood") == {s: {"chaplin1": n_trs}
                                                             for s in ("sub-01", "sub-02")}
     assert decode_at_rate(movie, 2.0, 32)[0].shape[0] >= n_trs * MOVIES_TINY.tr * 2
     episodes = MovieDataModule(str(movies_root)).test_episodes("ood")

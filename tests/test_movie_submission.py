@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from datamodules.movies.files import read_sample_numbers, samples_file
+from datamodules.movies.samples import read_sample_numbers, samples_file
 from export.movie_submission import (
     MovieSubmissionError,
     check_movie_submission,
@@ -85,7 +85,8 @@ def test_refuses_a_zip_with_a_folder_inside(tmp_path):
 
 
 def test_target_sample_number_is_read_from_either_place(tmp_path):
-    from datamodules.movies.files import MovieDataError, find_samples_file
+    from datamodules.movies.files import MovieDataError
+    from datamodules.movies.samples import find_samples_file
 
     root = tmp_path / "release"
     release = samples_file(root, "sub-01", "ood")  # the 2025 release's (and its code's) place

@@ -40,7 +40,6 @@ number of targets.
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,13 +56,8 @@ BOLD_FILE = ("{subject}_task-{task}_space-MNI152NLin2009cAsym_atlas-Schaefer18_p
              "_desc-s123456_bold.h5")
 ATLAS_FILE = ("{subject}_space-MNI152NLin2009cAsym_atlas-Schaefer18_parcel-1000Par7Net"
               "_desc-dseg_parcellation.nii.gz")
-SAMPLES_FILE = "{subject}_{split}_fmri_samples.npy"
-SAMPLES_DIR = "target_sample_number"
-SPLITS = ("friends-s7", "ood")
 LAYOUTS = ("algonauts2025", "generic")
 GENERIC_MOVIES_DIR, GENERIC_FMRI_DIR = "movies", "fmri"
-#: The subject of a generic folder whose ``fmri/`` holds the ``.npy`` runs directly.
-GENERIC_SUBJECT = "sub-01"
 MOVIE_EXTENSIONS = (".mkv", ".mp4", ".avi", ".mov", ".webm")
 #: How many seconds an fMRI run may outlast its movie before it is refused: the scanner may
 #: record a last TR that the movie ends inside.
@@ -72,7 +66,6 @@ DEFAULT_TOLERANCE_S = ALGONAUTS_2025_TR
 _KEY = re.compile(r"^ses-(?P<session>\d+)_task-(?P<stimulus>[A-Za-z0-9]+?)(?:_run-(?P<run>\d+))?$")
 _FRIENDS = re.compile(r"^s(?P<season>\d+)e(?P<episode>\d+)(?P<half>[a-z]?)$")
 _FILM = re.compile(r"^(?P<film>[A-Za-z]+)(?P<segment>\d+)$")
-_GENERIC = re.compile(r"^(?P<stimulus>.+?)(?:_run-(?P<run>\d+))?$")
 
 
 class MovieDataError(ValueError):
@@ -263,222 +256,3 @@ def load_run(run: MovieRun) -> np.ndarray:
         raise MovieDataError(f"{run.where}: {int(bad.sum())} TRs hold NaN (first at TR "
                              f"{int(np.argmax(bad))}); drop or impute them first")
     return data
-
-
-def atlas_file(root: str | Path, subject: str) -> Path:
-    """The subject's Schaefer parcellation volume (``*_desc-dseg_parcellation.nii.gz``)."""
-    folder = Path(root) / FMRI_DIR / subject / "atlas"
-    found = sorted(folder.glob("*_desc-dseg_parcellation.nii.gz"))
-    if len(found) != 1:
-        raise MovieDataError(f"{folder}: expected one *_desc-dseg_parcellation.nii.gz, found "
-                             f"{[p.name for p in found]}")
-    return found[0]
-
-
-def atlas_labels_file(atlas: str | Path) -> Path:
-    """The BIDS label table beside an atlas: ``<atlas>.nii.gz`` -> ``<atlas>.tsv``."""
-    atlas = Path(atlas)
-    return atlas.with_name(atlas.name.removesuffix(".gz").removesuffix(".nii") + ".tsv")
-
-
-def find_atlas_labels(atlas: str | Path) -> Path | None:
-    """The label table that sits beside ``atlas``, if any: the BIDS ``<atlas>.tsv``, else one
-    Schaefer ``*_order.txt`` / ``*.lut`` / ``*.tsv`` in its folder (the 2025 release ships none: its
-    names are those of Schaefer's ``Schaefer2018_1000Parcels_7Networks_order.txt``)."""
-    bids = atlas_labels_file(atlas)
-    if bids.is_file():
-        return bids
-    folder = Path(atlas).parent
-    found = sorted({*folder.glob("*order.txt"), *folder.glob("*.lut"), *folder.glob("*.tsv")})
-    if len(found) > 1:
-        raise MovieDataError(f"{folder}: several label tables {[p.name for p in found]}; keep one "
-                             f"or name it {bids.name}")
-    return found[0] if found else None
-
-
-def read_atlas_labels(path: str | Path, n_parcels: int) -> list[str]:
-    """Names of labels ``1..n_parcels`` from a label table, in label order.
-
-    Reads any table whose rows start with the label's integer index and hold its name as the
-    first non-numeric field: BIDS ``index<TAB>name`` (a header row is skipped), Schaefer's
-    ``*_order.txt`` (``1 7Networks_LH_Vis_1 R G B 0``) and ``.lut`` (``1 R G B name``).
-    Index 0 (background) is ignored. A label of ``1..n_parcels`` without a name is an error.
-    """
-    path = Path(path)
-    names = {}
-    for line in path.read_text().splitlines():
-        fields = line.replace(",", " ").split()
-        if not fields or fields[0].startswith("#") or not fields[0].isdigit():
-            continue
-        name = next((f for f in fields[1:] if not _is_number(f)), None)
-        if name is not None:
-            names[int(fields[0])] = name
-    missing = [i for i in range(1, n_parcels + 1) if i not in names]
-    if missing:
-        raise MovieDataError(f"{path}: no name for label(s) {missing[:5]}"
-                             f"{' ...' if len(missing) > 5 else ''} of 1..{n_parcels}")
-    return [names[i] for i in range(1, n_parcels + 1)]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def samples_file(root: str | Path, subject: str, split: str = "friends-s7") -> Path:
-    """Where the 2025 release (and its public code) keeps the test lengths:
-    ``ROOT/fmri/sub-0X/target_sample_number/sub-0X_<split>_fmri_samples.npy``."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    name = SAMPLES_FILE.format(subject=subject, split=split)
-    return Path(root) / FMRI_DIR / subject / SAMPLES_DIR / name
-
-
-def samples_file_places(root: str | Path, subject: str, split: str = "friends-s7") -> list[Path]:
-    """Where the test lengths are looked for, in order: ``ROOT/target_sample_number/<file>`` (as
-    issue 26 and the generic folder have it), then :func:`samples_file` (the release's place)."""
-    release = samples_file(root, subject, split)
-    return [Path(root) / SAMPLES_DIR / release.name, release]
-
-
-def find_samples_file(root: str | Path, subject: str, split: str = "friends-s7") -> Path:
-    """The first of :func:`samples_file_places` that exists; one error naming both when neither."""
-    places = samples_file_places(root, subject, split)
-    for path in places:
-        if path.is_file():
-            return path
-    raise MovieDataError(f"no target_sample_number for {subject} ({split}): neither {places[0]} "
-                         f"nor {places[1]} exists")
-
-
-def load_pickled_npy(path: str | Path):
-    """The object in an ``np.save``-d pickle (a dict), read with the release's safe unpickler."""
-    from datamodules import safe_pickle
-
-    path = Path(path)
-    if not path.is_file():
-        raise MovieDataError(f"{path}: file not found")
-    with open(path, "rb") as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, _, dtype = read_header(f)
-        except ValueError as err:
-            raise MovieDataError(f"{path}: not a .npy file ({err})") from None
-        if dtype != np.dtype(object) or shape != ():
-            raise MovieDataError(f"{path}: expected a pickled dict, got a {dtype} array {shape}")
-        payload = f.read()
-    try:
-        # the unpickler load_pickle uses, on the bytes after the .npy header
-        array = safe_pickle._RestrictedUnpickler(io.BytesIO(payload), path, False).load()
-    except safe_pickle.UnsafePickleError:
-        raise
-    except Exception as err:  # noqa: BLE001 - refused or corrupt: one line naming the file
-        raise MovieDataError(f"{path}: not a readable pickled .npy ({type(err).__name__}: "
-                             f"{err})") from None
-    return array.item() if isinstance(array, np.ndarray) else array
-
-
-def read_sample_numbers(root: str | Path, split: str = "friends-s7",
-                        subjects: list[str] | None = None) -> dict[str, dict[str, int]]:
-    """``{subject: {episode: n_TRs}}`` to predict, from ``target_sample_number``."""
-    out = {}
-    for subject in subjects if subjects is not None else list_subjects(root):
-        path = find_samples_file(root, subject, split)
-        counts = load_pickled_npy(path)
-        if not isinstance(counts, dict) or not all(
-                isinstance(k, str) and int(v) == v and v > 0 for k, v in counts.items()):
-            raise MovieDataError(f"{path}: expected a dict episode -> number of TRs")
-        out[subject] = {k: int(v) for k, v in counts.items()}
-    return out
-
-
-def list_generic_runs(movie_dir: str | Path, fmri_dir: str | Path, tr: float,
-                      check_movies: bool = True, tolerance_s: float = DEFAULT_TOLERANCE_S,
-                      subject: str = "") -> list[MovieRun]:
-    """Runs of the generic layout: every ``fmri_dir/<name>[_run-N].npy`` (n_TRs, n_targets) with
-    its movie ``movie_dir/<name>.<ext>``, sorted by file name. The TR must be given. Runs that
-    differ in their number of targets are an error naming both files."""
-    if not tr or not tr > 0:
-        raise ValueError(f"tr must be > 0 seconds, got {tr}")
-    movie_dir, fmri_dir = Path(movie_dir), Path(fmri_dir)
-    for folder in (movie_dir, fmri_dir):
-        if not folder.is_dir():
-            raise MovieDataError(f"{folder}: folder not found")
-    movies = generic_movies(movie_dir)
-    runs = []
-    for path in sorted(fmri_dir.glob("*.npy")):
-        match = _GENERIC.match(path.stem)
-        stimulus, repeat = match["stimulus"], match["run"]
-        if stimulus not in movies:
-            kinds = "|".join(e[1:] for e in MOVIE_EXTENSIONS)
-            raise MovieDataError(f"{path}: no movie {stimulus}.<{kinds}> in {movie_dir}")
-        try:
-            array = np.load(path, mmap_mode="r")
-        except ValueError as err:
-            raise MovieDataError(f"{path}: not a numeric .npy array ({err})") from None
-        if array.ndim != 2:
-            raise MovieDataError(f"{path}: expected (n_TRs, n_targets), got {array.shape}")
-        if runs and array.shape[1] != runs[0].n_parcels:
-            raise MovieDataError(f"{path}: {array.shape[1]} targets, but {runs[0].fmri_path} has "
-                                 f"{runs[0].n_parcels} (every run needs the same targets)")
-        runs.append(MovieRun(subject, "generic", stimulus, None if repeat is None else int(repeat),
-                             path, None, movies[stimulus], *array.shape))
-    if not runs:
-        raise MovieDataError(f"{fmri_dir}: no .npy runs")
-    if check_movies:
-        check_runs(runs, tr, tolerance_s)
-    return runs
-
-
-def generic_movies(movie_dir: str | Path) -> dict[str, Path]:
-    """``{name: path}`` of the movie files in a generic folder's ``movies/``."""
-    return {p.stem: p for p in sorted(Path(movie_dir).iterdir())
-            if p.suffix.lower() in MOVIE_EXTENSIONS}
-
-
-def list_generic_subjects(root: str | Path) -> list[str]:
-    """A generic folder's subjects: ``[sub-01]`` when ``ROOT/fmri`` holds the ``.npy`` runs
-    itself, else its sub-folders holding ``.npy`` files, sorted."""
-    folder = Path(root) / GENERIC_FMRI_DIR
-    if not folder.is_dir():
-        raise MovieDataError(f"{folder}: no fMRI folder; is {root} a generic movie folder?")
-    flat = any(folder.glob("*.npy"))
-    nested = sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.npy")))
-    if flat and nested:
-        raise MovieDataError(f"{folder}: holds both .npy runs and subject folders {nested}; "
-                             "use one or the other")
-    if not flat and not nested:
-        raise MovieDataError(f"{folder}: no .npy runs (expected {GENERIC_FMRI_DIR}/<movie>.npy or "
-                             f"{GENERIC_FMRI_DIR}/<subject>/<movie>.npy)")
-    return [GENERIC_SUBJECT] if flat else nested
-
-
-def generic_fmri_dir(root: str | Path, subject: str) -> Path:
-    folder = Path(root) / GENERIC_FMRI_DIR
-    return folder if subject == GENERIC_SUBJECT and any(folder.glob("*.npy")) else folder / subject
-
-
-def list_generic_subject_runs(root: str | Path, subject: str, tr: float, check_movies: bool = True,
-                              tolerance_s: float = DEFAULT_TOLERANCE_S) -> list[MovieRun]:
-    """Every run of ``subject`` in the generic folder at ``root`` (:func:`list_generic_runs`)."""
-    subjects = list_generic_subjects(root)
-    if subject not in subjects:
-        raise MovieDataError(f"{Path(root) / GENERIC_FMRI_DIR / subject}: no such subject "
-                             f"(the folder has {subjects})")
-    return list_generic_runs(Path(root) / GENERIC_MOVIES_DIR, generic_fmri_dir(root, subject), tr,
-                             check_movies, tolerance_s, subject=subject)
-
-
-def generic_test_movie(root: str | Path, episode: str) -> Path:
-    """The movie ``ROOT/movies/<episode>.<ext>`` of a generic folder's test episode."""
-    movies = generic_movies(Path(root) / GENERIC_MOVIES_DIR)
-    if episode not in movies:
-        kinds = "|".join(e[1:] for e in MOVIE_EXTENSIONS)
-        raise MovieDataError(f"{Path(root) / GENERIC_MOVIES_DIR / episode}.<{kinds}>: no movie "
-                             f"for test episode {episode}")
-    return movies[episode]

@@ -25,26 +25,26 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
+from datamodules.movies.atlas import atlas_file, find_atlas_labels, read_atlas_labels
 from datamodules.movies.files import (
     ALGONAUTS_2025_TR,
     LAYOUTS,
     TASKS,
     MovieDataError,
     MovieRun,
-    atlas_file,
     detect_layout,
-    find_atlas_labels,
-    generic_test_movie,
-    list_generic_subject_runs,
-    list_generic_subjects,
     list_runs,
     list_subjects,
     load_run,
-    read_atlas_labels,
-    read_sample_numbers,
     test_movie_path,
 )
 from datamodules.movies.frame_cache import cached_frames
+from datamodules.movies.generic import (
+    generic_test_movie,
+    list_generic_subject_runs,
+    list_generic_subjects,
+)
+from datamodules.movies.samples import read_sample_numbers
 from datamodules.movies.split import default_val_stimuli, split_runs
 from scoring.schaefer import APPROXIMATED, FROM_NAMES, parcel_networks
 

@@ -34,7 +34,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from datamodules.movies import atlas as movie_atlas
 from datamodules.movies import files
+from datamodules.movies import samples as movie_samples
 from simulator import writer
 from simulator.backgrounds import BACKGROUNDS
 from simulator.features import frame_features
@@ -233,7 +235,7 @@ def _write_subject(root: Path, config: MovieConfig, subject: str, runs, stimuli,
             keys[name] = stim.name
     else:
         _write_h5(root, subject, runs, measured, keys)
-    samples = {split: {} for split in files.SPLITS}
+    samples = {split: {} for split in movie_samples.SPLITS}
     for stim in stimuli:
         if stim.held_out:
             series = measured(stim.name)
@@ -242,8 +244,8 @@ def _write_subject(root: Path, config: MovieConfig, subject: str, runs, stimuli,
     for split, counts in samples.items():
         if not counts:
             continue
-        path = (root / files.SAMPLES_DIR / files.SAMPLES_FILE.format(subject=subject, split=split)
-                if config.layout == "generic" else files.samples_file(root, subject, split))
+        path = (root / movie_samples.SAMPLES_DIR / movie_samples.SAMPLES_FILE.format(subject=subject, split=split)
+                if config.layout == "generic" else movie_samples.samples_file(root, subject, split))
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, counts, allow_pickle=True)
     return {"runs": keys, **samples}
@@ -277,7 +279,7 @@ def _write_atlas(root: Path, subject: str, volume: np.ndarray, affine: np.ndarra
     path = folder / files.ATLAS_FILE.format(subject=subject)
     nib.save(nib.Nifti1Image(volume, affine), path)
     rows = [f"{i}\t{name}" for i, name in enumerate(names, 1)]
-    files.atlas_labels_file(path).write_text("index\tname\n" + "\n".join(rows) + "\n")
+    movie_atlas.atlas_labels_file(path).write_text("index\tname\n" + "\n".join(rows) + "\n")
 
 
 def _write_meta(truth: Path, config, stimuli, runs, brain, subject_meta, clean) -> None:
