@@ -35,17 +35,17 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from datamodules.movies.segments import segment_frames
+from datamodules.movies.split import stimulus_groups
 from lightning_modules.loss import correlation_loss
 from lightning_modules.movie_scores import MovieValidation
 from lightning_modules.networks.backbones import build_backbone
 from lightning_modules.networks.movie_temporal import build_temporal, window_frames
 from lightning_modules.schedule import backbone_should_train, warmup_cosine
-from ridge.solver import DEFAULT_ALPHAS, RidgeCV
+from ridge.grouped import grouped_ridge_cv
 from run_folder.contract import RunFolder
 from run_folder.summary_file import RunSummaryRecord
 from runtime.distributed import broadcast_module, gather_rows
 from runtime.lightning_overrides import find_unused_parameters
-from scoring.run_splits import group_kfold_folds
 
 log = logging.getLogger(__name__)
 
@@ -284,25 +284,16 @@ class MovieFinetune(MovieValidation, pl.LightningModule):
         for subject in self.subject_names:
             runs = dm.train_runs[subject]
             X = torch.cat([self.run_tr_features(dm, r.movie_path, r.n_trs) for r in runs])
-            X = X.double().cpu()
             Y = np.concatenate([dm.responses(r) for r in runs])
-            stimuli = sorted({r.stimulus for r in runs})
+            groups, stimuli = stimulus_groups(runs)
             if len(stimuli) < 2:
                 raise ValueError(f"{subject}: model.heads_from_ridge needs training runs of at "
-                                 "least 2 "
-                                 f"stimuli, has {stimuli}")
-            groups = np.repeat([stimuli.index(r.stimulus) for r in runs], [r.n_trs for r in runs])
-            ridge = RidgeCV(alphas=tuple(self.hparams.ridge_alphas or DEFAULT_ALPHAS),
-                            n_folds=group_kfold_folds(groups, min(5, len(stimuli))),
-                            standardize=True, dtype=torch.float64).fit(X.numpy(), Y)
-            # the standardisation folded into the map: X @ coef + intercept
-            mean, scale = X.mean(0), X.std(0, unbiased=False)
-            scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-            coef = ridge.coef_.cpu().double() / scale[:, None]
-            intercept = ridge.intercept_.cpu().double() - mean @ coef
+                                 f"least 2 stimuli, has {stimuli}")
+            ridge = grouped_ridge_cv(X.double().cpu().numpy(), Y, groups, self.hparams.ridge_alphas)
+            # coef_ and intercept_ act on the raw features (the solver folds its standardisation in)
             with torch.no_grad():
-                self.heads[subject].weight.copy_(coef.T.float())
-                self.heads[subject].bias.copy_(intercept.float())
+                self.heads[subject].weight.copy_(ridge.coef_.T.float())
+                self.heads[subject].bias.copy_(ridge.intercept_.float())
 
     # ---------------------------------------------------------------- validation
     def validation_step(self, batch, batch_idx):

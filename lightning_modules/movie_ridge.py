@@ -17,13 +17,13 @@ import pytorch_lightning as pl
 import torch
 
 from datamodules.movies.frame_cache import tr_means
+from datamodules.movies.split import stimulus_groups
 from lightning_modules.movie_scores import MovieValidation
 from lightning_modules.networks.backbones import build_backbone
 from ridge.delays import fir_delays, fixed_lag_window
-from ridge.solver import DEFAULT_ALPHAS, RidgeCV
+from ridge.grouped import grouped_ridge_cv
 from run_folder.contract import RunFolder
 from run_folder.summary_file import RunSummaryRecord
-from scoring.run_splits import group_kfold_folds
 from scoring.summary import ScoreSummary
 
 
@@ -88,21 +88,14 @@ class MovieRidge(MovieValidation, pl.LightningModule):
         for subject, runs in dm.train_runs.items():
             X = self.design(dm, [(r.movie_path, r.n_trs) for r in runs])
             Y = np.concatenate([dm.responses(r) for r in runs])
-            stimuli = sorted({r.stimulus for r in runs})
+            groups, stimuli = stimulus_groups(runs)
             if len(stimuli) < 2:
                 raise ValueError(f"{subject}: the ridge's CV needs training runs of at least 2 stimuli, "
                                  f"has {stimuli} (hold out fewer: data.val_stimuli / data.n_val)")
-            groups = np.repeat([stimuli.index(r.stimulus) for r in runs], [r.n_trs for r in runs])
-            folds = group_kfold_folds(groups, min(self.hparams.folds, len(stimuli)))
-            ridge = RidgeCV(alphas=tuple(self.hparams.alphas or DEFAULT_ALPHAS), n_folds=folds,
-                            standardize=True, dtype=torch.float64).fit(X, Y)
-            # the standardisation folded into the map, so prediction is X @ coef + intercept
-            X64 = torch.from_numpy(X).double()
-            mean, scale = X64.mean(0), X64.std(0, unbiased=False)
-            scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-            coef = ridge.coef_.cpu().double() / scale[:, None]
-            intercept = ridge.intercept_.cpu().double() - mean @ coef
-            self.maps[subject] = {"coef": coef.float(), "intercept": intercept.float(),
+            ridge = grouped_ridge_cv(X, Y, groups, self.hparams.alphas, self.hparams.folds)
+            # coef_ and intercept_ act on the raw design (the solver folds its standardisation in)
+            self.maps[subject] = {"coef": ridge.coef_.cpu().float(),
+                                  "intercept": ridge.intercept_.cpu().float(),
                                   "alphas": ridge.best_alphas_.cpu()}
 
     def training_step(self, batch, batch_idx):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from datamodules.movies.files import MovieDataError, MovieRun
 
 
@@ -33,3 +35,10 @@ def split_runs(runs: Sequence[MovieRun], val_stimuli: Sequence[str],
         raise MovieDataError(f"data.val_stimuli {sorted(val_stimuli)} leaves {where} no training "
                              "run")
     return train, val
+
+
+def stimulus_groups(runs: Sequence[MovieRun]) -> tuple[np.ndarray, list[str]]:
+    """Each TR of ``runs`` (concatenated in order) labelled by its stimulus, (sum of n_TRs,) int,
+    and the stimuli in label order: the groups a CV must keep whole."""
+    stimuli = sorted({r.stimulus for r in runs})
+    return np.repeat([stimuli.index(r.stimulus) for r in runs], [r.n_trs for r in runs]), stimuli
