@@ -334,8 +334,11 @@ SECTIONS = [
     ("BOLD Moments whole brain: ten subjects through the tool on one machine (issue 25, item 4)",
      "results_bmd_scale.md", None),
     ("The movie mode fine-tuned end to end against FIR ridge (issue 27)", "results_movie_finetune_study.md",
-     "The expectation fails on this small release: nothing fine-tuned beats FIR ridge (0.174). End to "
-     "end with the shipped recipe reaches 0.158 (-0.016 [-0.037, +0.008] against FIR ridge), but it "
+     "The expectation fails on this small release: nothing fine-tuned beats FIR ridge (0.174). After "
+     "the ridge-map fix (294617a, rerun above) end to end with the shipped recipe is level with it "
+     "(0.173, -0.000 [-0.020, +0.019]) and below its own ridge start (0.182); the rest of this reading "
+     "is of the first run, before the fix. End to "
+     "end with the shipped recipe reached 0.158 (-0.016 [-0.037, +0.008] against FIR ridge), but it "
      "does beat the same recipe with the backbone kept frozen (+0.031 [+0.020, +0.042]), so adapting "
      "Lite0 to the brain helps once gradients train the top. What hurts is the gradient training of "
      "the top itself: every fine-tuned run starts from the heads of a ridge on the HRF-started "
